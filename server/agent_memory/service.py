@@ -1,0 +1,323 @@
+"""The use cases: remember, recall, load_recent, summarize_history, forget. Faces call only this."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from agent_memory import validation as check
+from agent_memory.config import Settings
+from agent_memory.embedder import BackgroundModel, Embedder, ModelState, SentenceTransformerEmbedder
+from agent_memory.errors import BackendError, NotFound
+from agent_memory.indexer import Indexer
+from agent_memory.models import (
+    Backend,
+    ForgetResult,
+    Hit,
+    Memory,
+    RecallResult,
+    RecentResult,
+    RememberResult,
+    StoredSummary,
+    SummaryRange,
+    SummaryResult,
+)
+from agent_memory.ranking import fts_query, pack, recency_boost, rrf
+from agent_memory.store.buffer import Buffer, Filters
+from agent_memory.summarizer import AnthropicSummarizer, SummaryRequest, extractive_summary, fit
+
+logger = logging.getLogger(__name__)
+
+CANDIDATES = 50
+# How long recall waits for just-written memories to reach the vector index before answering anyway.
+DRAIN_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True)
+class SummaryPlan:
+    """What a summary call must do: the messages in range, a reusable stored summary and what is new."""
+
+    namespace: str
+    session_key: str
+    focus: str
+    selected: list[Memory]
+    cached: StoredSummary | None
+    request: SummaryRequest | None
+
+
+class MemoryService:
+    """One user's memory: the SQLite buffer, the vector index and the summarizers."""
+
+    def __init__(self, settings: Settings, buffer: Buffer, model: BackgroundModel) -> None:
+        self.settings = settings
+        self.buffer = buffer
+        self.model = model
+        self.indexer = Indexer(settings, buffer, model)
+        self.session_id = f"session-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+        self._anthropic = (
+            AnthropicSummarizer(settings.anthropic_api_key, settings.summary_model, settings.anthropic_base_url)
+            if settings.anthropic_api_key and settings.summarizer in ("auto", "anthropic")
+            else None
+        )
+
+    @classmethod
+    async def open(cls, settings: Settings, embedder: Embedder | None = None) -> MemoryService:
+        """Open the stores, start loading the model and the indexer; returns without waiting for the model."""
+        make_private_dir(settings)
+        buffer = await Buffer.open(settings.sqlite_path)
+        os.chmod(settings.sqlite_path, 0o600)
+        model = BackgroundModel(embedder or SentenceTransformerEmbedder(settings.model))
+        model.start()
+        service = cls(settings, buffer, model)
+        service.indexer.start()
+        return service
+
+    async def close(self) -> None:
+        """Stop background work and close the database."""
+        await self.indexer.stop()
+        await self.buffer.close()
+
+    def status(self) -> str:
+        """Describe the semantic search state in one sentence."""
+        if self.model.state is ModelState.LOADING:
+            return "The embedding model is still loading; semantic search starts when it is ready."
+        if self.model.state is ModelState.FAILED:
+            return f"Semantic search is off: {self.model.error}"
+        if self.indexer.error:
+            return f"Semantic search is off: {self.indexer.error}"
+        return "ready"
+
+    async def remember(
+        self,
+        content: str,
+        *,
+        role: str = "user",
+        tags: list[str] | None = None,
+        session_id: str | None = None,
+        namespace: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        created_at: str | None = None,
+    ) -> RememberResult:
+        """Store a memory in SQLite (acknowledged on commit); the vector index follows in the background."""
+        text = check.content(content, self.settings)
+        role = check.role(role)
+        when = check.timestamp(created_at, "created_at") or datetime.now(UTC)
+        digest = hashlib.sha256(f"{role}\x1f{text}".encode()).hexdigest()
+        memory_id, stamp, duplicate = await self.buffer.insert(
+            id=uuid.uuid4().hex,
+            user=self.settings.user,
+            namespace=self._namespace(namespace),
+            session_id=self._session(session_id),
+            role=role,
+            content=text,
+            content_hash=digest,
+            tags=check.tags(tags, self.settings),
+            metadata=check.metadata(metadata, self.settings),
+            created_at=when,
+        )
+        if not duplicate:
+            self.indexer.notify()
+        state = self.status()
+        return RememberResult(
+            id=memory_id, created_at=stamp, duplicate=duplicate, note=None if state == "ready" else state
+        )
+
+    async def recall(
+        self,
+        query: str,
+        *,
+        limit: int = 5,
+        tags: list[str] | None = None,
+        session_id: str | None = None,
+        namespace: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        max_tokens: int | None = None,
+    ) -> RecallResult:
+        """Return the memories most relevant to the query: keyword and vector candidates, fused."""
+        text = check.query(query, self.settings)
+        limit = check.limit(limit, "limit", self.settings.max_recall_limit)
+        if max_tokens is not None:
+            max_tokens = check.limit(max_tokens, "max_tokens", 1_000_000)
+        filters = self._filters(namespace, session_id, tags, since, until)
+        pool = max(CANDIDATES, limit * 4)
+        keyword: list[tuple[Memory, float]] = []
+        match = fts_query(text)
+        if match is not None:
+            keyword = await self.buffer.keyword_search(self.settings.user, match, filters, pool)
+        found: dict[str, Memory] = {m.id: m for m, _ in keyword}
+        rankings = [[m.id for m, _ in keyword]]
+        semantic = await self._vector_candidates(text, filters, pool, found)
+        if semantic is not None:
+            rankings.append(semantic)
+        fused = rrf(rankings)
+        now = datetime.now(UTC).timestamp()
+        scored = sorted(
+            ((fused[i] + recency_boost((now - _ts(found[i])) / 86400), found[i]) for i in fused if i in found),
+            key=lambda pair: pair[0],
+            reverse=True,
+        )[:limit]
+        fitting = pack([m.content for _, m in scored], max_tokens)
+        hits = [
+            Hit(id=m.id, content=m.content, role=m.role, namespace=m.namespace, session_id=m.session_id,
+                created_at=m.created_at, tags=m.tags, score=round(score, 6))
+            for score, m in scored[:fitting]
+        ]
+        state = self.status()
+        return RecallResult(
+            hits=hits,
+            mode="hybrid" if semantic is not None else "keyword",
+            degraded=semantic is None,
+            omitted=len(scored) - fitting,
+            note=None if state == "ready" else state + " Results come from keyword search and recency.",
+        )
+
+    async def _vector_candidates(
+        self, text: str, filters: Filters, pool: int, found: dict[str, Memory]
+    ) -> list[str] | None:
+        """Return vector-ranked ids that pass the filters, or None when semantic search is unavailable."""
+        vectors = self.indexer.vectors
+        if not self.model.ready or vectors is None:
+            return None
+        await self.indexer.drain(DRAIN_TIMEOUT)
+        query_vector = await self.model.embed_query(text)
+        nearest = await asyncio.to_thread(
+            vectors.search, query_vector, user=self.settings.user, namespace=filters.namespace,
+            session_id=filters.session_id, since_ts=filters.since_ts, until_ts=filters.until_ts, limit=pool,
+        )
+        # SQLite decides what exists and what passes the tag filters; the index may hold a forgotten id.
+        missing = [i for i, _ in nearest if i not in found]
+        found.update(await self.buffer.by_ids(self.settings.user, missing, filters))
+        return [i for i, _ in nearest if i in found]
+
+    async def load_recent(
+        self, *, limit: int = 20, session_id: str | None = None, namespace: str | None = None
+    ) -> RecentResult:
+        """Return the newest memories in scope, oldest first."""
+        limit = check.limit(limit, "limit", self.settings.max_recent_limit)
+        filters = self._filters(namespace, session_id, None, None, None)
+        return RecentResult(messages=await self.buffer.recent(self.settings.user, filters, limit))
+
+    async def forget(self, memory_id: str) -> ForgetResult:
+        """Delete a memory from SQLite, the vector index and any stored summary that covered it."""
+        if not isinstance(memory_id, str) or not memory_id.strip():
+            raise NotFound("id is empty: pass the id returned by remember or recall.")
+        memory_id = memory_id.strip()
+        if not await self.buffer.delete(self.settings.user, memory_id):
+            raise NotFound(f"No memory with id {memory_id[:80]!r} exists; use recall or load_recent to find ids.")
+        await self.buffer.drop_summaries_covering(self.settings.user, memory_id)
+        if self.indexer.vectors is not None:
+            await asyncio.to_thread(self.indexer.vectors.delete, [memory_id])
+        return ForgetResult(id=memory_id, deleted=True)
+
+    def wants_sampling(self) -> bool:
+        """Return True when the client's LLM (MCP sampling) should write summaries, if the client offers it."""
+        return self._anthropic is None and self.settings.summarizer in ("auto", "sampling")
+
+    async def plan_summary(
+        self,
+        *,
+        session_id: str | None = None,
+        namespace: str | None = None,
+        limit: int | None = None,
+        since: str | None = None,
+        focus: str | None = None,
+    ) -> SummaryPlan:
+        """Select the messages to summarise and find a stored summary that covers a prefix of them."""
+        filters = self._filters(namespace, session_id, None, since, None)
+        cap = self.settings.summary_max_messages
+        count = check.limit(limit, "limit", cap) if limit is not None else cap
+        selected = await self.buffer.recent(self.settings.user, filters, count)
+        focus_key = check.optional_text(focus, "focus") or ""
+        session_key = filters.session_id or ""
+        ids = [m.id for m in selected]
+        cached = next(
+            (s for s in await self.buffer.summaries(self.settings.user, filters.namespace, session_key, focus_key)
+             if s.covered_ids and s.covered_ids == ids[: len(s.covered_ids)]),
+            None,
+        )
+        new = selected[len(cached.covered_ids):] if cached else selected
+        request = None
+        if new:
+            request = fit(SummaryRequest(cached.text if cached else None, new, focus_key or None),
+                          self.settings.summary_max_input_chars)
+        return SummaryPlan(filters.namespace, session_key, focus_key, selected, cached, request)
+
+    async def summarize_history(self, *, sampled_text: str | None = None, **selection: Any) -> SummaryResult:
+        """Summarise the selected messages incrementally; `sampled_text` is a summary the client's LLM wrote."""
+        plan = await self.plan_summary(**selection)
+        note = None
+        if plan.request is None:
+            text, backend = (plan.cached.text, plan.cached.backend) if plan.cached else ("", "extractive")
+            if not plan.selected:
+                return SummaryResult(summary="No messages to summarise in this scope.", backend="extractive",
+                                     covers=SummaryRange(count=0), new_messages=0, incremental=False)
+            return self._summary_result(plan, text, backend, new=0, note="Nothing new since the stored summary.")
+        backend: Backend
+        if sampled_text:
+            text, backend = sampled_text.strip(), "sampling"
+        elif self._anthropic is not None:
+            try:
+                text, backend = await self._anthropic.summarize(plan.request), "anthropic"
+            except BackendError as exc:
+                logger.warning("%s; falling back to the extractive summary", exc)
+                text, backend = extractive_summary(plan.request), "extractive"
+                note = f"{exc} The local extractive summary was used instead."
+        else:
+            text, backend = extractive_summary(plan.request), "extractive"
+        stored = StoredSummary(text=text, backend=backend, covered_ids=[m.id for m in plan.selected])
+        await self.buffer.save_summary(self.settings.user, plan.namespace, plan.session_key, plan.focus, stored)
+        new = len(plan.selected) - (len(plan.cached.covered_ids) if plan.cached else 0)
+        return self._summary_result(plan, text, backend, new=new, note=note)
+
+    def _summary_result(
+        self, plan: SummaryPlan, text: str, backend: Backend, *, new: int, note: str | None
+    ) -> SummaryResult:
+        first, last = plan.selected[0], plan.selected[-1]
+        return SummaryResult(
+            summary=text,
+            backend=backend,
+            covers=SummaryRange(count=len(plan.selected), first_id=first.id, last_id=last.id,
+                                first_at=first.created_at, last_at=last.created_at),
+            new_messages=new,
+            incremental=plan.cached is not None,
+            note=note,
+        )
+
+    def _namespace(self, namespace: str | None) -> str:
+        return self.settings.namespace if namespace is None else check.label(namespace, "namespace")
+
+    def _session(self, session_id: str | None) -> str:
+        return self.session_id if session_id is None else check.label(session_id, "session_id")
+
+    def _filters(
+        self, namespace: str | None, session_id: str | None, tags: list[str] | None, since: str | None,
+        until: str | None,
+    ) -> Filters:
+        start = check.timestamp(since, "since")
+        end = check.timestamp(until, "until", end_of_day=True)
+        if start and end and start > end:
+            raise check.InvalidInput("since is after until: swap them or widen the range.")
+        return Filters(
+            namespace=self._namespace(namespace),
+            session_id=None if session_id is None else check.label(session_id, "session_id"),
+            tags=check.tags(tags, self.settings),
+            since_ts=start.timestamp() if start else None,
+            until_ts=end.timestamp() if end else None,
+        )
+
+
+def make_private_dir(settings: Settings) -> None:
+    """Create the data dir readable by the user only."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(settings.data_dir, 0o700)
+
+
+def _ts(memory: Memory) -> float:
+    return datetime.fromisoformat(memory.created_at).timestamp()

@@ -1,0 +1,306 @@
+"""SQLite through aiosqlite: the source of truth for memories and summaries, plus keyword search."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from agent_memory.models import Memory, StoredSummary
+from agent_memory.store.migrations import MIGRATIONS
+
+logger = logging.getLogger(__name__)
+
+_COLUMNS = "m.id, m.content, m.role, m.namespace, m.session_id, m.tags, m.metadata, m.created_at"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Narrowing inside one user's scope; every value is bound as a parameter."""
+
+    namespace: str
+    session_id: str | None = None
+    tags: tuple[str, ...] = ()
+    since_ts: float | None = None
+    until_ts: float | None = None
+
+    def sql(self, user: str) -> tuple[str, list[Any]]:
+        """Return a WHERE fragment over alias `m` and its parameters."""
+        clauses = ["m.user = ?", "m.namespace = ?"]
+        params: list[Any] = [user, self.namespace]
+        if self.session_id is not None:
+            clauses.append("m.session_id = ?")
+            params.append(self.session_id)
+        for tag in self.tags:
+            clauses.append("EXISTS (SELECT 1 FROM json_each(m.tags) WHERE json_each.value = ?)")
+            params.append(tag)
+        if self.since_ts is not None:
+            clauses.append("m.created_ts >= ?")
+            params.append(self.since_ts)
+        if self.until_ts is not None:
+            clauses.append("m.created_ts <= ?")
+            params.append(self.until_ts)
+        return " AND ".join(clauses), params
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    """A committed memory that the vector index does not hold yet."""
+
+    id: str
+    content: str
+    user: str
+    namespace: str
+    session_id: str
+    created_ts: float
+
+
+def _memory(row: sqlite3.Row | tuple[Any, ...]) -> Memory:
+    return Memory(
+        id=row[0],
+        content=row[1],
+        role=row[2],
+        namespace=row[3],
+        session_id=row[4],
+        tags=json.loads(row[5]),
+        metadata=json.loads(row[6]),
+        created_at=row[7],
+    )
+
+
+class Buffer:
+    """The SQLite store; one connection per process, opened once."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    @classmethod
+    async def open(cls, path: Path) -> Buffer:
+        """Open (creating if needed) the database and apply pending migrations."""
+        db = await aiosqlite.connect(path, timeout=30.0)
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=FULL")
+        await db.execute("PRAGMA busy_timeout=30000")
+        await db.execute("PRAGMA foreign_keys=ON")
+        buffer = cls(db)
+        await buffer._migrate()
+        return buffer
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._db.close()
+
+    async def _migrate(self) -> None:
+        await self._db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        async with self._db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") as cur:
+            row = await cur.fetchone()
+        current = int(row[0]) if row else 0
+        for version, script in enumerate(MIGRATIONS, start=1):
+            if version <= current:
+                continue
+            # BEGIN IMMEDIATE so two processes starting together do not both apply a migration.
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                async with self._db.execute(
+                    "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+                ) as cur:
+                    done = await cur.fetchone()
+                if not done:
+                    for statement in _statements(script):
+                        await self._db.execute(statement)
+                    await self._db.execute(
+                        "INSERT INTO schema_migrations VALUES (?, ?)", (version, datetime.now(UTC).isoformat())
+                    )
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+            logger.info("applied migration %d", version)
+
+    async def insert(
+        self,
+        *,
+        id: str,
+        user: str,
+        namespace: str,
+        session_id: str,
+        role: str,
+        content: str,
+        content_hash: str,
+        tags: Sequence[str],
+        metadata: dict[str, Any],
+        created_at: datetime,
+    ) -> tuple[str, str, bool]:
+        """Insert a memory unless its content is already stored; return (id, created_at, duplicate)."""
+        stamp = created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        cur = await self._db.execute(
+            "INSERT INTO memories (id, user, namespace, session_id, role, content, content_hash, tags, metadata,"
+            " created_at, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(user, namespace, content_hash) DO NOTHING",
+            (id, user, namespace, session_id, role, content, content_hash, json.dumps(list(tags)),
+             json.dumps(metadata, ensure_ascii=False), stamp, created_at.timestamp()),
+        )
+        inserted = cur.rowcount == 1
+        await self._db.commit()
+        if inserted:
+            return id, stamp, False
+        async with self._db.execute(
+            "SELECT id, created_at FROM memories WHERE user = ? AND namespace = ? AND content_hash = ?",
+            (user, namespace, content_hash),
+        ) as cur:
+            row = await cur.fetchone()
+        assert row is not None, "conflicting row vanished"
+        return str(row[0]), str(row[1]), True
+
+    async def get(self, user: str, id: str) -> Memory | None:
+        """Return one memory of this user, or None."""
+        async with self._db.execute(
+            f"SELECT {_COLUMNS} FROM memories m WHERE m.user = ? AND m.id = ?", (user, id)
+        ) as cur:
+            row = await cur.fetchone()
+        return _memory(row) if row else None
+
+    async def delete(self, user: str, id: str) -> bool:
+        """Delete one memory of this user; return whether it existed."""
+        cur = await self._db.execute("DELETE FROM memories WHERE user = ? AND id = ?", (user, id))
+        await self._db.commit()
+        return cur.rowcount == 1
+
+    async def keyword_search(
+        self, user: str, match: str, filters: Filters, limit: int
+    ) -> list[tuple[Memory, float]]:
+        """Return memories matching an FTS5 expression, best first, with their BM25 score (higher is better)."""
+        where, params = filters.sql(user)
+        sql = (
+            f"SELECT {_COLUMNS}, -bm25(memories_fts) AS score FROM memories_fts"
+            " JOIN memories m ON m.rowid = memories_fts.rowid"
+            f" WHERE memories_fts MATCH ? AND {where} ORDER BY bm25(memories_fts) LIMIT ?"
+        )
+        async with self._db.execute(sql, [match, *params, limit]) as cur:
+            rows = await cur.fetchall()
+        return [(_memory(r), float(r[8])) for r in rows]
+
+    async def by_ids(self, user: str, ids: Sequence[str], filters: Filters) -> dict[str, Memory]:
+        """Return the memories among `ids` that pass the filters, keyed by id."""
+        if not ids:
+            return {}
+        where, params = filters.sql(user)
+        marks = ",".join("?" * len(ids))
+        sql = f"SELECT {_COLUMNS} FROM memories m WHERE m.id IN ({marks}) AND {where}"
+        async with self._db.execute(sql, [*ids, *params]) as cur:
+            rows = await cur.fetchall()
+        return {r[0]: _memory(r) for r in rows}
+
+    async def recent(self, user: str, filters: Filters, limit: int) -> list[Memory]:
+        """Return the newest `limit` memories in scope, oldest first."""
+        where, params = filters.sql(user)
+        sql = f"SELECT {_COLUMNS} FROM memories m WHERE {where} ORDER BY m.created_ts DESC, m.rowid DESC LIMIT ?"
+        async with self._db.execute(sql, [*params, limit]) as cur:
+            rows = await cur.fetchall()
+        return [_memory(r) for r in reversed(list(rows))]
+
+    async def count(self, user: str, filters: Filters) -> int:
+        """Count memories in scope."""
+        where, params = filters.sql(user)
+        async with self._db.execute(f"SELECT COUNT(*) FROM memories m WHERE {where}", params) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def pending(self, limit: int) -> list[PendingRow]:
+        """Return up to `limit` committed memories not yet in the vector index, oldest first."""
+        async with self._db.execute(
+            "SELECT id, content, user, namespace, session_id, created_ts FROM memories"
+            " WHERE indexed = 0 ORDER BY rowid LIMIT ?",
+            (limit,),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [PendingRow(*r) for r in rows]
+
+    async def count_pending(self) -> int:
+        """Count memories not yet in the vector index."""
+        async with self._db.execute("SELECT COUNT(*) FROM memories WHERE indexed = 0") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def mark_indexed(self, ids: Sequence[str]) -> None:
+        """Record that these memories are in the vector index."""
+        await self._db.executemany("UPDATE memories SET indexed = 1 WHERE id = ?", [(i,) for i in ids])
+        await self._db.commit()
+
+    async def mark_all_pending(self) -> int:
+        """Mark every memory as needing indexing (the index was lost or is being rebuilt)."""
+        cur = await self._db.execute("UPDATE memories SET indexed = 0 WHERE indexed = 1")
+        await self._db.commit()
+        return cur.rowcount
+
+    async def count_indexed(self) -> int:
+        """Count memories recorded as present in the vector index."""
+        async with self._db.execute("SELECT COUNT(*) FROM memories WHERE indexed = 1") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def get_value(self, key: str) -> str | None:
+        """Return a stored bookkeeping value."""
+        async with self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else None
+
+    async def set_value(self, key: str, value: str) -> None:
+        """Store a bookkeeping value."""
+        await self._db.execute("INSERT INTO kv VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                               (key, value))
+        await self._db.commit()
+
+    async def summaries(self, user: str, namespace: str, session_key: str, focus: str) -> list[StoredSummary]:
+        """Return the stored summaries for this key, newest first (a few)."""
+        async with self._db.execute(
+            "SELECT text, backend, covered_ids FROM summaries WHERE user = ? AND namespace = ?"
+            " AND session_key = ? AND focus = ? ORDER BY rowid DESC LIMIT 5",
+            (user, namespace, session_key, focus),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [StoredSummary(text=r[0], backend=r[1], covered_ids=json.loads(r[2])) for r in rows]
+
+    async def drop_summaries_covering(self, user: str, id: str) -> None:
+        """Delete stored summaries whose text may quote a forgotten memory."""
+        await self._db.execute(
+            "DELETE FROM summaries WHERE user = ? AND EXISTS (SELECT 1 FROM json_each(covered_ids) WHERE value = ?)",
+            (user, id),
+        )
+        await self._db.commit()
+
+    async def save_summary(
+        self, user: str, namespace: str, session_key: str, focus: str, summary: StoredSummary
+    ) -> None:
+        """Store a summary with the ids it covers."""
+        await self._db.execute(
+            "INSERT INTO summaries (user, namespace, session_key, focus, text, backend, covered_ids, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (user, namespace, session_key, focus, summary.text, summary.backend,
+             json.dumps(summary.covered_ids), datetime.now(UTC).isoformat()),
+        )
+        await self._db.commit()
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements, keeping trigger bodies whole."""
+    statements: list[str] = []
+    current: list[str] = []
+    for line in script.strip().splitlines():
+        current.append(line)
+        joined = "\n".join(current).strip()
+        if joined.endswith(";") and sqlite3.complete_statement(joined):
+            statements.append(joined)
+            current = []
+    if "".join(current).strip():
+        statements.append("\n".join(current))
+    return statements

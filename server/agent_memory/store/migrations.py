@@ -1,0 +1,49 @@
+"""Numbered schema migrations, applied in order at start-up and recorded in `schema_migrations`."""
+
+MIGRATIONS: list[str] = [
+    # 1: memories, keyword index, summaries
+    """
+    CREATE TABLE memories (
+        rowid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        user TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        tags TEXT NOT NULL DEFAULT '[]',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        created_ts REAL NOT NULL,
+        indexed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE UNIQUE INDEX memories_dedupe ON memories(user, namespace, content_hash);
+    CREATE INDEX memories_scope_time ON memories(user, namespace, created_ts);
+    CREATE INDEX memories_session_time ON memories(user, namespace, session_id, created_ts);
+    CREATE INDEX memories_unindexed ON memories(indexed) WHERE indexed = 0;
+    CREATE VIRTUAL TABLE memories_fts USING fts5(
+        content, content='memories', content_rowid='rowid',
+        tokenize='porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
+        INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content);
+    END;
+    CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
+        INSERT INTO memories_fts(memories_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
+    END;
+    CREATE TABLE summaries (
+        rowid INTEGER PRIMARY KEY,
+        user TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        session_key TEXT NOT NULL,
+        focus TEXT NOT NULL,
+        text TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        covered_ids TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX summaries_key ON summaries(user, namespace, session_key, focus, rowid);
+    CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
