@@ -36,11 +36,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"agent-memory {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser(
-        "serve", parents=[common], help="run the MCP server over stdio (the default)",
+        "serve",
+        parents=[common],
+        help="run the MCP server over stdio (the default)",
         description="Run the MCP server over stdio. Example: agent-memory serve --namespace work",
     )
     commands.add_parser(
-        "reindex", parents=[common], help="rebuild the vector index from SQLite",
+        "reindex",
+        parents=[common],
+        help="rebuild the vector index from SQLite",
         description="Re-embed every memory and rebuild the vector index. Example: agent-memory reindex",
     )
     return parser

@@ -45,6 +45,7 @@ class Settings:
     max_recent_limit: int = 200
     summary_max_input_chars: int = 24_000
     summary_max_messages: int = 2_000
+    model_wait_seconds: float = 0.0
     log_level: str = "WARNING"
 
     def __post_init__(self) -> None:
@@ -59,6 +60,8 @@ class Settings:
             raise ConfigError(
                 f"AGENT_MEMORY_SUMMARIZER must be auto, anthropic, sampling or extractive, not {self.summarizer!r}."
             )
+        if self.model_wait_seconds < 0:
+            raise ConfigError("AGENT_MEMORY_MODEL_WAIT_SECONDS must be 0 or more.")
         for f in fields(self):
             if f.name.startswith(("max_", "summary_max_")) and getattr(self, f.name) < 1:
                 raise ConfigError(f"{f.name} must be a positive number.")
@@ -92,6 +95,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "AGENT_MEMORY_MAX_METADATA_BYTES": ("max_metadata_bytes", int),
     "AGENT_MEMORY_MAX_RECALL_LIMIT": ("max_recall_limit", int),
     "AGENT_MEMORY_SUMMARY_MAX_INPUT_CHARS": ("summary_max_input_chars", int),
+    "AGENT_MEMORY_MODEL_WAIT_SECONDS": ("model_wait_seconds", float),
     "AGENT_MEMORY_LOG_LEVEL": ("log_level", str),
 }
 

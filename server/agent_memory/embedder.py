@@ -13,7 +13,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -100,7 +100,7 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-class ModelState(str, Enum):
+class ModelState(StrEnum):
     """Where the background load stands."""
 
     LOADING = "loading"
@@ -160,7 +160,7 @@ class BackgroundModel:
         if cached is not None:
             self._cache.move_to_end(text)
             return cached
-        vector = (await self.embed([text]))[0]
+        vector: Vectors = (await self.embed([text]))[0]
         self._cache[text] = vector
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -169,4 +169,5 @@ class BackgroundModel:
     def _embed_locked(self, texts: Sequence[str]) -> Vectors:
         # One model, two cores: serialise so a bulk batch and a query do not thrash each other.
         with self._lock:
-            return self.embedder.embed(texts)
+            result: Vectors = np.asarray(self.embedder.embed(texts), dtype=np.float32)
+            return result

@@ -45,6 +45,7 @@ class Indexer:
         self.error: str | None = None
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
+        self.ready = asyncio.Event()  # set once the index is open (or failed to open)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -75,6 +76,7 @@ class Indexer:
 
     async def _run(self) -> None:
         if not await self._model.wait():
+            self.ready.set()
             return
         assert self._model.dim is not None
         try:
@@ -83,6 +85,8 @@ class Indexer:
             self.error = f"vector index unavailable at {self._settings.vector_dir}: {exc}"
             logger.error("%s", self.error)
             return
+        finally:
+            self.ready.set()
         while True:
             self._wake.clear()
             done = await self.index_pending()

@@ -34,7 +34,9 @@ Session = Annotated[str | None, Field(description="Conversation id; defaults to 
 Namespace = Annotated[str | None, Field(description="Project or topic bucket; defaults to the configured namespace.")]
 SessionFilter = Annotated[str | None, Field(description="Only this conversation's memories; default all sessions.")]
 Since = Annotated[str | None, Field(description="Only memories at or after this ISO 8601 date/time, e.g. 2024-05-01.")]
-Until = Annotated[str | None, Field(description="Only memories at or before this ISO 8601 date/time (a date is inclusive).")]
+Until = Annotated[
+    str | None, Field(description="Only memories at or before this ISO 8601 date/time (a date is inclusive).")
+]
 
 
 @contextmanager
@@ -44,6 +46,12 @@ def _tool_errors() -> Iterator[None]:
         yield
     except AgentMemoryError as exc:
         raise ToolError(str(exc)) from None
+
+
+def _hints(*, read_only: bool, destructive: bool, idempotent: bool, open_world: bool) -> ToolAnnotations:
+    return ToolAnnotations(
+        read_only_hint=read_only, destructive_hint=destructive, idempotent_hint=idempotent, open_world_hint=open_world
+    )
 
 
 def _service(ctx: Ctx) -> MemoryService:
@@ -101,7 +109,7 @@ def build_server(settings: Settings, embedder: Embedder | None = None) -> MCPSer
 
     @server.tool(
         title="Remember",
-        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False),
+        annotations=_hints(read_only=False, destructive=False, idempotent=True, open_world=False),
     )
     async def remember(
         content: Annotated[str, Field(description="The message or fact to store, in plain words.")],
@@ -118,13 +126,18 @@ def build_server(settings: Settings, embedder: Embedder | None = None) -> MCPSer
         """Store a message or fact in long-term memory. Repeating the exact same content returns the existing id."""
         with _tool_errors():
             return await _service(ctx).remember(
-                content, role=role, tags=tags, session_id=session_id, namespace=namespace, metadata=metadata,
+                content,
+                role=role,
+                tags=tags,
+                session_id=session_id,
+                namespace=namespace,
+                metadata=metadata,
                 created_at=created_at,
             )
 
     @server.tool(
         title="Recall",
-        annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False),
+        annotations=_hints(read_only=True, destructive=False, idempotent=True, open_world=False),
     )
     async def recall(
         query: Annotated[str, Field(description="What to look for, e.g. 'the user's UI preferences'.")],
@@ -142,13 +155,19 @@ def build_server(settings: Settings, embedder: Embedder | None = None) -> MCPSer
         """Find the stored memories most relevant to a query (semantic and keyword search, best first)."""
         with _tool_errors():
             return await _service(ctx).recall(
-                query, limit=limit, tags=tags, session_id=session_id, namespace=namespace, since=since,
-                until=until, max_tokens=max_tokens,
+                query,
+                limit=limit,
+                tags=tags,
+                session_id=session_id,
+                namespace=namespace,
+                since=since,
+                until=until,
+                max_tokens=max_tokens,
             )
 
     @server.tool(
         title="Load recent messages",
-        annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False),
+        annotations=_hints(read_only=True, destructive=False, idempotent=True, open_world=False),
     )
     async def load_recent(
         ctx: Ctx,
@@ -162,9 +181,7 @@ def build_server(settings: Settings, embedder: Embedder | None = None) -> MCPSer
 
     @server.tool(
         title="Summarize history",
-        annotations=ToolAnnotations(
-            readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=True
-        ),
+        annotations=_hints(read_only=False, destructive=False, idempotent=False, open_world=True),
     )
     async def summarize_history(
         ctx: Ctx,
@@ -181,13 +198,17 @@ def build_server(settings: Settings, embedder: Embedder | None = None) -> MCPSer
             text = sampled.content.text
         with _tool_errors():
             return await _service(ctx).summarize_history(
-                sampled_text=text, session_id=session_id, namespace=namespace, limit=limit, since=since,
+                sampled_text=text,
+                session_id=session_id,
+                namespace=namespace,
+                limit=limit,
+                since=since,
                 focus=focus,
             )
 
     @server.tool(
         title="Forget",
-        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False),
+        annotations=_hints(read_only=False, destructive=True, idempotent=True, open_world=False),
     )
     async def forget(
         id: Annotated[str, Field(description="The id of the memory to delete, as returned by remember or recall.")],

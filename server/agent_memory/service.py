@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -14,7 +15,7 @@ from typing import Any
 from agent_memory import validation as check
 from agent_memory.config import Settings
 from agent_memory.embedder import BackgroundModel, Embedder, ModelState, SentenceTransformerEmbedder
-from agent_memory.errors import BackendError, NotFound
+from agent_memory.errors import BackendError, InvalidInput, NotFound
 from agent_memory.indexer import Indexer
 from agent_memory.models import (
     Backend,
@@ -165,8 +166,16 @@ class MemoryService:
         )[:limit]
         fitting = pack([m.content for _, m in scored], max_tokens)
         hits = [
-            Hit(id=m.id, content=m.content, role=m.role, namespace=m.namespace, session_id=m.session_id,
-                created_at=m.created_at, tags=m.tags, score=round(score, 6))
+            Hit(
+                id=m.id,
+                content=m.content,
+                role=m.role,
+                namespace=m.namespace,
+                session_id=m.session_id,
+                created_at=m.created_at,
+                tags=m.tags,
+                score=round(score, 6),
+            )
             for score, m in scored[:fitting]
         ]
         state = self.status()
@@ -182,14 +191,25 @@ class MemoryService:
         self, text: str, filters: Filters, pool: int, found: dict[str, Memory]
     ) -> list[str] | None:
         """Return vector-ranked ids that pass the filters, or None when semantic search is unavailable."""
+        wait = self.settings.model_wait_seconds
+        # Opt-in: trade first-call latency for semantic results while the model loads.
+        if self.model.state is ModelState.LOADING and wait > 0 and await self.model.wait(wait):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.indexer.ready.wait(), wait)
         vectors = self.indexer.vectors
         if not self.model.ready or vectors is None:
             return None
         await self.indexer.drain(DRAIN_TIMEOUT)
         query_vector = await self.model.embed_query(text)
         nearest = await asyncio.to_thread(
-            vectors.search, query_vector, user=self.settings.user, namespace=filters.namespace,
-            session_id=filters.session_id, since_ts=filters.since_ts, until_ts=filters.until_ts, limit=pool,
+            vectors.search,
+            query_vector,
+            user=self.settings.user,
+            namespace=filters.namespace,
+            session_id=filters.session_id,
+            since_ts=filters.since_ts,
+            until_ts=filters.until_ts,
+            limit=pool,
         )
         # SQLite decides what exists and what passes the tag filters; the index may hold a forgotten id.
         missing = [i for i, _ in nearest if i not in found]
@@ -238,28 +258,38 @@ class MemoryService:
         session_key = filters.session_id or ""
         ids = [m.id for m in selected]
         cached = next(
-            (s for s in await self.buffer.summaries(self.settings.user, filters.namespace, session_key, focus_key)
-             if s.covered_ids and s.covered_ids == ids[: len(s.covered_ids)]),
+            (
+                s
+                for s in await self.buffer.summaries(self.settings.user, filters.namespace, session_key, focus_key)
+                if s.covered_ids and s.covered_ids == ids[: len(s.covered_ids)]
+            ),
             None,
         )
-        new = selected[len(cached.covered_ids):] if cached else selected
+        new = selected[len(cached.covered_ids) :] if cached else selected
         request = None
         if new:
-            request = fit(SummaryRequest(cached.text if cached else None, new, focus_key or None),
-                          self.settings.summary_max_input_chars)
+            request = fit(
+                SummaryRequest(cached.text if cached else None, new, focus_key or None),
+                self.settings.summary_max_input_chars,
+            )
         return SummaryPlan(filters.namespace, session_key, focus_key, selected, cached, request)
 
     async def summarize_history(self, *, sampled_text: str | None = None, **selection: Any) -> SummaryResult:
         """Summarise the selected messages incrementally; `sampled_text` is a summary the client's LLM wrote."""
         plan = await self.plan_summary(**selection)
         note = None
+        backend: Backend
         if plan.request is None:
             text, backend = (plan.cached.text, plan.cached.backend) if plan.cached else ("", "extractive")
             if not plan.selected:
-                return SummaryResult(summary="No messages to summarise in this scope.", backend="extractive",
-                                     covers=SummaryRange(count=0), new_messages=0, incremental=False)
+                return SummaryResult(
+                    summary="No messages to summarise in this scope.",
+                    backend="extractive",
+                    covers=SummaryRange(count=0),
+                    new_messages=0,
+                    incremental=False,
+                )
             return self._summary_result(plan, text, backend, new=0, note="Nothing new since the stored summary.")
-        backend: Backend
         if sampled_text:
             text, backend = sampled_text.strip(), "sampling"
         elif self._anthropic is not None:
@@ -283,8 +313,13 @@ class MemoryService:
         return SummaryResult(
             summary=text,
             backend=backend,
-            covers=SummaryRange(count=len(plan.selected), first_id=first.id, last_id=last.id,
-                                first_at=first.created_at, last_at=last.created_at),
+            covers=SummaryRange(
+                count=len(plan.selected),
+                first_id=first.id,
+                last_id=last.id,
+                first_at=first.created_at,
+                last_at=last.created_at,
+            ),
             new_messages=new,
             incremental=plan.cached is not None,
             note=note,
@@ -297,13 +332,17 @@ class MemoryService:
         return self.session_id if session_id is None else check.label(session_id, "session_id")
 
     def _filters(
-        self, namespace: str | None, session_id: str | None, tags: list[str] | None, since: str | None,
+        self,
+        namespace: str | None,
+        session_id: str | None,
+        tags: list[str] | None,
+        since: str | None,
         until: str | None,
     ) -> Filters:
         start = check.timestamp(since, "since")
         end = check.timestamp(until, "until", end_of_day=True)
         if start and end and start > end:
-            raise check.InvalidInput("since is after until: swap them or widen the range.")
+            raise InvalidInput("since is after until: swap them or widen the range.")
         return Filters(
             namespace=self._namespace(namespace),
             session_id=None if session_id is None else check.label(session_id, "session_id"),

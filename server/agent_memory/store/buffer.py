@@ -110,9 +110,7 @@ class Buffer:
             # BEGIN IMMEDIATE so two processes starting together do not both apply a migration.
             await self._db.execute("BEGIN IMMEDIATE")
             try:
-                async with self._db.execute(
-                    "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
-                ) as cur:
+                async with self._db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)) as cur:
                     done = await cur.fetchone()
                 if not done:
                     for statement in _statements(script):
@@ -146,8 +144,19 @@ class Buffer:
             "INSERT INTO memories (id, user, namespace, session_id, role, content, content_hash, tags, metadata,"
             " created_at, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(user, namespace, content_hash) DO NOTHING",
-            (id, user, namespace, session_id, role, content, content_hash, json.dumps(list(tags)),
-             json.dumps(metadata, ensure_ascii=False), stamp, created_at.timestamp()),
+            (
+                id,
+                user,
+                namespace,
+                session_id,
+                role,
+                content,
+                content_hash,
+                json.dumps(list(tags)),
+                json.dumps(metadata, ensure_ascii=False),
+                stamp,
+                created_at.timestamp(),
+            ),
         )
         inserted = cur.rowcount == 1
         await self._db.commit()
@@ -175,9 +184,7 @@ class Buffer:
         await self._db.commit()
         return cur.rowcount == 1
 
-    async def keyword_search(
-        self, user: str, match: str, filters: Filters, limit: int
-    ) -> list[tuple[Memory, float]]:
+    async def keyword_search(self, user: str, match: str, filters: Filters, limit: int) -> list[tuple[Memory, float]]:
         """Return memories matching an FTS5 expression, best first, with their BM25 score (higher is better)."""
         where, params = filters.sql(user)
         sql = (
@@ -256,8 +263,9 @@ class Buffer:
 
     async def set_value(self, key: str, value: str) -> None:
         """Store a bookkeeping value."""
-        await self._db.execute("INSERT INTO kv VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                               (key, value))
+        await self._db.execute(
+            "INSERT INTO kv VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value)
+        )
         await self._db.commit()
 
     async def summaries(self, user: str, namespace: str, session_key: str, focus: str) -> list[StoredSummary]:
@@ -285,8 +293,16 @@ class Buffer:
         await self._db.execute(
             "INSERT INTO summaries (user, namespace, session_key, focus, text, backend, covered_ids, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (user, namespace, session_key, focus, summary.text, summary.backend,
-             json.dumps(summary.covered_ids), datetime.now(UTC).isoformat()),
+            (
+                user,
+                namespace,
+                session_key,
+                focus,
+                summary.text,
+                summary.backend,
+                json.dumps(summary.covered_ids),
+                datetime.now(UTC).isoformat(),
+            ),
         )
         await self._db.commit()
 

@@ -75,12 +75,7 @@ class VectorIndex:
             schema=self._schema,
         )
         with self._lock:
-            (
-                self._table.merge_insert("id")
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute(data)
-            )
+            (self._table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(data))
             self._writes += 1
             if self._writes >= COMPACT_EVERY:
                 self._writes = 0
@@ -112,7 +107,7 @@ class VectorIndex:
         if until_ts is not None:
             where = where & (col("created_ts") <= lit(until_ts))
         rows = (
-            self._table.search(vector.astype(np.float32), vector_column_name="vector")
+            self._table.search(vector.astype(np.float32), vector_column_name="vector")  # type: ignore[attr-defined]
             .distance_type("cosine")
             .where(where, prefilter=True)
             .select(["id", "_distance"])
