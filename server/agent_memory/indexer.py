@@ -65,11 +65,13 @@ class Indexer:
         self._wake.set()
 
     async def drain(self, timeout: float) -> bool:
-        """Wait (bounded) until nothing is pending; return whether the index caught up."""
-        if self.vectors is None:
-            return False
+        """Wait (bounded) until the index is open and nothing is pending; return whether it caught up."""
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self.ready.wait()
+                if self.vectors is None:
+                    return False
+                await self._idle.wait()
         except TimeoutError:
             return False
         return True

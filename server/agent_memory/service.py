@@ -193,9 +193,12 @@ class MemoryService:
         """Return vector-ranked ids that pass the filters, or None when semantic search is unavailable."""
         wait = self.settings.model_wait_seconds
         # Opt-in: trade first-call latency for semantic results while the model loads.
-        if self.model.state is ModelState.LOADING and wait > 0 and await self.model.wait(wait):
+        if self.model.state is ModelState.LOADING and wait > 0:
+            await self.model.wait(wait)
+        if self.model.ready and not self.indexer.ready.is_set():
+            # The model just finished; the index opens right after it (a fraction of a second).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.indexer.ready.wait(), wait)
+                await asyncio.wait_for(self.indexer.ready.wait(), max(wait, DRAIN_TIMEOUT))
         vectors = self.indexer.vectors
         if not self.model.ready or vectors is None:
             return None

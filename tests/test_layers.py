@@ -1,0 +1,57 @@
+"""The layering rules of DESIGN.md, and a start-up that imports nothing heavy."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "server" / "agent_memory"
+
+OWNERS = {
+    "mcp": {"mcp_server.py"},
+    "sentence_transformers": {"embedder.py"},
+    "anthropic": {"summarizer.py"},
+    "lancedb": {"store/vectors.py"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("library", sorted(OWNERS))
+def test_only_the_owning_module_imports_each_outside_library(library: str) -> None:
+    importers = {
+        str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if library in _imports(p)
+    }
+    assert importers <= OWNERS[library], importers
+
+
+def test_nothing_below_the_faces_prints() -> None:
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "cli.py":
+            continue
+        calls = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)]
+        assert not [c for c in calls if isinstance(c.func, ast.Name) and c.func.id == "print"], path
+
+
+def test_building_the_server_imports_no_model_or_index_libraries(tmp_path: Path) -> None:
+    code = (
+        "import sys; from pathlib import Path; from agent_memory.config import Settings;"
+        "from agent_memory.mcp_server import build_server;"
+        f"build_server(Settings(data_dir=Path({str(tmp_path)!r})));"
+        "heavy = [m for m in ('torch', 'sentence_transformers', 'lancedb', 'anthropic') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == ""
