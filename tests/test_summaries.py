@@ -453,17 +453,11 @@ async def test_forgotten_memory_is_absent_from_the_rebuilt_extractive_summary(tm
     assert (rebuilt["incremental"], rebuilt["new_messages"], rebuilt["covers"]["count"]) == (False, 2, 2)
 
 
-# -- Known product bugs (strict xfail: they start failing, i.e. XPASS, once the bug is fixed) ----------
+# -- Edge cases of sampling; a strict xfail marks a known gap and fails (XPASS) once it is fixed ----------
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: summarize_history stores a blank sampled summary instead of falling back "
-    "(service.py `if sampled_text:` accepts whitespace-only text)",
-)
 async def test_blank_sampled_text_falls_back_to_the_extractive_summary(tmp_path: Path, mode: str | None) -> None:
     sampler = SamplingRecorder("  \n ")
 
@@ -515,8 +509,8 @@ LATE = "A late message arrived while sampling: the Orrery deadline moved to May.
             marks=pytest.mark.xfail(
                 strict=True,
                 raises=AssertionError,
-                reason="product bug: the tool body re-plans after sampling, so a message remembered while the "
-                "client's LLM was writing the summary is stored as covered although the LLM never saw it",
+                reason="known gap: over the legacy handshake the tool body re-plans after sampling, so a message "
+                "remembered while the client's LLM was writing the summary is stored as covered",
             ),
         ),
         pytest.param(None, id="default-mode"),

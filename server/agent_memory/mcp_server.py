@@ -17,7 +17,7 @@ from agent_memory.config import Settings
 from agent_memory.embedder import Embedder
 from agent_memory.errors import AgentMemoryError
 from agent_memory.models import ForgetResult, RecallResult, RecentResult, RememberResult, SummaryResult
-from agent_memory.service import MemoryService
+from agent_memory.service import MemoryService, SummaryPlan
 from agent_memory.summarizer import SYSTEM_PROMPT
 
 INSTRUCTIONS = """Persistent memory across conversations.
@@ -58,23 +58,26 @@ def _service(ctx: Ctx) -> MemoryService:
     return ctx.request_context.lifespan_context
 
 
-async def _sample_summary(
+async def _summary_plan(
     ctx: Ctx,
     session_id: str | None = None,
     namespace: str | None = None,
     limit: int | None = None,
     since: str | None = None,
     focus: str | None = None,
-) -> Sample | None:
-    """Ask the client's LLM for the summary when no API key is set and the client offers sampling."""
-    service = _service(ctx)
-    capabilities = ctx.client_capabilities
-    if not service.wants_sampling() or capabilities is None or capabilities.sampling is None:
-        return None
+) -> SummaryPlan:
+    """Plan the summary once, so the prompt sampled and the ids stored as covered are the same messages."""
     with _tool_errors():
-        plan = await service.plan_summary(
+        return await _service(ctx).plan_summary(
             session_id=session_id, namespace=namespace, limit=limit, since=since, focus=focus
         )
+
+
+async def _sample_summary(ctx: Ctx, plan: Annotated[SummaryPlan, Resolve(_summary_plan)]) -> Sample | None:
+    """Ask the client's LLM for the summary when no API key is set and the client offers sampling."""
+    capabilities = ctx.client_capabilities
+    if not _service(ctx).wants_sampling() or capabilities is None or capabilities.sampling is None:
+        return None
     if plan.request is None:
         return None
     message = SamplingMessage(role="user", content=TextContent(type="text", text=plan.request.prompt()))
@@ -186,6 +189,7 @@ def build_server(settings: Settings, embedder: Embedder | None = None) -> MCPSer
     async def summarize_history(
         ctx: Ctx,
         sampled: Annotated[CreateMessageResult | None, Resolve(_sample_summary)],
+        plan: Annotated[SummaryPlan, Resolve(_summary_plan)],
         session_id: SessionFilter = None,
         namespace: Namespace = None,
         limit: Annotated[int | None, Field(description="Summarise only the newest N messages.")] = None,

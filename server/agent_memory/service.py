@@ -277,9 +277,12 @@ class MemoryService:
             )
         return SummaryPlan(filters.namespace, session_key, focus_key, selected, cached, request)
 
-    async def summarize_history(self, *, sampled_text: str | None = None, **selection: Any) -> SummaryResult:
-        """Summarise the selected messages incrementally; `sampled_text` is a summary the client's LLM wrote."""
-        plan = await self.plan_summary(**selection)
+    async def summarize_history(
+        self, plan: SummaryPlan | None = None, *, sampled_text: str | None = None, **selection: Any
+    ) -> SummaryResult:
+        """Summarise the selected messages incrementally; `sampled_text` is what the client's LLM wrote for `plan`."""
+        sampled_text = (sampled_text or "").strip() or None  # a blank LLM reply is no summary
+        plan = plan or await self.plan_summary(**selection)
         note = None
         backend: Backend
         if plan.request is None:
