@@ -43,8 +43,13 @@ async def one_run(data: str, warm_queries: int) -> dict[str, float]:
             t = time.perf_counter()
             await client.call_tool("recall", {"query": f"preference number {n}"})
             warm.append((time.perf_counter() - t) * 1000)
-    return {"initialize_s": initialized, "tools_list_s": listed, "first_recall_ms": cold * 1000,
-            "model_ready_s": ready, "warm_recall_p50_ms": statistics.median(warm)}
+    return {
+        "initialize_s": initialized,
+        "tools_list_s": listed,
+        "first_recall_ms": cold * 1000,
+        "model_ready_s": ready,
+        "warm_recall_p50_ms": statistics.median(warm),
+    }
 
 
 def floor() -> float:

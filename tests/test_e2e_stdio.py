@@ -45,8 +45,12 @@ async def test_a_new_process_recalls_what_an_earlier_process_remembered(tmp_path
 
     async def second(client: Client) -> tuple[dict[str, Any], dict[str, Any]]:
         for n, text in enumerate(
-            ["The quarterly report is due on March 3.", "We use PostgreSQL 16 in production.",
-             "Lunch with Sam on Thursday at noon.", "The office wifi network is called Orchard."]
+            [
+                "The quarterly report is due on March 3.",
+                "We use PostgreSQL 16 in production.",
+                "Lunch with Sam on Thursday at noon.",
+                "The office wifi network is called Orchard.",
+            ]
         ):
             await call(client, "remember", content=text, session_id=f"other-{n}")
         found = await call(client, "recall", query="What UI preference did I mention?")

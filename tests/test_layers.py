@@ -31,9 +31,7 @@ def _imports(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("library", sorted(OWNERS))
 def test_only_the_owning_module_imports_each_outside_library(library: str) -> None:
-    importers = {
-        str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if library in _imports(p)
-    }
+    importers = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if library in _imports(p)}
     assert importers <= OWNERS[library], importers
 
 

@@ -62,10 +62,22 @@ async def test_exact_repeat_returns_the_existing_id(settings: Settings, mode: st
 
 async def test_recall_filters_narrow_by_tags_session_namespace_and_dates(settings: Settings) -> None:
     async with connect(settings) as client:
-        await call(client, "remember", content="Paris trip booked", tags=["travel"], session_id="a",
-                   created_at="2024-05-01T10:00:00Z")
-        await call(client, "remember", content="Paris hotel is near the Louvre", tags=["travel", "hotel"],
-                   session_id="b", created_at="2024-06-01T10:00:00Z")
+        await call(
+            client,
+            "remember",
+            content="Paris trip booked",
+            tags=["travel"],
+            session_id="a",
+            created_at="2024-05-01T10:00:00Z",
+        )
+        await call(
+            client,
+            "remember",
+            content="Paris hotel is near the Louvre",
+            tags=["travel", "hotel"],
+            session_id="b",
+            created_at="2024-06-01T10:00:00Z",
+        )
         await call(client, "remember", content="Paris office moves next year", namespace="work")
 
         async def ids(**filters: object) -> list[str]:
