@@ -453,7 +453,7 @@ async def test_forgotten_memory_is_absent_from_the_rebuilt_extractive_summary(tm
     assert (rebuilt["incremental"], rebuilt["new_messages"], rebuilt["covers"]["count"]) == (False, 2, 2)
 
 
-# -- Edge cases of sampling; a strict xfail marks a known gap and fails (XPASS) once it is fixed ----------
+# -- Edge cases of sampling ------------------------------------------------------------------------------
 
 
 @pytest.mark.anyio
@@ -471,12 +471,6 @@ async def test_blank_sampled_text_falls_back_to_the_extractive_summary(tmp_path:
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: a client that declines sampling makes summarize_history fail with a protocol error "
-    "instead of falling back to the extractive summary",
-)
 async def test_declined_sampling_falls_back_to_the_extractive_summary(tmp_path: Path) -> None:
     calls: list[CreateMessageRequestParams] = []
 
@@ -488,7 +482,7 @@ async def test_declined_sampling_falls_back_to_the_extractive_summary(tmp_path: 
         await remember_all(client, FIRST)
         try:
             result = await call(client, "summarize_history")
-        except MCPError as exc:  # today's behaviour; assert outside the session so the xfail sees it plainly
+        except MCPError as exc:  # the failure this test guards against; assert outside the session
             result = {"backend": None, "summary": "", "error": str(exc)}
 
     assert len(calls) == 1
@@ -503,16 +497,7 @@ LATE = "A late message arrived while sampling: the Orrery deadline moved to May.
 @pytest.mark.parametrize(
     "mode",
     [
-        pytest.param(
-            "legacy",
-            id="legacy",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="known gap: over the legacy handshake the tool body re-plans after sampling, so a message "
-                "remembered while the client's LLM was writing the summary is stored as covered",
-            ),
-        ),
+        pytest.param("legacy", id="legacy"),
         pytest.param(None, id="default-mode"),
     ],
 )

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer, Resolve, Sample
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types import CreateMessageResult, SamplingMessage, TextContent, ToolAnnotations
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field
 
 from agent_memory import __version__
@@ -19,6 +23,8 @@ from agent_memory.errors import AgentMemoryError
 from agent_memory.models import ForgetResult, RecallResult, RecentResult, RememberResult, SummaryResult
 from agent_memory.service import MemoryService, SummaryPlan
 from agent_memory.summarizer import SYSTEM_PROMPT
+
+logger = logging.getLogger(__name__)
 
 INSTRUCTIONS = """Persistent memory across conversations.
 - Call `recall` with a short description of what you need before answering questions that may depend on
@@ -73,7 +79,9 @@ async def _summary_plan(
         )
 
 
-async def _sample_summary(ctx: Ctx, plan: Annotated[SummaryPlan, Resolve(_summary_plan)]) -> Sample | None:
+async def _sample_summary(
+    ctx: Ctx, plan: Annotated[SummaryPlan, Resolve(_summary_plan)]
+) -> Sample | SummaryResult | None:
     """Ask the client's LLM for the summary when no API key is set and the client offers sampling."""
     capabilities = ctx.client_capabilities
     if not _service(ctx).wants_sampling() or capabilities is None or capabilities.sampling is None:
@@ -81,7 +89,23 @@ async def _sample_summary(ctx: Ctx, plan: Annotated[SummaryPlan, Resolve(_summar
     if plan.request is None:
         return None
     message = SamplingMessage(role="user", content=TextContent(type="text", text=plan.request.prompt()))
-    return Sample([message], max_tokens=600, system_prompt=SYSTEM_PROMPT)
+    if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        return Sample([message], max_tokens=600, system_prompt=SYSTEM_PROMPT)
+    # Over the legacy handshake we send the request ourselves, so a client that declines or fails it
+    # gets the extractive summary instead of a failed tool call, and the summary is stored against
+    # exactly the plan the prompt was made from.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            result = await ctx.session.create_message(
+                [message], max_tokens=600, system_prompt=SYSTEM_PROMPT, related_request_id=ctx.request_id
+            )
+    except MCPError as exc:
+        logger.info("client sampling failed (%s); using the extractive summary", exc)
+        return None
+    text = result.content.text if isinstance(result.content, TextContent) else None
+    with _tool_errors():
+        return await _service(ctx).summarize_history(plan, sampled_text=text)
 
 
 def build_server(settings: Settings, embedder: Embedder | None = None) -> MCPServer[MemoryService]:
@@ -188,7 +212,7 @@ def build_server(settings: Settings, embedder: Embedder | None = None) -> MCPSer
     )
     async def summarize_history(
         ctx: Ctx,
-        sampled: Annotated[CreateMessageResult | None, Resolve(_sample_summary)],
+        sampled: Annotated[CreateMessageResult | SummaryResult | None, Resolve(_sample_summary)],
         plan: Annotated[SummaryPlan, Resolve(_summary_plan)],
         session_id: SessionFilter = None,
         namespace: Namespace = None,
@@ -197,6 +221,8 @@ def build_server(settings: Settings, embedder: Embedder | None = None) -> MCPSer
         focus: Annotated[str | None, Field(description="What the summary should concentrate on.")] = None,
     ) -> SummaryResult:
         """Summarise stored history; repeated calls only process messages added since the last summary."""
+        if isinstance(sampled, SummaryResult):
+            return sampled
         text = None
         if sampled is not None and isinstance(sampled.content, TextContent):
             text = sampled.content.text
