@@ -172,9 +172,6 @@ async def test_initialize_is_answered_while_the_model_is_still_loading(tmp_path)
         assert early["degraded"] is True and early["mode"] == "keyword"
         assert early["hits"][0]["id"] == stored["id"] and "still loading" in early["note"]
         embedder.gate.set()
-    waiting = Settings(data_dir=tmp_path / "data", model_wait_seconds=30)
-    async with connect(waiting, embedder=GatedEmbedder()) as client:
-        pass  # a second server over the same data dir must start, gate or not
 
 
 async def test_recall_turns_hybrid_once_the_model_is_ready(tmp_path) -> None:

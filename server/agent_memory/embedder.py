@@ -7,6 +7,7 @@ load: `SentenceTransformerEmbedder.load` does, on the loader thread, after the s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import logging
 import os
@@ -121,6 +122,8 @@ class BackgroundModel:
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._cache_size = query_cache_size
         self._lock = threading.Lock()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._waiters_lock = threading.Lock()
 
     def start(self) -> None:
         """Begin loading in the background; returns at once."""
@@ -138,7 +141,12 @@ class BackgroundModel:
             self.state = ModelState.FAILED
             logger.error("%s", exc)
         finally:
-            self._ready.set()
+            with self._waiters_lock:
+                self._ready.set()
+                waiters, self._waiters = self._waiters, []
+            for loop, future in waiters:
+                with contextlib.suppress(RuntimeError):  # that event loop is already closed
+                    loop.call_soon_threadsafe(_settle, future)
 
     @property
     def ready(self) -> bool:
@@ -147,7 +155,15 @@ class BackgroundModel:
 
     async def wait(self, timeout: float | None = None) -> bool:
         """Wait until the load finished (either way); return whether the model is ready."""
-        await asyncio.to_thread(self._ready.wait, timeout)
+        # A future settled by the loader thread, not a worker thread blocked on an Event: a blocked
+        # worker would keep the interpreter from exiting until the model finished loading.
+        with self._waiters_lock:
+            if self._ready.is_set():
+                return self.ready
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append((asyncio.get_running_loop(), future))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(future), timeout)
         return self.ready
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
@@ -171,3 +187,8 @@ class BackgroundModel:
         with self._lock:
             result: Vectors = np.asarray(self.embedder.embed(texts), dtype=np.float32)
             return result
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
