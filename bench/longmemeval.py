@@ -7,7 +7,7 @@ three paths over the same stored memories: `hybrid` (the product's `recall`), `k
 `vector` (LanceDB nearest neighbours only). Gold labels (has_answer, answer_session_ids, the dataset's session ids)
 stay in this script and never reach the service.
 
-Example:  /work/venv/bin/python bench/longmemeval.py --dataset oracle --limit 5
+Example:  .venv/bin/python bench/longmemeval.py --dataset oracle --limit 5
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from agent_memory.config import Settings
 from agent_memory.embedder import Embedder
 from agent_memory.errors import AgentMemoryError
 from agent_memory.models import ForgetResult, RecallResult, RecentResult, RememberResult, SummaryResult
-from agent_memory.service import MemoryService, SummaryPlan
-from agent_memory.summarizer import SYSTEM_PROMPT
+from agent_memory.service import MemoryService
+from agent_memory.summarizer import SYSTEM_PROMPT, SummaryPlan
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ import hashlib
 import logging
 import os
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,25 +30,20 @@ from agent_memory.models import (
 )
 from agent_memory.ranking import fts_query, pack, recency_boost, rrf
 from agent_memory.store.buffer import Buffer, Filters
-from agent_memory.summarizer import AnthropicSummarizer, SummaryRequest, extractive_summary, fit
+from agent_memory.summarizer import (
+    AnthropicSummarizer,
+    SummaryPlan,
+    SummaryRequest,
+    extractive_summary,
+    fit,
+    summary_result,
+)
 
 logger = logging.getLogger(__name__)
 
 CANDIDATES = 50
 # How long recall waits for just-written memories to reach the vector index before answering anyway.
 DRAIN_TIMEOUT = 2.0
-
-
-@dataclass(frozen=True)
-class SummaryPlan:
-    """What a summary call must do: the messages in range, a reusable stored summary and what is new."""
-
-    namespace: str
-    session_key: str
-    focus: str
-    selected: list[Memory]
-    cached: StoredSummary | None
-    request: SummaryRequest | None
 
 
 class MemoryService:
@@ -295,7 +289,7 @@ class MemoryService:
                     new_messages=0,
                     incremental=False,
                 )
-            return self._summary_result(plan, text, backend, new=0, note="Nothing new since the stored summary.")
+            return summary_result(plan, text, backend, new=0, note="Nothing new since the stored summary.")
         if sampled_text:
             text, backend = sampled_text.strip(), "sampling"
         elif self._anthropic is not None:
@@ -310,26 +304,7 @@ class MemoryService:
         stored = StoredSummary(text=text, backend=backend, covered_ids=[m.id for m in plan.selected])
         await self.buffer.save_summary(self.settings.user, plan.namespace, plan.session_key, plan.focus, stored)
         new = len(plan.selected) - (len(plan.cached.covered_ids) if plan.cached else 0)
-        return self._summary_result(plan, text, backend, new=new, note=note)
-
-    def _summary_result(
-        self, plan: SummaryPlan, text: str, backend: Backend, *, new: int, note: str | None
-    ) -> SummaryResult:
-        first, last = plan.selected[0], plan.selected[-1]
-        return SummaryResult(
-            summary=text,
-            backend=backend,
-            covers=SummaryRange(
-                count=len(plan.selected),
-                first_id=first.id,
-                last_id=last.id,
-                first_at=first.created_at,
-                last_at=last.created_at,
-            ),
-            new_messages=new,
-            incremental=plan.cached is not None,
-            note=note,
-        )
+        return summary_result(plan, text, backend, new=new, note=note)
 
     def _namespace(self, namespace: str | None) -> str:
         return self.settings.namespace if namespace is None else check.label(namespace, "namespace")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent_memory.errors import BackendError
-from agent_memory.models import Memory
+from agent_memory.models import Backend, Memory, StoredSummary, SummaryRange, SummaryResult
 from agent_memory.ranking import STOPWORDS, keyword_terms
 
 logger = logging.getLogger(__name__)
@@ -104,6 +104,36 @@ def extractive_summary(request: SummaryRequest, max_new: int = 8) -> str:
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class SummaryPlan:
+    """What a summary call must do: the messages in range, a reusable stored summary and what is new."""
+
+    namespace: str
+    session_key: str
+    focus: str
+    selected: list[Memory]
+    cached: StoredSummary | None
+    request: SummaryRequest | None
+
+
+def summary_result(plan: SummaryPlan, text: str, backend: Backend, *, new: int, note: str | None) -> SummaryResult:
+    first, last = plan.selected[0], plan.selected[-1]
+    return SummaryResult(
+        summary=text,
+        backend=backend,
+        covers=SummaryRange(
+            count=len(plan.selected),
+            first_id=first.id,
+            last_id=last.id,
+            first_at=first.created_at,
+            last_at=last.created_at,
+        ),
+        new_messages=new,
+        incremental=plan.cached is not None,
+        note=note,
+    )
 
 
 class AnthropicSummarizer:
