@@ -7,40 +7,14 @@ answers `POST /v1/messages` like the real API and records every request, so test
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-import numpy as np
-
 SHUTDOWN_TIMEOUT = 5.0
-
-
-class HashEmbedder:
-    """A fast, deterministic stand-in for the sentence-transformer: 8-dim vectors from a SHA-256 of the text."""
-
-    dim = 8
-
-    @property
-    def name(self) -> str:
-        return "test-hash-embedder"
-
-    def load(self) -> int:
-        return self.dim
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            digest = hashlib.sha256(text.encode("utf-8")).digest()
-            # Centre the bytes on zero; the half-integer offset makes every component non-zero.
-            raw = np.frombuffer(digest[: self.dim], dtype=np.uint8).astype(np.float32) - 127.5
-            out[i] = raw / np.linalg.norm(raw)
-        return out
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from agent_memory.config import Settings
 from agent_memory.mcp_server import build_server
 from agent_memory.summarizer import SYSTEM_PROMPT
-from tests.anthropic_fake import FakeAnthropic, HashEmbedder
+from tests.anthropic_fake import FakeAnthropic
+from tests.conftest import HashEmbedder
 
 # Upper bound for one whole client session; nothing here should come close.
 SESSION_TIMEOUT = 60.0

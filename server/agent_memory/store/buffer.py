@@ -109,6 +109,7 @@ class Buffer:
                 continue
             # BEGIN IMMEDIATE so two processes starting together do not both apply a migration.
             await self._db.execute("BEGIN IMMEDIATE")
+            committed = False
             try:
                 async with self._db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)) as cur:
                     done = await cur.fetchone()
@@ -119,9 +120,10 @@ class Buffer:
                         "INSERT INTO schema_migrations VALUES (?, ?)", (version, datetime.now(UTC).isoformat())
                     )
                 await self._db.commit()
-            except BaseException:
-                await self._db.rollback()
-                raise
+                committed = True
+            finally:
+                if not committed:  # a failed or cancelled migration leaves the schema as it was
+                    await self._db.rollback()
             logger.info("applied migration %d", version)
 
     async def insert(
