@@ -160,8 +160,9 @@ class BackgroundModel:
         with self._waiters_lock:
             if self._ready.is_set():
                 return self.ready
-            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiters.append((asyncio.get_running_loop(), future))
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[None] = loop.create_future()
+            self._waiters.append((loop, future))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(future), timeout)
         return self.ready

@@ -172,14 +172,6 @@ class Buffer:
         assert row is not None, "conflicting row vanished"
         return str(row[0]), str(row[1]), True
 
-    async def get(self, user: str, id: str) -> Memory | None:
-        """Return one memory of this user, or None."""
-        async with self._db.execute(
-            f"SELECT {_COLUMNS} FROM memories m WHERE m.user = ? AND m.id = ?", (user, id)
-        ) as cur:
-            row = await cur.fetchone()
-        return _memory(row) if row else None
-
     async def delete(self, user: str, id: str) -> bool:
         """Delete one memory of this user; return whether it existed."""
         cur = await self._db.execute("DELETE FROM memories WHERE user = ? AND id = ?", (user, id))
@@ -216,13 +208,6 @@ class Buffer:
         async with self._db.execute(sql, [*params, limit]) as cur:
             rows = await cur.fetchall()
         return [_memory(r) for r in reversed(list(rows))]
-
-    async def count(self, user: str, filters: Filters) -> int:
-        """Count memories in scope."""
-        where, params = filters.sql(user)
-        async with self._db.execute(f"SELECT COUNT(*) FROM memories m WHERE {where}", params) as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
 
     async def pending(self, limit: int) -> list[PendingRow]:
         """Return up to `limit` committed memories not yet in the vector index, oldest first."""

@@ -120,11 +120,6 @@ class VectorIndex:
         """Count rows in the index."""
         return int(self._table.count_rows())
 
-    def compact(self) -> None:
-        """Merge small fragments and drop old versions."""
-        with self._lock:
-            self._compact()
-
     def _compact(self) -> None:
         # Keep a short grace period: another process may still be reading an older version.
         self._table.optimize(cleanup_older_than=timedelta(minutes=1))
