@@ -32,6 +32,38 @@ class RememberResult(BaseModel):
     note: str | None = None
 
 
+class NewMemory(BaseModel):
+    """One memory to store in bulk; `id` and `created_at` are kept when importing."""
+
+    content: Any
+    role: Any = "user"
+    tags: Any = None
+    session_id: Any = None
+    namespace: Any = None
+    metadata: Any = None
+    created_at: Any = None
+    id: Any = None
+
+
+class BulkItem(BaseModel):
+    """What happened to one item of `remember_many`: stored, a duplicate, or rejected with the reason."""
+
+    index: int
+    id: str | None = None
+    created_at: str | None = None
+    duplicate: bool = False
+    error: str | None = None
+
+
+class BulkResult(BaseModel):
+    """The outcome of `remember_many`, per item and in total."""
+
+    stored: int
+    duplicates: int
+    failed: int
+    items: list[BulkItem]
+
+
 class Hit(BaseModel):
     """One ranked result of `recall`."""
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import hashlib
 import logging
 import os
 import uuid
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,9 +21,12 @@ from agent_memory.errors import BackendError, InvalidInput, NotFound
 from agent_memory.indexer import Indexer
 from agent_memory.models import (
     Backend,
+    BulkItem,
+    BulkResult,
     ForgetResult,
     Hit,
     Memory,
+    NewMemory,
     RecallResult,
     RecentResult,
     RememberResult,
@@ -29,7 +35,7 @@ from agent_memory.models import (
     SummaryResult,
 )
 from agent_memory.ranking import fts_query, pack, recency_boost, rrf
-from agent_memory.store.buffer import Buffer, Filters
+from agent_memory.store.buffer import Buffer, Filters, NewRow
 from agent_memory.summarizer import (
     AnthropicSummarizer,
     SummaryPlan,
@@ -100,28 +106,69 @@ class MemoryService:
         created_at: str | None = None,
     ) -> RememberResult:
         """Store a memory in SQLite (acknowledged on commit); the vector index follows in the background."""
-        text = check.content(content, self.settings)
-        role = check.role(role)
-        when = check.timestamp(created_at, "created_at") or datetime.now(UTC)
-        digest = hashlib.sha256(f"{role}\x1f{text}".encode()).hexdigest()
-        memory_id, stamp, duplicate = await self.buffer.insert(
-            id=uuid.uuid4().hex,
-            user=self.settings.user,
-            namespace=self._namespace(namespace),
-            session_id=self._session(session_id),
-            role=role,
-            content=text,
-            content_hash=digest,
-            tags=check.tags(tags, self.settings),
-            metadata=check.metadata(metadata, self.settings),
-            created_at=when,
+        row = self._prepare(
+            NewMemory(
+                content=content,
+                role=role,
+                tags=tags,
+                session_id=session_id,
+                namespace=namespace,
+                metadata=metadata,
+                created_at=created_at,
+            )
         )
+        [(memory_id, stamp, duplicate)] = await self.buffer.insert_many([row])
         if not duplicate:
             self.indexer.notify()
         state = self.status()
         return RememberResult(
             id=memory_id, created_at=stamp, duplicate=duplicate, note=None if state == "ready" else state
         )
+
+    async def remember_many(self, items: Sequence[NewMemory]) -> BulkResult:
+        """Store many memories in one transaction (imports); invalid items are reported, the rest stored."""
+        outcomes: list[BulkItem] = []
+        rows: list[tuple[int, NewRow]] = []
+        for index, item in enumerate(items):
+            try:
+                rows.append((index, self._prepare(item)))
+            except InvalidInput as exc:
+                outcomes.append(BulkItem(index=index, error=str(exc)))
+        inserted = await self.buffer.insert_many([row for _, row in rows])
+        outcomes.extend(
+            BulkItem(index=index, id=memory_id, created_at=stamp, duplicate=duplicate)
+            for (index, _), (memory_id, stamp, duplicate) in zip(rows, inserted, strict=True)
+        )
+        outcomes.sort(key=lambda o: o.index)
+        duplicates = sum(o.duplicate for o in outcomes)
+        if len(inserted) > duplicates:
+            self.indexer.notify()
+        failed = len(items) - len(inserted)
+        return BulkResult(stored=len(inserted) - duplicates, duplicates=duplicates, failed=failed, items=outcomes)
+
+    def _prepare(self, item: NewMemory) -> NewRow:
+        """Check and normalise one memory; every write path goes through here."""
+        text = check.content(item.content, self.settings)
+        role = check.role(item.role)
+        when = check.timestamp(item.created_at, "created_at") or datetime.now(UTC)
+        return NewRow(
+            id=uuid.uuid4().hex if item.id is None else check.label(item.id, "id"),
+            user=self.settings.user,
+            namespace=self._namespace(item.namespace),
+            session_id=self._session(item.session_id),
+            role=role,
+            content=text,
+            content_hash=hashlib.sha256(f"{role}\x1f{text}".encode()).hexdigest(),
+            tags=check.tags(item.tags, self.settings),
+            metadata=check.metadata(item.metadata, self.settings),
+            created_at=when,
+        )
+
+    def scoped(self, user: str) -> MemoryService:
+        """Return a view of the same stores, model and indexer acting for another user (operator tools)."""
+        view = copy.copy(self)
+        view.settings = replace(self.settings, user=user)
+        return view
 
     async def recall(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +49,22 @@ class Filters:
             clauses.append("m.created_ts <= ?")
             params.append(self.until_ts)
         return " AND ".join(clauses), params
+
+
+@dataclass(frozen=True)
+class NewRow:
+    """A validated memory ready to insert."""
+
+    id: str
+    user: str
+    namespace: str
+    session_id: str
+    role: str
+    content: str
+    content_hash: str
+    tags: Sequence[str]
+    metadata: dict[str, Any]
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -126,51 +143,54 @@ class Buffer:
                     await self._db.rollback()
             logger.info("applied migration %d", version)
 
-    async def insert(
-        self,
-        *,
-        id: str,
-        user: str,
-        namespace: str,
-        session_id: str,
-        role: str,
-        content: str,
-        content_hash: str,
-        tags: Sequence[str],
-        metadata: dict[str, Any],
-        created_at: datetime,
-    ) -> tuple[str, str, bool]:
-        """Insert a memory unless its content is already stored; return (id, created_at, duplicate)."""
-        stamp = created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-        cur = await self._db.execute(
-            "INSERT INTO memories (id, user, namespace, session_id, role, content, content_hash, tags, metadata,"
-            " created_at, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT(user, namespace, content_hash) DO NOTHING",
-            (
-                id,
-                user,
-                namespace,
-                session_id,
-                role,
-                content,
-                content_hash,
-                json.dumps(list(tags)),
-                json.dumps(metadata, ensure_ascii=False),
-                stamp,
-                created_at.timestamp(),
-            ),
-        )
-        inserted = cur.rowcount == 1
-        await self._db.commit()
-        if inserted:
-            return id, stamp, False
-        async with self._db.execute(
-            "SELECT id, created_at FROM memories WHERE user = ? AND namespace = ? AND content_hash = ?",
-            (user, namespace, content_hash),
-        ) as cur:
-            row = await cur.fetchone()
-        assert row is not None, "conflicting row vanished"
-        return str(row[0]), str(row[1]), True
+    async def insert_many(self, rows: Sequence[NewRow]) -> list[tuple[str, str, bool]]:
+        """Insert rows in one transaction, skipping content already stored; return (id, created_at, duplicate)."""
+        out: list[tuple[str, str, bool]] = []
+        committed = False
+        try:
+            for row in rows:
+                out.append(await self._insert_one(row))
+            await self._db.commit()
+            committed = True
+        finally:
+            if not committed:  # nothing of a failed batch is acknowledged
+                await self._db.rollback()
+        return out
+
+    async def _insert_one(self, row: NewRow) -> tuple[str, str, bool]:
+        stamp = row.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        values = [
+            row.id,
+            row.user,
+            row.namespace,
+            row.session_id,
+            row.role,
+            row.content,
+            row.content_hash,
+            json.dumps(list(row.tags)),
+            json.dumps(row.metadata, ensure_ascii=False),
+            stamp,
+            row.created_at.timestamp(),
+        ]
+        for _ in range(2):
+            cur = await self._db.execute(
+                "INSERT INTO memories (id, user, namespace, session_id, role, content, content_hash, tags, metadata,"
+                " created_at, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                values,
+            )
+            if cur.rowcount == 1:
+                return str(values[0]), stamp, False
+            async with self._db.execute(
+                "SELECT id, created_at FROM memories WHERE user = ? AND namespace = ? AND content_hash = ?",
+                (row.user, row.namespace, row.content_hash),
+            ) as found:
+                existing = await found.fetchone()
+            if existing is not None:
+                return str(existing[0]), str(existing[1]), True
+            # A kept id (import) already names another memory, e.g. the same file imported into a second
+            # namespace: store this one under a fresh id.
+            values[0] = uuid.uuid4().hex
+        raise sqlite3.IntegrityError(f"could not insert memory {row.id!r}")
 
     async def delete(self, user: str, id: str) -> bool:
         """Delete one memory of this user; return whether it existed."""
