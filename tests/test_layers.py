@@ -12,7 +12,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "server" / "agent_memory"
 
 OWNERS = {
-    "mcp": {"mcp_server.py"},
+    "mcp": {"mcp_server.py", "mcp_http.py"},
     "sentence_transformers": {"embedder.py"},
     "anthropic": {"summarizer.py"},
     "lancedb": {"store/vectors.py"},

@@ -35,12 +35,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"agent-memory {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser(
+    serve = commands.add_parser(
         "serve",
         parents=[common],
-        help="run the MCP server over stdio (the default)",
-        description="Run the MCP server over stdio. Example: agent-memory serve --namespace work",
+        help="run the MCP server over stdio (the default) or streamable HTTP",
+        description="Run the MCP server over stdio, or over HTTP for clients that take a URL.\n"
+        "Examples: agent-memory serve --namespace work\n"
+        "          AGENT_MEMORY_HTTP_TOKENS=$TOKEN:alice agent-memory serve --transport http --port 8765",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="default: stdio")
+    serve.add_argument("--host", dest="http_host", help="HTTP address to bind (default: 127.0.0.1)")
+    serve.add_argument("--port", dest="http_port", type=int, help="HTTP port, 0 for any free one (default: 8765)")
     commands.add_parser(
         "reindex",
         parents=[common],
@@ -55,7 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(
-            **{k: getattr(args, k, None) for k in ("data_dir", "user", "namespace", "model", "log_level")}
+            **{
+                k: getattr(args, k, None)
+                for k in ("data_dir", "user", "namespace", "model", "log_level", "http_host", "http_port")
+            }
         )
     except AgentMemoryError as exc:
         print(f"agent-memory: {exc}", file=sys.stderr)
@@ -66,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "reindex":
             return asyncio.run(_reindex(settings))
-        return _serve(settings)
+        return _serve(settings, getattr(args, "transport", "stdio"))
     except AgentMemoryError as exc:
         print(f"agent-memory: {exc}", file=sys.stderr)
         return 1
@@ -74,10 +83,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _serve(settings: Settings) -> int:
+def _serve(settings: Settings, transport: str) -> int:
     from agent_memory.mcp_server import build_server
 
-    build_server(settings).run("stdio")
+    if transport == "http":
+        from agent_memory.mcp_http import serve
+
+        serve(
+            build_server(settings), settings, lambda url: print(f"agent-memory: serving MCP at {url}", file=sys.stderr)
+        )
+    else:
+        build_server(settings).run("stdio")
     return 0
 
 

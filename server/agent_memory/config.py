@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -16,6 +18,9 @@ SummarizerChoice = Literal["auto", "anthropic", "sampling", "extractive"]
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 APP_NAME = "agent-memory"
 _SCOPE_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
+# RFC 6750 b64token: what an HTTP client can send after "Bearer " (no spaces, commas or colons).
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
+MIN_TOKEN_CHARS = 16
 
 
 def default_data_dir() -> Path:
@@ -47,15 +52,19 @@ class Settings:
     summary_max_messages: int = 2_000
     model_wait_seconds: float = 0.0
     log_level: str = "WARNING"
+    # HTTP transport: bearer token -> user; the token, never a tool argument, decides whose memories.
+    http_tokens: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    http_host: str = "127.0.0.1"
+    http_port: int = 8765
+    http_allow_unauthenticated: bool = False
+    http_allowed_hosts: tuple[str, ...] = ()
+    # The vector index at an object-store URI (s3://bucket/prefix) instead of the data dir.
+    vector_uri: str | None = None
+    vector_storage_options: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         for name in ("user", "namespace"):
-            value = getattr(self, name)
-            if not _SCOPE_RE.match(value) or value != value.strip():
-                raise ConfigError(
-                    f"{name} {value!r} is not valid: use 1-64 printable characters without "
-                    f"surrounding spaces (AGENT_MEMORY_{name.upper()})."
-                )
+            _check_scope(name, getattr(self, name))
         if self.summarizer not in ("auto", "anthropic", "sampling", "extractive"):
             raise ConfigError(
                 f"AGENT_MEMORY_SUMMARIZER must be auto, anthropic, sampling or extractive, not {self.summarizer!r}."
@@ -65,6 +74,23 @@ class Settings:
         for f in fields(self):
             if f.name.startswith(("max_", "summary_max_")) and getattr(self, f.name) < 1:
                 raise ConfigError(f"{f.name} must be a positive number.")
+        if not 0 <= self.http_port <= 65535:
+            raise ConfigError("AGENT_MEMORY_HTTP_PORT must be between 0 and 65535.")
+        for token, user in self.http_tokens:
+            if len(token) < MIN_TOKEN_CHARS or not _TOKEN_RE.match(token):
+                raise ConfigError(
+                    f"an HTTP token for user {user!r} is too short or has characters a Bearer header cannot carry: "
+                    f"use {MIN_TOKEN_CHARS}+ characters, "
+                    "e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))'."
+                )
+            _check_scope("user", user)
+        if len({token for token, _ in self.http_tokens}) != len(self.http_tokens):
+            raise ConfigError("the same HTTP token is listed twice: give each user a token of their own.")
+        if self.vector_uri is not None and "://" not in self.vector_uri:
+            raise ConfigError(
+                f"AGENT_MEMORY_VECTOR_URI {self.vector_uri!r} is not a URI: use e.g. s3://bucket/prefix, "
+                "or leave it unset to keep the index in the data dir."
+            )
 
     @property
     def sqlite_path(self) -> Path:
@@ -76,12 +102,27 @@ class Settings:
         """Return the LanceDB directory that holds the derived index."""
         return self.data_dir / "vectors.lance"
 
+    @property
+    def vector_location(self) -> str:
+        """Return where the vector index lives: the object-store URI if set, else the local directory."""
+        return self.vector_uri or str(self.vector_dir)
+
+    def is_loopback(self, host: str | None = None) -> bool:
+        """Return True when the HTTP host only accepts connections from this machine."""
+        host = self.http_host if host is None else host
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host.strip("[]")).is_loopback
+        except ValueError:
+            return False
+
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with the given non-None fields replaced."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-_ENV: dict[str, tuple[str, type]] = {
+_ENV: dict[str, tuple[str, Any]] = {
     "AGENT_MEMORY_DATA_DIR": ("data_dir", Path),
     "AGENT_MEMORY_USER": ("user", str),
     "AGENT_MEMORY_NAMESPACE": ("namespace", str),
@@ -97,6 +138,14 @@ _ENV: dict[str, tuple[str, type]] = {
     "AGENT_MEMORY_SUMMARY_MAX_INPUT_CHARS": ("summary_max_input_chars", int),
     "AGENT_MEMORY_MODEL_WAIT_SECONDS": ("model_wait_seconds", float),
     "AGENT_MEMORY_LOG_LEVEL": ("log_level", str),
+    "AGENT_MEMORY_HTTP_HOST": ("http_host", str),
+    "AGENT_MEMORY_HTTP_PORT": ("http_port", int),
+    "AGENT_MEMORY_HTTP_ALLOW_UNAUTHENTICATED": ("http_allow_unauthenticated", bool),
+    "AGENT_MEMORY_HTTP_ALLOWED_HOSTS": ("http_allowed_hosts", tuple),
+    "AGENT_MEMORY_HTTP_TOKENS": ("http_tokens", str),
+    "AGENT_MEMORY_HTTP_TOKENS_FILE": ("http_tokens", Path),
+    "AGENT_MEMORY_VECTOR_URI": ("vector_uri", str),
+    "AGENT_MEMORY_VECTOR_STORAGE_OPTIONS": ("vector_storage_options", json),
 }
 
 
@@ -113,11 +162,59 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         raw = environ.get(env)
         if raw is None or raw == "":
             continue
+        if name == "http_tokens":
+            values[name] = values.get(name, ()) + _tokens(env, raw, environ.get("AGENT_MEMORY_USER") or "default")
+            continue
         try:
-            values[name] = kind(raw).expanduser() if kind is Path else kind(raw)  # type: ignore[operator]
+            values[name] = _parse(kind, raw)
         except ValueError:
-            raise ConfigError(f"{env}={raw!r} is not a valid {kind.__name__}.") from None
+            raise ConfigError(f"{env}={raw!r} is not a valid {getattr(kind, '__name__', 'value')}.") from None
     values.update({k: v for k, v in overrides.items() if v is not None})
     if "data_dir" in values:
         values["data_dir"] = Path(values["data_dir"]).expanduser()
     return Settings(**values)
+
+
+def _check_scope(name: str, value: str) -> None:
+    if not _SCOPE_RE.match(value) or value != value.strip():
+        raise ConfigError(
+            f"{name} {value!r} is not valid: use 1-64 printable characters without "
+            f"surrounding spaces (AGENT_MEMORY_{name.upper()})."
+        )
+
+
+def _parse(kind: Any, raw: str) -> Any:
+    if kind is Path:
+        return Path(raw).expanduser()
+    if kind is bool:
+        if raw.lower() not in ("1", "true", "yes", "0", "false", "no"):
+            raise ValueError(raw)
+        return raw.lower() in ("1", "true", "yes")
+    if kind is tuple:
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    if kind is json:
+        options = json.loads(raw)
+        if not isinstance(options, dict):
+            raise ValueError(raw)
+        return tuple((str(k), str(v)) for k, v in options.items())
+    return kind(raw)
+
+
+def _tokens(env: str, raw: str, default_user: str) -> tuple[tuple[str, str], ...]:
+    """Parse `token:user` pairs (comma-separated in the variable, one per line in the file)."""
+    if env.endswith("_FILE"):
+        try:
+            entries = Path(raw).expanduser().read_text().splitlines()
+        except OSError as exc:
+            raise ConfigError(f"{env}: cannot read the tokens file: {exc}") from None
+    else:
+        entries = raw.split(",")
+    pairs = []
+    for entry in entries:
+        entry = entry.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        # A token never contains ':' (RFC 6750), so the first ':' separates it from the user.
+        token, _, user = entry.partition(":")
+        pairs.append((token.strip(), user.strip() or default_user))
+    return tuple(pairs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import warnings
@@ -9,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any, Literal
 
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context, MCPServer, Resolve, Sample
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
@@ -20,6 +22,7 @@ from agent_memory import __version__
 from agent_memory.config import Settings
 from agent_memory.embedder import Embedder
 from agent_memory.errors import AgentMemoryError
+from agent_memory.mcp_http import auth_for
 from agent_memory.models import ForgetResult, RecallResult, RecentResult, RememberResult, SummaryResult
 from agent_memory.service import MemoryService
 from agent_memory.summarizer import SYSTEM_PROMPT, SummaryPlan
@@ -61,7 +64,17 @@ def _hints(*, read_only: bool, destructive: bool, idempotent: bool, open_world: 
 
 
 def _service(ctx: Ctx) -> MemoryService:
-    return ctx.request_context.lifespan_context
+    headers = ctx.headers or {}
+    return _scoped(ctx.request_context.lifespan_context, headers.get("mcp-session-id"))
+
+
+def _scoped(service: MemoryService, http_session: str | None = None) -> MemoryService:
+    """Narrow the shared service to the bearer token's user and the HTTP session; stdio keeps the configured scope."""
+    token = get_access_token()
+    if token is None and http_session is None:
+        return service
+    session = f"http-{hashlib.sha256(http_session.encode()).hexdigest()[:16]}" if http_session else None
+    return service.scoped(token.client_id if token else service.settings.user, session)
 
 
 async def _summary_plan(
@@ -125,8 +138,11 @@ def build_server(settings: Settings, embedder: Embedder | None = None) -> MCPSer
             opened.remove(service)
             await service.close()
 
+    auth, verifier = auth_for(settings)
     server: MCPServer[MemoryService] = MCPServer(
         "agent-memory",
+        token_verifier=verifier,
+        auth=auth,
         title="Agent Memory",
         version=__version__,
         instructions=INSTRUCTIONS,
@@ -257,7 +273,7 @@ def build_server(settings: Settings, embedder: Embedder | None = None) -> MCPSer
     )
     async def recent_memories() -> str:
         """Return the newest memories as JSON."""
-        result = await opened[-1].load_recent(limit=20)
+        result = await _scoped(opened[-1]).load_recent(limit=20)
         return json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2)
 
     @server.prompt(

@@ -164,10 +164,12 @@ class MemoryService:
             created_at=when,
         )
 
-    def scoped(self, user: str) -> MemoryService:
-        """Return a view of the same stores, model and indexer acting for another user (operator tools)."""
+    def scoped(self, user: str, session_id: str | None = None) -> MemoryService:
+        """Return a view of the same stores, model and indexer acting for another user (operator tools, HTTP tokens)."""
         view = copy.copy(self)
         view.settings = replace(self.settings, user=user)
+        if session_id is not None:
+            view.session_id = session_id
         return view
 
     async def recall(

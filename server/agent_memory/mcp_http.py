@@ -1,0 +1,123 @@
+"""The MCP face over streamable HTTP: bearer tokens that decide the user, Host/Origin checks, the listener.
+
+A token maps to one user; the SDK's bearer middleware answers 401 to a missing or unknown token before
+any MCP message is read, and binds each MCP session to the token's principal. Binding to a non-loopback
+address without tokens is refused unless explicitly allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+
+from agent_memory.config import Settings
+from agent_memory.errors import AgentMemoryError, ConfigError
+
+logger = logging.getLogger(__name__)
+
+PATH = "/mcp"
+
+
+class TokenTable:
+    """Verify bearer tokens against the configured token → user table in constant time."""
+
+    def __init__(self, tokens: tuple[tuple[str, str], ...]) -> None:
+        # Compare digests so neither the content nor the length of a known token leaks through timing.
+        self._table = [(hashlib.sha256(token.encode()).digest(), user) for token, user in tokens]
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        """Return the token's user as the access token's client and subject, or None for an unknown token."""
+        digest = hashlib.sha256(token.encode()).digest()
+        user = None
+        for known, owner in self._table:  # no early exit: every request costs the same
+            if hmac.compare_digest(known, digest):
+                user = owner
+        if user is None:
+            return None
+        return AccessToken(token=token, client_id=user, subject=user, scopes=[])
+
+
+def auth_for(settings: Settings) -> tuple[AuthSettings | None, TokenTable | None]:
+    """Return the SDK auth settings and verifier when tokens are configured, else (None, None)."""
+    if not settings.http_tokens:
+        return None, None
+    url = f"http://{settings.http_host}:{settings.http_port}"
+    # No OAuth server: resource_server_url=None keeps the SDK from advertising OAuth metadata.
+    return AuthSettings(issuer_url=url, resource_server_url=None), TokenTable(settings.http_tokens)  # type: ignore[arg-type]
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings | None:
+    """Return the Host/Origin checks that stop DNS rebinding; None lets the SDK choose its loopback defaults."""
+    if settings.http_allowed_hosts:
+        hosts = list(settings.http_allowed_hosts)
+        origins = [f"{scheme}://{host}" for host in hosts for scheme in ("http", "https")]
+        return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
+    if settings.is_loopback():
+        return None
+    # A remote address cannot be pinned without knowing the names clients use; tokens guard it instead.
+    logger.warning(
+        "Host/Origin checks are off on %s; set AGENT_MEMORY_HTTP_ALLOWED_HOSTS to the names clients use",
+        settings.http_host,
+    )
+    return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+
+
+def check_exposure(settings: Settings) -> None:
+    """Refuse to serve memories without tokens on an address other machines can reach."""
+    if settings.http_tokens or settings.is_loopback() or settings.http_allow_unauthenticated:
+        return
+    raise ConfigError(
+        f"refusing to listen on {settings.http_host} without a token: anyone who can reach it could read every "
+        "memory. Set AGENT_MEMORY_HTTP_TOKENS (token:user,...) or AGENT_MEMORY_HTTP_TOKENS_FILE, bind to "
+        "127.0.0.1, or set AGENT_MEMORY_HTTP_ALLOW_UNAUTHENTICATED=1 if something in front of it authenticates."
+    )
+
+
+def listen(settings: Settings) -> socket.socket:
+    """Bind and listen on the configured host and port (port 0 picks a free one)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        settings.http_host.strip("[]"), settings.http_port, type=socket.SOCK_STREAM
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {settings.http_host}:{settings.http_port}: {exc.strerror}") from None
+    sock.listen(128)
+    return sock
+
+
+def serve(server: MCPServer[Any], settings: Settings, on_ready: Callable[[str], None]) -> None:
+    """Serve MCP over streamable HTTP until interrupted; `on_ready` gets the URL once connections are accepted."""
+    import anyio
+    import uvicorn
+
+    check_exposure(settings)
+    app = server.streamable_http_app(
+        streamable_http_path=PATH, transport_security=transport_security(settings), host=settings.http_host
+    )
+    sock = listen(settings)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    config = uvicorn.Config(
+        app,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=3,
+        lifespan="on",
+    )
+    listener = uvicorn.Server(config)
+    on_ready(f"http://{shown}:{port}{PATH}")
+    anyio.run(lambda: listener.serve(sockets=[sock]))
+    if not listener.started:
+        raise AgentMemoryError("the HTTP server failed to start; the log above says why.")
