@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import numpy as np
 import pytest
 from mcp.client import Client
@@ -79,3 +80,10 @@ async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
     assert not result.is_error, result.content
     assert result.structured_content is not None
     return result.structured_content
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], timeout: float = 30.0) -> None:
+    """Wait until a condition holds (state of another task or process, no event to wait on), bounded."""
+    with anyio.fail_after(timeout):
+        while not await condition():  # noqa: ASYNC110 - polled: the state lives in SQLite or another process
+            await anyio.sleep(0.02)

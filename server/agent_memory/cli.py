@@ -107,7 +107,8 @@ async def _reindex(settings: Settings) -> int:
             return 1
         total = await service.indexer.reindex_all()
         if not await service.indexer.drain(timeout=24 * 3600):
-            print("agent-memory: the vector index could not be opened", file=sys.stderr)
+            reason = service.indexer.error or "the vector index could not be opened"
+            print(f"agent-memory: {reason}", file=sys.stderr)
             return 1
         print(f"re-indexed {total} memories into {settings.vector_dir}")
         return 0

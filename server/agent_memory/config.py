@@ -51,6 +51,7 @@ class Settings:
     summary_max_input_chars: int = 24_000
     summary_max_messages: int = 2_000
     model_wait_seconds: float = 0.0
+    index_poll_seconds: float = 2.0
     log_level: str = "WARNING"
     # HTTP transport: bearer token -> user; the token, never a tool argument, decides whose memories.
     http_tokens: tuple[tuple[str, str], ...] = field(default=(), repr=False)
@@ -71,6 +72,8 @@ class Settings:
             )
         if self.model_wait_seconds < 0:
             raise ConfigError("AGENT_MEMORY_MODEL_WAIT_SECONDS must be 0 or more.")
+        if not self.index_poll_seconds > 0:
+            raise ConfigError("AGENT_MEMORY_INDEX_POLL_SECONDS must be more than 0.")
         for f in fields(self):
             if f.name.startswith(("max_", "summary_max_")) and getattr(self, f.name) < 1:
                 raise ConfigError(f"{f.name} must be a positive number.")
@@ -137,6 +140,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "AGENT_MEMORY_MAX_RECALL_LIMIT": ("max_recall_limit", int),
     "AGENT_MEMORY_SUMMARY_MAX_INPUT_CHARS": ("summary_max_input_chars", int),
     "AGENT_MEMORY_MODEL_WAIT_SECONDS": ("model_wait_seconds", float),
+    "AGENT_MEMORY_INDEX_POLL_SECONDS": ("index_poll_seconds", float),
     "AGENT_MEMORY_LOG_LEVEL": ("log_level", str),
     "AGENT_MEMORY_HTTP_HOST": ("http_host", str),
     "AGENT_MEMORY_HTTP_PORT": ("http_port", int),

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from agent_memory.config import DEFAULT_MODEL
-from agent_memory.errors import ConfigError
+from agent_memory.errors import BackendError, ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +186,10 @@ class BackgroundModel:
     def _embed_locked(self, texts: Sequence[str]) -> Vectors:
         # One model, two cores: serialise so a bulk batch and a query do not thrash each other.
         with self._lock:
-            result: Vectors = np.asarray(self.embedder.embed(texts), dtype=np.float32)
+            try:
+                result: Vectors = np.asarray(self.embedder.embed(texts), dtype=np.float32)
+            except (RuntimeError, ValueError, OSError, MemoryError) as exc:  # torch and tokenizer failures
+                raise BackendError(f"The embedding model failed: {exc}") from exc
             return result
 
 

@@ -4,6 +4,11 @@ Every committed memory starts with `indexed = 0`. Once the model is loaded, this
 in batches, upserts them by id and marks them indexed. Because the upsert is idempotent and the flag is
 set only after it, a crash at any point leaves rows pending, and the next run (this process's loop, or
 the next start-up's catch-up pass) indexes them. The same path rebuilds a lost index.
+
+The task is supervised: an error from LanceDB or the embedder is recorded (the service reports it),
+then the batch is retried with exponential backoff until it succeeds. Other processes may write the
+same SQLite file, so the task also looks for pending rows every `index_poll_seconds` and before recall
+drains; two processes indexing the same row is harmless because the upsert is keyed by id.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BATCH = 64
+# Backoff after a failed batch: doubles from the first delay up to the cap, so a broken index never spins.
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 30.0
 
 
 def table_name(model_name: str, dim: int) -> str:
@@ -69,47 +77,74 @@ class Indexer:
         try:
             async with asyncio.timeout(timeout):
                 await self.ready.wait()
-                if self.vectors is None:
-                    return False
+                if self.vectors is None or self.error is not None:
+                    return False  # failing: answer now instead of waiting for a retry
+                if self._idle.is_set() and await self._buffer.has_pending():
+                    self.notify()  # rows committed by another process
                 await self._idle.wait()
         except TimeoutError:
             return False
-        return True
+        return self.error is None
 
     async def _run(self) -> None:
         if not await self._model.wait():
             self.ready.set()
             return
         assert self._model.dim is not None
-        try:
-            await self._open(self._model.dim)
-        except OSError as exc:
-            self.error = f"vector index unavailable at {self._settings.vector_dir}: {exc}"
-            logger.error("%s", self.error)
-            return
-        finally:
-            self.ready.set()
+        delay = RETRY_FIRST_SECONDS
         while True:
             self._wake.clear()
-            done = await self.index_pending()
+            try:
+                if self.vectors is None:
+                    await self._open(self._model.dim)
+                self.ready.set()
+                done = await self.index_pending()
+            # The supervisor is the outermost face of background work: whatever a batch raises is recorded and retried.
+            except Exception as exc:
+                self._failed(exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+                continue
+            if self.error is not None:
+                logger.warning("vector indexing recovered")
+                self.error = None
+            delay = RETRY_FIRST_SECONDS
             if done == 0:
-                self._idle.set()
-                await self._wake.wait()
+                if not self._wake.is_set():
+                    self._idle.set()
+                await self._wait_for_work()
+
+    def _failed(self, exc: BaseException, delay: float) -> None:
+        """Record an indexing failure where status() reports it; recall stops waiting for the index."""
+        where = "opening the vector index" if self.vectors is None else "indexing"
+        detail = " ".join(str(exc).split())[:240] or type(exc).__name__
+        self.error = f"{where} failed ({type(exc).__name__}: {detail}); retrying in {delay:g} s"
+        logger.warning("%s", self.error, exc_info=logger.isEnabledFor(logging.DEBUG))
+        self.ready.set()
+        self._idle.set()
+
+    async def _wait_for_work(self) -> None:
+        """Sleep until notified, or until the poll interval passes (rows written by other processes)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self._settings.index_poll_seconds)
 
     async def _open(self, dim: int) -> None:
         from agent_memory.store.vectors import VectorIndex
 
         name = table_name(self._model.embedder.name, dim)
-        self.vectors = await asyncio.to_thread(VectorIndex, self._settings.vector_dir, name, dim)
+        vectors = await asyncio.to_thread(VectorIndex, self._settings.vector_dir, name, dim)
         known = await self._buffer.get_value("vector_table")
-        in_index = await asyncio.to_thread(self.vectors.count)
+        # Count marked rows first: another process marks rows only after upserting them, so the index
+        # counted afterwards holds at least as many, and a busy neighbour does not look like a lost index.
         marked = await self._buffer.count_indexed()
+        in_index = await asyncio.to_thread(vectors.count)
         if known != name or in_index < marked:
             # A new model, or an index deleted or damaged behind our back: rebuild from SQLite.
             reset = await self._buffer.mark_all_pending()
             await self._buffer.set_value("vector_table", name)
             if reset:
                 logger.warning("vector index %s is behind SQLite; re-indexing %d memories", name, reset)
+        self.vectors = vectors  # only now: a failed check above is retried from the start
 
     async def index_pending(self, batch: int = BATCH) -> int:
         """Index one batch of pending rows; return how many were indexed."""
@@ -124,7 +159,12 @@ class Indexer:
             VectorRow(r.id, r.user, r.namespace, r.session_id, r.created_ts, vectors[i]) for i, r in enumerate(rows)
         ]
         await asyncio.to_thread(self.vectors.upsert, batch_rows)
-        await self._buffer.mark_indexed([r.id for r in rows])
+        ids = [r.id for r in rows]
+        await self._buffer.mark_indexed(ids)
+        # A memory forgotten while it was being embedded must not stay in the index as an orphan.
+        gone = sorted(set(ids) - await self._buffer.existing_ids(ids))
+        if gone:
+            await asyncio.to_thread(self.vectors.delete, gone)
         return len(rows)
 
     async def reindex_all(self) -> int:

@@ -90,8 +90,13 @@ class MemoryService:
             return "The embedding model is still loading; semantic search starts when it is ready."
         if self.model.state is ModelState.FAILED:
             return f"Semantic search is off: {self.model.error}"
+        if self.indexer.error and self.indexer.vectors is None:
+            return f"Semantic search is off: {self.indexer.error}."
         if self.indexer.error:
-            return f"Semantic search is off: {self.indexer.error}"
+            return (
+                f"The vector index is behind: {self.indexer.error}. Memories it does not hold yet are found by"
+                " keyword only."
+            )
         return "ready"
 
     async def remember(
@@ -222,12 +227,18 @@ class MemoryService:
             for score, m in scored[:fitting]
         ]
         state = self.status()
+        if semantic is None:
+            note: str | None = (state if state != "ready" else "Semantic search failed.") + (
+                " Results come from keyword search and recency."
+            )
+        else:
+            note = None if state == "ready" else state
         return RecallResult(
             hits=hits,
             mode="hybrid" if semantic is not None else "keyword",
             degraded=semantic is None,
             omitted=len(scored) - fitting,
-            note=None if state == "ready" else state + " Results come from keyword search and recency.",
+            note=note,
         )
 
     async def _vector_candidates(
@@ -246,17 +257,21 @@ class MemoryService:
         if not self.model.ready or vectors is None:
             return None
         await self.indexer.drain(DRAIN_TIMEOUT)
-        query_vector = await self.model.embed_query(text)
-        nearest = await asyncio.to_thread(
-            vectors.search,
-            query_vector,
-            user=self.settings.user,
-            namespace=filters.namespace,
-            session_id=filters.session_id,
-            since_ts=filters.since_ts,
-            until_ts=filters.until_ts,
-            limit=pool,
-        )
+        try:
+            query_vector = await self.model.embed_query(text)
+            nearest = await asyncio.to_thread(
+                vectors.search,
+                query_vector,
+                user=self.settings.user,
+                namespace=filters.namespace,
+                session_id=filters.session_id,
+                since_ts=filters.since_ts,
+                until_ts=filters.until_ts,
+                limit=pool,
+            )
+        except BackendError as exc:
+            logger.warning("semantic search failed; answering by keyword: %s", exc)
+            return None
         # SQLite decides what exists and what passes the tag filters; the index may hold a forgotten id.
         missing = [i for i, _ in nearest if i not in found]
         found.update(await self.buffer.by_ids(self.settings.user, missing, filters))
@@ -279,7 +294,11 @@ class MemoryService:
             raise NotFound(f"No memory with id {memory_id[:80]!r} exists; use recall or load_recent to find ids.")
         await self.buffer.drop_summaries_covering(self.settings.user, memory_id)
         if self.indexer.vectors is not None:
-            await asyncio.to_thread(self.indexer.vectors.delete, [memory_id])
+            try:
+                await asyncio.to_thread(self.indexer.vectors.delete, [memory_id])
+            except BackendError as exc:
+                # SQLite decides what exists: a vector left behind is never returned by recall.
+                logger.warning("could not delete %s from the vector index: %s", memory_id, exc)
         return ForgetResult(id=memory_id, deleted=True)
 
     def wants_sampling(self) -> bool:

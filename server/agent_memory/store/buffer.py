@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,10 +16,16 @@ from typing import Any
 
 import aiosqlite
 
+from agent_memory.errors import BackendError
 from agent_memory.models import Memory, StoredSummary
 from agent_memory.store.migrations import MIGRATIONS
 
 logger = logging.getLogger(__name__)
+
+# SQLite waits this long for another process's write lock before reporting busy (PRAGMA busy_timeout) ...
+BUSY_TIMEOUT_SECONDS = 30.0
+# ... and a write that still finds the database busy is tried this many times before the caller hears of it.
+WRITE_ATTEMPTS = 3
 
 _COLUMNS = "m.id, m.content, m.role, m.namespace, m.session_id, m.tags, m.metadata, m.created_at"
 
@@ -97,18 +105,52 @@ class Buffer:
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
+        # One connection serves every task of this process: write transactions take turns.
+        self._write_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path) -> Buffer:
         """Open (creating if needed) the database and apply pending migrations."""
-        db = await aiosqlite.connect(path, timeout=30.0)
+        # Autocommit mode: every write runs in an explicit BEGIN IMMEDIATE transaction (see _transaction).
+        db = await aiosqlite.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        await db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=FULL")
-        await db.execute("PRAGMA busy_timeout=30000")
         await db.execute("PRAGMA foreign_keys=ON")
         buffer = cls(db)
         await buffer._migrate()
         return buffer
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Run a write transaction that holds the write lock from its first statement.
+
+        BEGIN IMMEDIATE takes the lock up front (waiting up to the busy timeout for other processes), so a
+        transaction never fails half-way on a lock upgrade; a database still busy after several waits
+        becomes a BackendError that says so, never a raw "database is locked".
+        """
+        async with self._write_lock:
+            for attempt in range(1, WRITE_ATTEMPTS + 1):
+                try:
+                    await self._db.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if not _busy(exc):
+                        raise
+                    logger.warning("database busy (attempt %d of %d): %s", attempt, WRITE_ATTEMPTS, exc)
+            else:
+                waited = WRITE_ATTEMPTS * BUSY_TIMEOUT_SECONDS
+                raise BackendError(
+                    f"The memory database stayed locked by another process for {waited:g} seconds;"
+                    " nothing was written. Try again."
+                )
+            try:
+                yield self._db
+            except BaseException:
+                if self._db.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
+                    await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
 
     async def close(self) -> None:
         """Close the connection."""
@@ -124,38 +166,24 @@ class Buffer:
         for version, script in enumerate(MIGRATIONS, start=1):
             if version <= current:
                 continue
-            # BEGIN IMMEDIATE so two processes starting together do not both apply a migration.
-            await self._db.execute("BEGIN IMMEDIATE")
-            committed = False
-            try:
-                async with self._db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)) as cur:
+            # One immediate transaction: two processes starting together do not both apply a migration,
+            # and a failed or cancelled migration leaves the schema as it was.
+            async with self._transaction() as db:
+                async with db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)) as cur:
                     done = await cur.fetchone()
                 if not done:
                     for statement in _statements(script):
-                        await self._db.execute(statement)
-                    await self._db.execute(
+                        await db.execute(statement)
+                    await db.execute(
                         "INSERT INTO schema_migrations VALUES (?, ?)", (version, datetime.now(UTC).isoformat())
                     )
-                await self._db.commit()
-                committed = True
-            finally:
-                if not committed:  # a failed or cancelled migration leaves the schema as it was
-                    await self._db.rollback()
             logger.info("applied migration %d", version)
 
     async def insert_many(self, rows: Sequence[NewRow]) -> list[tuple[str, str, bool]]:
         """Insert rows in one transaction, skipping content already stored; return (id, created_at, duplicate)."""
-        out: list[tuple[str, str, bool]] = []
-        committed = False
-        try:
-            for row in rows:
-                out.append(await self._insert_one(row))
-            await self._db.commit()
-            committed = True
-        finally:
-            if not committed:  # nothing of a failed batch is acknowledged
-                await self._db.rollback()
-        return out
+        # One immediate transaction: nothing of a failed batch is acknowledged.
+        async with self._transaction():
+            return [await self._insert_one(row) for row in rows]
 
     async def _insert_one(self, row: NewRow) -> tuple[str, str, bool]:
         stamp = row.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -194,8 +222,8 @@ class Buffer:
 
     async def delete(self, user: str, id: str) -> bool:
         """Delete one memory of this user; return whether it existed."""
-        cur = await self._db.execute("DELETE FROM memories WHERE user = ? AND id = ?", (user, id))
-        await self._db.commit()
+        async with self._transaction() as db:
+            cur = await db.execute("DELETE FROM memories WHERE user = ? AND id = ?", (user, id))
         return cur.rowcount == 1
 
     async def keyword_search(self, user: str, match: str, filters: Filters, limit: int) -> list[tuple[Memory, float]]:
@@ -239,6 +267,19 @@ class Buffer:
             rows = await cur.fetchall()
         return [PendingRow(*r) for r in rows]
 
+    async def has_pending(self) -> bool:
+        """Return whether any memory waits for the vector index (cheap: a partial index holds only those)."""
+        async with self._db.execute("SELECT 1 FROM memories WHERE indexed = 0 LIMIT 1") as cur:
+            return await cur.fetchone() is not None
+
+    async def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """Return which of these ids are still stored."""
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        async with self._db.execute(f"SELECT id FROM memories WHERE id IN ({marks})", list(ids)) as cur:
+            return {str(r[0]) for r in await cur.fetchall()}
+
     async def count_pending(self) -> int:
         """Count memories not yet in the vector index."""
         async with self._db.execute("SELECT COUNT(*) FROM memories WHERE indexed = 0") as cur:
@@ -247,13 +288,13 @@ class Buffer:
 
     async def mark_indexed(self, ids: Sequence[str]) -> None:
         """Record that these memories are in the vector index."""
-        await self._db.executemany("UPDATE memories SET indexed = 1 WHERE id = ?", [(i,) for i in ids])
-        await self._db.commit()
+        async with self._transaction() as db:
+            await db.executemany("UPDATE memories SET indexed = 1 WHERE id = ?", [(i,) for i in ids])
 
     async def mark_all_pending(self) -> int:
         """Mark every memory as needing indexing (the index was lost or is being rebuilt)."""
-        cur = await self._db.execute("UPDATE memories SET indexed = 0 WHERE indexed = 1")
-        await self._db.commit()
+        async with self._transaction() as db:
+            cur = await db.execute("UPDATE memories SET indexed = 0 WHERE indexed = 1")
         return cur.rowcount
 
     async def count_indexed(self) -> int:
@@ -270,10 +311,10 @@ class Buffer:
 
     async def set_value(self, key: str, value: str) -> None:
         """Store a bookkeeping value."""
-        await self._db.execute(
-            "INSERT INTO kv VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value)
-        )
-        await self._db.commit()
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO kv VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value)
+            )
 
     async def summaries(self, user: str, namespace: str, session_key: str, focus: str) -> list[StoredSummary]:
         """Return the stored summaries for this key, newest first (a few)."""
@@ -287,31 +328,38 @@ class Buffer:
 
     async def drop_summaries_covering(self, user: str, id: str) -> None:
         """Delete stored summaries whose text may quote a forgotten memory."""
-        await self._db.execute(
-            "DELETE FROM summaries WHERE user = ? AND EXISTS (SELECT 1 FROM json_each(covered_ids) WHERE value = ?)",
-            (user, id),
-        )
-        await self._db.commit()
+        async with self._transaction() as db:
+            await db.execute(
+                "DELETE FROM summaries WHERE user = ? AND EXISTS"
+                " (SELECT 1 FROM json_each(covered_ids) WHERE value = ?)",
+                (user, id),
+            )
 
     async def save_summary(
         self, user: str, namespace: str, session_key: str, focus: str, summary: StoredSummary
     ) -> None:
         """Store a summary with the ids it covers."""
-        await self._db.execute(
-            "INSERT INTO summaries (user, namespace, session_key, focus, text, backend, covered_ids, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                user,
-                namespace,
-                session_key,
-                focus,
-                summary.text,
-                summary.backend,
-                json.dumps(summary.covered_ids),
-                datetime.now(UTC).isoformat(),
-            ),
-        )
-        await self._db.commit()
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO summaries (user, namespace, session_key, focus, text, backend, covered_ids, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    user,
+                    namespace,
+                    session_key,
+                    focus,
+                    summary.text,
+                    summary.backend,
+                    json.dumps(summary.covered_ids),
+                    datetime.now(UTC).isoformat(),
+                ),
+            )
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Return whether SQLite gave up waiting for another connection's lock."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 def _statements(script: str) -> list[str]:
