@@ -136,6 +136,21 @@ async def test_a_foreign_host_or_origin_is_rejected_even_with_a_valid_token(serv
         assert local.status_code == 200
 
 
+async def test_a_deleted_session_is_gone_and_other_tokens_cannot_use_a_session(server: str) -> None:
+    async with httpx2.AsyncClient(timeout=30) as http:
+        opened = await http.post(server, json=INITIALIZE, headers={**MCP_HEADERS, **bearer(ALICE)})
+        session = {"mcp-session-id": opened.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"}
+        ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+        stolen = await http.post(server, json=ping, headers={**MCP_HEADERS, **bearer(BOB), **session})
+        assert stolen.status_code == 404  # as if the session did not exist
+        alive = await http.post(server, json=ping, headers={**MCP_HEADERS, **bearer(ALICE), **session})
+        assert alive.status_code == 200
+        closed = await http.delete(server, headers={**MCP_HEADERS, **bearer(ALICE), **session})
+        assert closed.status_code == 200
+        gone = await http.post(server, json=ping, headers={**MCP_HEADERS, **bearer(ALICE), **session})
+        assert gone.status_code == 404
+
+
 def test_a_public_address_without_a_token_refuses_to_start(tmp_path: Path) -> None:
     env = clean_env(AGENT_MEMORY_DATA_DIR=str(tmp_path / "data"))
     command = [console_script(), "serve", "--transport", "http", "--host", "0.0.0.0", "--port", "0"]
