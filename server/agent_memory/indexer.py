@@ -18,10 +18,13 @@ import contextlib
 import hashlib
 import logging
 import re
+import threading
+import time
 from typing import TYPE_CHECKING
 
 from agent_memory.config import Settings
 from agent_memory.embedder import BackgroundModel
+from agent_memory.errors import BackendError
 from agent_memory.store.buffer import Buffer
 
 if TYPE_CHECKING:
@@ -55,6 +58,7 @@ class Indexer:
         self._idle = asyncio.Event()
         self.ready = asyncio.Event()  # set once the index is open (or failed to open)
         self._task: asyncio.Task[None] | None = None
+        self._upkeep: threading.Thread | None = None
 
     def start(self) -> None:
         """Start the background task."""
@@ -112,6 +116,7 @@ class Indexer:
             if done == 0:
                 if not self._wake.is_set():
                     self._idle.set()
+                self._start_upkeep()
                 await self._wait_for_work()
 
     def _failed(self, exc: BaseException, delay: float) -> None:
@@ -127,6 +132,30 @@ class Indexer:
         """Sleep until notified, or until the poll interval passes (rows written by other processes)."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self._settings.index_poll_seconds)
+
+    def _start_upkeep(self, *, compact: bool = False) -> None:
+        """Compact and index the vector table on a daemon thread: no tool waits for it, and exit never does."""
+        vectors = self.vectors
+        if vectors is None or (self._upkeep is not None and self._upkeep.is_alive()):
+            return
+        if compact or vectors.needs_upkeep():
+            self._upkeep = threading.Thread(
+                target=_maintain, args=(vectors, compact), name="agent-memory-upkeep", daemon=True
+            )
+            self._upkeep.start()
+
+    async def settle(self, timeout: float = 3600.0) -> bool:
+        """Wait (bounded) until nothing is pending and compaction and index builds are done (benchmarks, tests)."""
+        deadline = time.monotonic() + timeout
+        if not await self.drain(timeout):
+            return False
+        self._start_upkeep(compact=True)
+        while self._upkeep is not None and self._upkeep.is_alive():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            await asyncio.to_thread(self._upkeep.join, min(remaining, 1.0))
+        return True
 
     async def _open(self, dim: int) -> None:
         from agent_memory.store.vectors import VectorIndex
@@ -172,3 +201,10 @@ class Indexer:
         total = await self._buffer.mark_all_pending()
         self.notify()
         return total
+
+
+def _maintain(vectors: VectorIndex, compact: bool) -> None:
+    try:
+        vectors.maintain(compact=compact)
+    except (OSError, RuntimeError, ValueError, BackendError) as exc:  # LanceDB's; the next idle moment retries
+        logger.warning("vector index upkeep failed: %s", exc)

@@ -7,6 +7,14 @@ Several processes may share the table. Reads look for other processes' commits a
 (`READ_CONSISTENCY`); commits that conflict with another process's are retried with bounded, jittered
 backoff (`_retry`), and what still fails becomes a BackendError. Compaction keeps old versions for a
 grace period so a reader in another process never loses the files under its feet.
+
+Upkeep (`maintain`, run on a background thread, never under the write lock): every add makes a table
+version and a small fragment, so after COMPACT_EVERY writes the fragments are compacted and versions older
+than a minute removed. Scalar indexes on the id and filter columns speed up merge_insert and prefiltering.
+Past ANN_MIN_ROWS rows, where exact search gets slow (~1 ms per 1k rows), an IVF_PQ index is built; search
+re-ranks its candidates with the full vectors (refine), and rows added after the build are searched exactly
+until the next compaction folds them in. LanceDB commits concurrent appends and index builds without
+conflict, so writers and readers never wait for upkeep.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import lancedb
 import numpy as np
 import pyarrow as pa
 from lancedb.expr import Expr, col, lit
+from lancedb.index import Bitmap, BTree, IvfPq
 
 from agent_memory.errors import BackendError
 
@@ -42,6 +51,21 @@ T = TypeVar("T")
 
 # Compact after this many writes: each add makes a table version and a small fragment.
 COMPACT_EVERY = 200
+# Exact search costs ~1 ms per 1k rows on 2 cores; past this an ANN index pays for its build (~1 s per 1k rows).
+ANN_MIN_ROWS = 20_000
+# Retrain the ANN index when the table has grown by this factor since it was trained.
+ANN_RETRAIN_GROWTH = 2.0
+# IVF partitions probed at least (more when a filter leaves too few), and candidates re-ranked exactly per hit.
+NPROBES = 24
+REFINE = 10
+# Filter columns: bitmaps for few distinct values, B-trees for many.
+SCALAR_INDEXES: dict[str, type[Bitmap] | type[BTree]] = {
+    "id": BTree,
+    "user": Bitmap,
+    "namespace": Bitmap,
+    "session_id": BTree,
+    "created_ts": BTree,
+}
 
 
 @dataclass(frozen=True)
@@ -76,7 +100,13 @@ class VectorIndex:
             "open", WRITE_ATTEMPTS, lambda: self._db.create_table(table_name, schema=self._schema, exist_ok=True)
         )
         self._lock = threading.Lock()
+        self._upkeep = threading.Lock()
         self._writes = 0
+        self._scalar_ready = False
+        # Rows the ANN index was trained on (after a restart: the rows it covers, so retraining comes later).
+        self._ann_rows = self._indexed_vector_rows()
+        # Rows as last counted plus rows written since: lets needs_upkeep decide without touching the table.
+        self._rows = self.count()
 
     def upsert(self, rows: Sequence[VectorRow]) -> None:
         """Insert or replace rows by id (idempotent, so a retried batch never duplicates)."""
@@ -103,9 +133,7 @@ class VectorIndex:
                 ),
             )
             self._writes += 1
-            if self._writes >= COMPACT_EVERY:
-                self._writes = 0
-                self._compact()
+            self._rows += len(rows)
 
     def delete(self, ids: Sequence[str]) -> None:
         """Remove rows by id."""
@@ -132,20 +160,25 @@ class VectorIndex:
             where = where & (col("created_ts") >= lit(since_ts))
         if until_ts is not None:
             where = where & (col("created_ts") <= lit(until_ts))
-        rows = _retry(
-            "search",
-            READ_ATTEMPTS,
-            lambda: (
+        rows = self._search(vector, where, limit, ann=self._ann_rows > 0)
+        if self._ann_rows and len(rows) < limit:
+            # A narrow filter can leave the probed partitions short of hits; the filtered set is small: go exact.
+            rows = self._search(vector, where, limit, ann=False)
+        return [(str(r["id"]), 1.0 - float(r["_distance"])) for r in rows]
+
+    def _search(self, vector: np.ndarray[Any, np.dtype[np.float32]], where: Expr, limit: int, *, ann: bool) -> Any:
+        def run() -> Any:
+            query = (
                 self._table.search(vector.astype(np.float32), vector_column_name="vector")  # type: ignore[attr-defined]
                 .distance_type("cosine")
                 .where(where, prefilter=True)
                 .select(["id", "_distance"])
                 .limit(limit)
-                .to_list()
-            ),
-            self._refresh,
-        )
-        return [(str(r["id"]), 1.0 - float(r["_distance"])) for r in rows]
+            )
+            query = query.nprobes(NPROBES).refine_factor(REFINE) if ann else query.bypass_vector_index()
+            return query.to_list()
+
+        return _retry("search", READ_ATTEMPTS, run, self._refresh)
 
     def count(self) -> int:
         """Count rows in the index."""
@@ -161,15 +194,56 @@ class VectorIndex:
         except (RuntimeError, OSError, ValueError) as exc:
             logger.debug("could not refresh the vector table: %s", exc)
 
-    def _compact(self) -> None:
+    def needs_upkeep(self) -> bool:
+        """Return True when `maintain` has work: compaction, or an ANN index to build or retrain."""
+        return self._rows > 0 and (self._writes >= COMPACT_EVERY or not self._scalar_ready or self._ann_due(self._rows))
+
+    def maintain(self, *, compact: bool = False) -> None:
+        """Compact, add missing scalar indexes and build the ANN index when due; a no-op if already running."""
+        if not self._upkeep.acquire(blocking=False):
+            return
+        try:
+            rows = self._rows = self.count()
+            if rows == 0:
+                return
+            if not self._scalar_ready:
+                existing = {c for index in self._table.list_indices() for c in index.columns}
+                for column, kind in SCALAR_INDEXES.items():
+                    if column not in existing and column in self._schema.names:
+                        self._table.create_index(column, config=kind(), replace=True)
+                self._scalar_ready = True
+            if compact or self._writes >= COMPACT_EVERY:
+                self._writes = 0
+                self._compact(rows)
+            if self._ann_due(rows):
+                self._build_ann(rows)
+        finally:
+            self._upkeep.release()
+
+    def _compact(self, rows: int) -> None:
         # Keep a grace period: a reader in another process may still be using an older version (its reads
-        # refresh every READ_CONSISTENCY, far shorter). A compaction that loses a race is simply skipped.
+        # refresh every READ_CONSISTENCY, far shorter). optimize also folds rows added since the indexes were
+        # built into them. A compaction that loses a race is simply skipped.
         try:
             self._write("compact", lambda: self._table.optimize(cleanup_older_than=timedelta(minutes=1)))
         except BackendError as exc:
             logger.info("vector index compaction skipped: %s", exc)
             return
-        logger.debug("compacted vector index")
+        logger.debug("compacted vector index at %d rows", rows)
+
+    def _ann_due(self, rows: int) -> bool:
+        return rows >= ANN_MIN_ROWS and rows >= self._ann_rows * ANN_RETRAIN_GROWTH
+
+    def _build_ann(self, rows: int) -> None:
+        started = time.monotonic()
+        config = IvfPq(distance_type="cosine", num_partitions=max(16, int(rows**0.5)), num_sub_vectors=self._dim // 8)
+        # replace=True swaps the new index in atomically; searches use the old one until then.
+        self._table.create_index("vector", config=config, replace=True)
+        self._ann_rows = rows
+        logger.info("built the ANN index over %d rows in %.0f s", rows, time.monotonic() - started)
+
+    def _indexed_vector_rows(self) -> int:
+        return next((i.num_indexed_rows or 0 for i in self._table.list_indices() if i.columns == ["vector"]), 0)
 
 
 def _retry(what: str, attempts: int, action: Callable[[], T], refresh: Callable[[], None] | None = None) -> T:

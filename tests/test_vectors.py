@@ -1,0 +1,81 @@
+"""Vector index upkeep: compaction keeps fragments bounded; the ANN index keeps exact answers findable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agent_memory.store import vectors as vectors_module
+from agent_memory.store.vectors import VectorIndex, VectorRow
+
+DIM = 32
+
+
+def _rows(start: int, n: int, *, session: str = "s1", seed: int = 0) -> list[VectorRow]:
+    rng = np.random.default_rng(seed + start)
+    out = []
+    for i in range(start, start + n):
+        v = rng.standard_normal(DIM).astype(np.float32)
+        out.append(VectorRow(f"m{i}", "u", "default", session, float(i), v / np.linalg.norm(v)))
+    return out
+
+
+def _search(index: VectorIndex, vector: np.ndarray[Any, np.dtype[np.float32]], **kw: Any) -> list[str]:
+    args: dict[str, Any] = {"user": "u", "namespace": "default", "session_id": None, "since_ts": None, "until_ts": None}
+    args.update(kw)
+    return [i for i, _ in index.search(vector, limit=10, **args)]
+
+
+def test_many_single_adds_are_compacted_into_few_fragments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vectors_module, "COMPACT_EVERY", 50)
+    index = VectorIndex(tmp_path, "t", DIM)
+    for row in _rows(0, 300):
+        index.upsert([row])
+        if index.needs_upkeep():
+            index.maintain()
+    index.maintain(compact=True)
+    fragments = index._table.stats()["fragment_stats"]["num_fragments"]
+    assert fragments <= 2, fragments
+    assert index.count() == 300
+
+
+def test_ann_index_is_built_past_the_threshold_and_still_finds_exact_and_newer_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vectors_module, "ANN_MIN_ROWS", 600)
+    index = VectorIndex(tmp_path, "t", DIM)
+    rows = _rows(0, 700)
+    index.upsert(rows[:300])
+    assert not index.needs_upkeep() or index.maintain() is None
+    assert not any(i.columns == ["vector"] for i in index._table.list_indices())
+    index.upsert(rows[300:])
+    assert index.needs_upkeep()
+    index.maintain()
+    assert any(i.columns == ["vector"] for i in index._table.list_indices())
+    assert not index.needs_upkeep()
+    # Refine re-ranks with full vectors, so a stored vector is its own nearest neighbour.
+    for row in rows[::70]:
+        assert _search(index, row.vector)[0] == row.id
+    # Rows added after the build are searched too (LanceDB scans fragments the index does not cover).
+    late = _rows(5000, 3, session="late", seed=1)
+    index.upsert(late)
+    assert _search(index, late[0].vector)[0] == late[0].id
+    # A narrow filter still gets every match, not only those in the probed partitions.
+    assert sorted(_search(index, late[1].vector, session_id="late")) == sorted(r.id for r in late)
+
+
+def test_ann_index_is_retrained_when_the_table_has_doubled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vectors_module, "ANN_MIN_ROWS", 300)
+    index = VectorIndex(tmp_path, "t", DIM)
+    index.upsert(_rows(0, 300))
+    index.maintain()
+    assert index._ann_rows == 300
+    index.upsert(_rows(300, 299))
+    assert not index.needs_upkeep()
+    index.upsert(_rows(599, 1))
+    assert index.needs_upkeep()
+    index.maintain()
+    assert index._ann_rows == 600
