@@ -110,7 +110,7 @@ async def _reindex(settings: Settings) -> int:
             reason = service.indexer.error or "the vector index could not be opened"
             print(f"agent-memory: {reason}", file=sys.stderr)
             return 1
-        print(f"re-indexed {total} memories into {settings.vector_dir}")
+        print(f"re-indexed {total} memories into {settings.vector_location}")
         return 0
     finally:
         await service.close()

@@ -161,7 +161,8 @@ class Indexer:
         from agent_memory.store.vectors import VectorIndex
 
         name = table_name(self._model.embedder.name, dim)
-        vectors = await asyncio.to_thread(VectorIndex, self._settings.vector_dir, name, dim)
+        options = dict(self._settings.vector_storage_options)
+        vectors = await asyncio.to_thread(VectorIndex, self._settings.vector_location, name, dim, options)
         known = await self._buffer.get_value("vector_table")
         # Count marked rows first: another process marks rows only after upserting them, so the index
         # counted afterwards holds at least as many, and a busy neighbour does not look like a lost index.

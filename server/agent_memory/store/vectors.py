@@ -23,7 +23,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -83,8 +83,16 @@ class VectorRow:
 class VectorIndex:
     """One LanceDB table of memory vectors for one embedding model."""
 
-    def __init__(self, directory: Path | str, table_name: str, dim: int) -> None:
-        self._db = lancedb.connect(str(directory), read_consistency_interval=READ_CONSISTENCY)
+    def __init__(
+        self, location: Path | str, table_name: str, dim: int, storage_options: Mapping[str, str] | None = None
+    ) -> None:
+        # `location` is a directory or an object-store URI (s3://bucket/prefix); credentials and endpoint come
+        # from `storage_options` or the standard AWS_* environment, which LanceDB reads itself.
+        self._db = lancedb.connect(
+            str(location),
+            read_consistency_interval=READ_CONSISTENCY,
+            storage_options=dict(storage_options or {}) or None,
+        )
         self._dim = dim
         self._schema = pa.schema(
             [
