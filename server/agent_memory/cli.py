@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -59,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
+    # Everything this process creates (SQLite, its -wal/-shm, every LanceDB file, exports) is the user's only.
+    os.umask(0o077)
     try:
         settings = load_settings(
             **{

@@ -46,12 +46,14 @@ class Settings:
     max_tags: int = 20
     max_tag_chars: int = 64
     max_metadata_bytes: int = 16_384
+    max_metadata_depth: int = 8
     max_recall_limit: int = 50
     max_recent_limit: int = 200
     summary_max_input_chars: int = 24_000
     summary_max_messages: int = 2_000
     model_wait_seconds: float = 0.0
     index_poll_seconds: float = 2.0
+    scrub_secrets: bool = True
     log_level: str = "WARNING"
     # HTTP transport: bearer token -> user; the token, never a tool argument, decides whose memories.
     http_tokens: tuple[tuple[str, str], ...] = field(default=(), repr=False)
@@ -136,9 +138,14 @@ _ENV: dict[str, tuple[str, Any]] = {
     "ANTHROPIC_BASE_URL": ("anthropic_base_url", str),
     "AGENT_MEMORY_MAX_CONTENT_CHARS": ("max_content_chars", int),
     "AGENT_MEMORY_MAX_TAGS": ("max_tags", int),
+    "AGENT_MEMORY_MAX_TAG_CHARS": ("max_tag_chars", int),
     "AGENT_MEMORY_MAX_METADATA_BYTES": ("max_metadata_bytes", int),
+    "AGENT_MEMORY_MAX_METADATA_DEPTH": ("max_metadata_depth", int),
     "AGENT_MEMORY_MAX_RECALL_LIMIT": ("max_recall_limit", int),
+    "AGENT_MEMORY_MAX_RECENT_LIMIT": ("max_recent_limit", int),
     "AGENT_MEMORY_SUMMARY_MAX_INPUT_CHARS": ("summary_max_input_chars", int),
+    "AGENT_MEMORY_SUMMARY_MAX_MESSAGES": ("summary_max_messages", int),
+    "AGENT_MEMORY_SCRUB_SECRETS": ("scrub_secrets", bool),
     "AGENT_MEMORY_MODEL_WAIT_SECONDS": ("model_wait_seconds", float),
     "AGENT_MEMORY_INDEX_POLL_SECONDS": ("index_poll_seconds", float),
     "AGENT_MEMORY_LOG_LEVEL": ("log_level", str),

@@ -29,6 +29,9 @@ class RememberResult(BaseModel):
     id: str
     created_at: str
     duplicate: bool = Field(description="True when this exact content was already stored in this scope.")
+    redacted: list[str] = Field(
+        default_factory=list, description="Kinds of secrets masked as [REDACTED:<kind>] before storing."
+    )
     note: str | None = None
 
 

@@ -9,9 +9,11 @@ import hashlib
 import logging
 import os
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from agent_memory import validation as check
@@ -35,6 +37,7 @@ from agent_memory.models import (
     SummaryResult,
 )
 from agent_memory.ranking import fts_query, pack, recency_boost, rrf
+from agent_memory.scrubber import scrub, scrub_json
 from agent_memory.store.buffer import Buffer, Filters, NewRow
 from agent_memory.summarizer import (
     AnthropicSummarizer,
@@ -72,7 +75,7 @@ class MemoryService:
         """Open the stores, start loading the model and the indexer; returns without waiting for the model."""
         make_private_dir(settings)
         buffer = await Buffer.open(settings.sqlite_path)
-        os.chmod(settings.sqlite_path, 0o600)
+        make_private_dir(settings)  # again: the -wal and -shm files of a database made by an older version
         model = BackgroundModel(embedder or SentenceTransformerEmbedder(settings.model))
         model.start()
         service = cls(settings, buffer, model)
@@ -111,7 +114,7 @@ class MemoryService:
         created_at: str | None = None,
     ) -> RememberResult:
         """Store a memory in SQLite (acknowledged on commit); the vector index follows in the background."""
-        row = self._prepare(
+        row, redacted = self._prepare(
             NewMemory(
                 content=content,
                 role=role,
@@ -126,8 +129,15 @@ class MemoryService:
         if not duplicate:
             self.indexer.notify()
         state = self.status()
+        notes = [] if state == "ready" else [state]
+        if redacted:
+            notes.insert(0, _redaction_note(redacted))
         return RememberResult(
-            id=memory_id, created_at=stamp, duplicate=duplicate, note=None if state == "ready" else state
+            id=memory_id,
+            created_at=stamp,
+            duplicate=duplicate,
+            redacted=list(redacted),
+            note=" ".join(notes) or None,
         )
 
     async def remember_many(self, items: Sequence[NewMemory]) -> BulkResult:
@@ -136,7 +146,7 @@ class MemoryService:
         rows: list[tuple[int, NewRow]] = []
         for index, item in enumerate(items):
             try:
-                rows.append((index, self._prepare(item)))
+                rows.append((index, self._prepare(item)[0]))
             except InvalidInput as exc:
                 outcomes.append(BulkItem(index=index, error=str(exc)))
         inserted = await self.buffer.insert_many([row for _, row in rows])
@@ -151,12 +161,22 @@ class MemoryService:
         failed = len(items) - len(inserted)
         return BulkResult(stored=len(inserted) - duplicates, duplicates=duplicates, failed=failed, items=outcomes)
 
-    def _prepare(self, item: NewMemory) -> NewRow:
-        """Check and normalise one memory; every write path goes through here."""
+    def _prepare(self, item: NewMemory) -> tuple[NewRow, tuple[str, ...]]:
+        """Check, normalise and scrub one memory; every write path goes through here. Returns the kinds masked."""
         text = check.content(item.content, self.settings)
         role = check.role(item.role)
         when = check.timestamp(item.created_at, "created_at") or datetime.now(UTC)
-        return NewRow(
+        tags = check.tags(item.tags, self.settings)
+        metadata = check.metadata(item.metadata, self.settings)
+        redacted: tuple[str, ...] = ()
+        if self.settings.scrub_secrets:
+            # Before hashing and storing: the secret never reaches SQLite, FTS, the vector index or a summary.
+            scrubbed = scrub(text)
+            metadata, in_metadata = scrub_json(metadata)
+            tags_scrubbed, in_tags = scrub_json(list(tags))
+            text, tags = scrubbed.text, tuple(tags_scrubbed)
+            redacted = scrubbed.kinds + in_metadata + in_tags
+        row = NewRow(
             id=uuid.uuid4().hex if item.id is None else check.label(item.id, "id"),
             user=self.settings.user,
             namespace=self._namespace(item.namespace),
@@ -164,10 +184,11 @@ class MemoryService:
             role=role,
             content=text,
             content_hash=hashlib.sha256(f"{role}\x1f{text}".encode()).hexdigest(),
-            tags=check.tags(item.tags, self.settings),
-            metadata=check.metadata(item.metadata, self.settings),
+            tags=tags,
+            metadata=metadata,
             created_at=when,
         )
+        return row, redacted
 
     def scoped(self, user: str, session_id: str | None = None) -> MemoryService:
         """Return a view of the same stores, model and indexer acting for another user (operator tools, HTTP tokens)."""
@@ -369,6 +390,8 @@ class MemoryService:
                 note = f"{exc} The local extractive summary was used instead."
         else:
             text, backend = extractive_summary(plan.request), "extractive"
+        if self.settings.scrub_secrets:
+            text = scrub(text).text  # a summary written by an outside LLM is stored too
         stored = StoredSummary(text=text, backend=backend, covered_ids=[m.id for m in plan.selected])
         await self.buffer.save_summary(self.settings.user, plan.namespace, plan.session_key, plan.focus, stored)
         new = len(plan.selected) - (len(plan.cached.covered_ids) if plan.cached else 0)
@@ -402,9 +425,28 @@ class MemoryService:
 
 
 def make_private_dir(settings: Settings) -> None:
-    """Create the data dir readable by the user only."""
+    """Create the data dir, the database file and the vector dir readable by the user only."""
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(settings.data_dir, 0o700)
+    # Create the database file 0600 before SQLite does (SQLite gives its -wal and -shm files the same mode).
+    os.close(os.open(settings.sqlite_path, os.O_RDWR | os.O_CREAT, 0o600))
+    if settings.vector_uri is None:
+        settings.vector_dir.mkdir(exist_ok=True, mode=0o700)
+    for path in (settings.sqlite_path, *_sidecars(settings), *([] if settings.vector_uri else [settings.vector_dir])):
+        if path.exists():
+            os.chmod(path, 0o700 if path.is_dir() else 0o600)
+
+
+def _sidecars(settings: Settings) -> list[Path]:
+    return [settings.sqlite_path.with_name(settings.sqlite_path.name + suffix) for suffix in ("-wal", "-shm")]
+
+
+def _redaction_note(kinds: Sequence[str]) -> str:
+    counts = ", ".join(f"{kind} x{n}" if n > 1 else kind for kind, n in Counter(kinds).items())
+    return (
+        f"Masked {len(kinds)} secret{'s' if len(kinds) > 1 else ''} ({counts}) before storing; the stored text"
+        " holds [REDACTED:<kind>] instead (AGENT_MEMORY_SCRUB_SECRETS=false keeps text verbatim)."
+    )
 
 
 def _ts(memory: Memory) -> float:

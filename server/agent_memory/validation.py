@@ -14,7 +14,6 @@ from agent_memory.errors import InvalidInput
 ROLES = ("user", "assistant", "system", "fact")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LABEL = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
-_MAX_DEPTH = 8
 
 
 def content(text: Any, settings: Settings) -> str:
@@ -54,11 +53,12 @@ def tags(values: Any, settings: Settings) -> tuple[str, ...]:
         raise InvalidInput("tags must be a list of strings.")
     cleaned = list(dict.fromkeys(v.strip().lower() for v in values if v.strip()))
     if len(cleaned) > settings.max_tags:
-        raise InvalidInput(f"at most {settings.max_tags} tags are allowed; got {len(cleaned)}.")
+        raise InvalidInput(f"at most {settings.max_tags} tags are allowed (AGENT_MEMORY_MAX_TAGS); got {len(cleaned)}.")
     for tag in cleaned:
         if len(tag) > settings.max_tag_chars or _CONTROL.search(tag):
             raise InvalidInput(
-                f"tag {tag[:40]!r} is not valid: tags are at most {settings.max_tag_chars} printable characters."
+                f"tag {tag[:40]!r} is not valid: tags are at most {settings.max_tag_chars} printable characters"
+                " (AGENT_MEMORY_MAX_TAG_CHARS)."
             )
     return tuple(cleaned)
 
@@ -69,26 +69,31 @@ def metadata(value: Any, settings: Settings) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise InvalidInput("metadata must be an object (a JSON dictionary).")
-    if _depth(value) > _MAX_DEPTH:
-        raise InvalidInput(f"metadata is nested more than {_MAX_DEPTH} levels deep; flatten it.")
+    if _depth(value, settings.max_metadata_depth) > settings.max_metadata_depth:
+        raise InvalidInput(
+            f"metadata is nested more than {settings.max_metadata_depth} levels deep (AGENT_MEMORY_MAX_METADATA_DEPTH);"
+            " flatten it."
+        )
     try:
         encoded = json.dumps(value, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"metadata must be plain JSON: {exc}.") from None
     if len(encoded.encode()) > settings.max_metadata_bytes:
         raise InvalidInput(
-            f"metadata is {len(encoded.encode()):,} bytes as JSON; the limit is {settings.max_metadata_bytes:,}."
+            f"metadata is {len(encoded.encode()):,} bytes as JSON; the limit is {settings.max_metadata_bytes:,}"
+            " (AGENT_MEMORY_MAX_METADATA_BYTES). Keep only small fields in metadata."
         )
     return dict(json.loads(encoded))
 
 
-def _depth(value: Any, level: int = 1) -> int:
-    if level > _MAX_DEPTH:
+def _depth(value: Any, cap: int, level: int = 1) -> int:
+    """Return the nesting depth, stopping once it passes `cap` (so a hostile value cannot exhaust the stack)."""
+    if level > cap:
         return level
     if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level)
+        return max((_depth(v, cap, level + 1) for v in value.values()), default=level)
     if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level)
+        return max((_depth(v, cap, level + 1) for v in value), default=level)
     return level
 
 
@@ -113,11 +118,14 @@ def timestamp(value: Any, name: str, *, end_of_day: bool = False) -> datetime | 
         if len(text) == 10:
             day = date.fromisoformat(text)
             moment = datetime.combine(day, time.min, tzinfo=UTC)
-            return moment + timedelta(days=1, microseconds=-1) if end_of_day else moment
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
+            moment = moment + timedelta(days=1, microseconds=-1) if end_of_day else moment
+        else:
+            parsed = datetime.fromisoformat(text)
+            moment = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        moment.timestamp()  # stored as a number too: must be representable
+    except (ValueError, OverflowError):
         raise InvalidInput(f"{hint}; got {text[:40]!r}.") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return moment
 
 
 def optional_text(value: Any, name: str, max_chars: int = 500) -> str | None:
