@@ -67,6 +67,7 @@ async def test_recall_is_hybrid_with_the_index_in_s3_and_rebuilds_when_the_bucke
         assert await service.indexer.drain(60)
         found = await service.recall("which port does the staging database use")
         assert found.mode == "hybrid" and found.hits[0].id == kept.id
+        assert await service.indexer.settle(60)  # background compaction and index builds write to S3 too
     finally:
         await service.close()
     keys = _keys(s3)
