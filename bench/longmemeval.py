@@ -1,8 +1,9 @@
 """LongMemEval retrieval benchmark: how well agent-memory's recall finds the sessions and turns that hold the answer.
 
 Each question gets a fresh MemoryService in a temporary data dir. Every haystack turn goes in through
-`service.remember` (bench-made session ids "s<position>", session dates as `created_at`, by default shifted so the
-question is asked now, as in live use); then the question is asked through
+`service.remember` (bench-made session ids "s<position>", session dates as `created_at`), the service's clock is set
+to the question's date (so recency and "last week" mean what they meant to the asker); then the question is asked
+through
 three paths over the same stored memories: `hybrid` (the product's `recall`), `keyword` (FTS5/BM25 only) and
 `vector` (LanceDB nearest neighbours only). Gold labels (has_answer, answer_session_ids, the dataset's session ids)
 stay in this script and never reach the service.
@@ -42,7 +43,11 @@ from agent_memory.service import MemoryService
 from agent_memory.store.buffer import Filters
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "eval" / "data"
+# ../shared/eval/data next to the repo; a git worktree sits deeper, so the nearest ancestor that has one wins.
+DEFAULT_DATA = next(
+    (p / "shared" / "eval" / "data" for p in REPO_ROOT.parents if (p / "shared" / "eval" / "data").is_dir()),
+    REPO_ROOT.parent / "shared" / "eval" / "data",
+)
 DATA_FILES = {"s": "longmemeval_s_cleaned_strat60.json.gz", "oracle": "longmemeval_oracle.json"}
 DATASET_LABELS = {"s": "LongMemEval-S (stratified 60)", "oracle": "LongMemEval oracle"}
 MODES = ("hybrid", "keyword", "vector")
@@ -219,9 +224,9 @@ class Corpus:
     embed_hits: int = 0
 
 
-def turn_time(session_date: datetime, turn_index: int, shift: timedelta) -> str:
-    """Return the created_at of a turn: the session's date (shifted) plus one second a turn, keeping turn order."""
-    return (session_date + shift + timedelta(seconds=turn_index)).isoformat()
+def turn_time(session_date: datetime, turn_index: int) -> str:
+    """Return the created_at of a turn: the session's date plus one second a turn, keeping turn order."""
+    return (session_date + timedelta(seconds=turn_index)).isoformat()
 
 
 async def open_service(data_dir: Path, embedder: SharedEmbedder) -> MemoryService:
@@ -237,9 +242,7 @@ async def open_service(data_dir: Path, embedder: SharedEmbedder) -> MemoryServic
     return service
 
 
-async def ingest(
-    service: MemoryService, question: Question, roles: Iterable[str], embedder: SharedEmbedder, shift: timedelta
-) -> Corpus:
+async def ingest(service: MemoryService, question: Question, roles: Iterable[str], embedder: SharedEmbedder) -> Corpus:
     """Remember every turn with an allowed role, then wait until the vector index holds them all."""
     allowed = set(roles)
     corpus = Corpus()
@@ -256,7 +259,7 @@ async def ingest(
                     turn.content,
                     role=turn.role,
                     session_id=f"s{s}",
-                    created_at=turn_time(date, t, shift),
+                    created_at=turn_time(date, t),
                     namespace=NAMESPACE,
                 )
             except InvalidInput as exc:  # empty or over max_content_chars: the product refuses it
@@ -416,7 +419,6 @@ class Options:
 
     variants: tuple[str, ...]
     modes: tuple[str, ...]
-    shift_dates: bool  # move the history so the question is asked now (as in live use) instead of in 2023
 
 
 async def run_question(question: Question, options: Options, embedder: SharedEmbedder, run: Run) -> None:
@@ -426,9 +428,10 @@ async def run_question(question: Question, options: Options, embedder: SharedEmb
         with tempfile.TemporaryDirectory(prefix="lme-") as tmp:
             service = await open_service(Path(tmp), embedder)
             try:
-                shift = datetime.now(UTC) - question.asked if options.shift_dates else timedelta(0)
+                # The service's "now" is the question's date, as when the user asked it.
+                service.clock = lambda: question.asked
                 embedder.caching = True
-                corpus = await ingest(service, question, ROLE_VARIANTS[variant], embedder, shift)
+                corpus = await ingest(service, question, ROLE_VARIANTS[variant], embedder)
                 embedder.caching = False
                 run.ingest[variant].append(corpus)
                 for mode in modes:
@@ -564,13 +567,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--modes", default=",".join(MODES), help="comma list of hybrid,keyword,vector")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="embedding model (default: the product's)")
     parser.add_argument("--out", type=Path, help="JSON results (default bench/results/longmemeval-<dataset>.json)")
-    parser.add_argument(
-        "--dates",
-        choices=("shifted", "absolute"),
-        default="shifted",
-        help="shifted (default): move each history so its question is asked now, as in live use, which keeps "
-        "recall's recency boost in play; absolute: store the dataset's 2023 dates (the boost fades to nothing)",
-    )
     parser.add_argument("--embed-cache", type=Path, help="npz file of document vectors reused across runs")
     args = parser.parse_args(argv)
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -593,7 +589,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     skipped = [q for q in chosen if q.abstention]
     chosen = [q for q in chosen if not q.abstention]
     variants = ("all", "user") if args.roles == "both" else (args.roles,)
-    options = Options(variants, tuple(args.modes), shift_dates=args.dates == "shifted")
+    options = Options(variants, tuple(args.modes))
     embedder = SharedEmbedder(args.model, args.embed_cache)
     run = Run()
     started = time.perf_counter()
@@ -601,6 +597,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     for n, question in enumerate(chosen, 1):
         print(f"[{n}/{len(chosen)}]", file=sys.stderr, end="")
         await run_question(question, options, embedder, run)
+        if n % 5 == 0:
+            embedder.save()  # an interrupted run keeps what it embedded
     embedder.save()
     runtime = time.perf_counter() - started
     summary = summarize(run, variants, args.modes)
@@ -618,7 +616,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "session_ks": list(SESSION_KS),
             "modes": args.modes,
             "roles": variants,
-            "dates": args.dates,
+            "clock": "question_date",
             "embed_cache": str(args.embed_cache) if args.embed_cache else None,
         },
         "questions": len(chosen),

@@ -22,6 +22,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from agent_memory import chunking
 from agent_memory.config import Settings
 from agent_memory.embedder import BackgroundModel
 from agent_memory.errors import BackendError
@@ -39,10 +40,10 @@ RETRY_MAX_SECONDS = 30.0
 
 
 def table_name(model_name: str, dim: int) -> str:
-    """Return the vector table for a model: switching models builds a new index instead of mixing spaces."""
+    """Return the vector table for a model and row layout: a change builds a new index instead of mixing."""
     slug = re.sub(r"[^a-z0-9]+", "_", model_name.lower()).strip("_")[-40:]
     digest = hashlib.sha1(model_name.encode()).hexdigest()[:8]
-    return f"memories_{slug}_{digest}_{dim}"
+    return f"memories_{slug}_{digest}_{dim}_c{chunking.VERSION}"
 
 
 class Indexer:
@@ -172,6 +173,9 @@ class Indexer:
             # A new model, or an index deleted or damaged behind our back: rebuild from SQLite.
             reset = await self._buffer.mark_all_pending()
             await self._buffer.set_value("vector_table", name)
+            if known is not None and known != name:
+                # The old table is dead weight now: every row is being re-embedded into the new one.
+                await asyncio.to_thread(vectors.drop_table, known)
             if reset:
                 logger.warning("vector index %s is behind SQLite; re-indexing %d memories", name, reset)
         self.vectors = vectors  # only now: a failed check above is retried from the start
@@ -184,9 +188,12 @@ class Indexer:
         rows = await self._buffer.pending(batch)
         if not rows:
             return 0
-        vectors = await self._model.embed([r.content for r in rows])
+        split = [(r, chunking.chunks(r.content)) for r in rows]
+        windows = [(r, n, len(texts), text) for r, texts in split for n, text in enumerate(texts)]
+        vectors = await self._model.embed([text for *_, text in windows])
         batch_rows = [
-            VectorRow(r.id, r.user, r.namespace, r.session_id, r.created_ts, vectors[i]) for i, r in enumerate(rows)
+            VectorRow(r.id, r.user, r.namespace, r.session_id, r.created_ts, vectors[i], n, count)
+            for i, (r, n, count, _) in enumerate(windows)
         ]
         await asyncio.to_thread(self.vectors.upsert, batch_rows)
         ids = [r.id for r in rows]

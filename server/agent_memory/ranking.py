@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -22,17 +22,17 @@ STOPWORDS = frozenset(
 RRF_K = 60
 
 
-def keyword_terms(text: str) -> list[str]:
-    """Return the distinct searchable words of a query, topic words first."""
+def keyword_terms(text: str, ignore: Collection[str] = ()) -> list[str]:
+    """Return the distinct searchable words of a query, topic words first, without the `ignore` words."""
     words = [w.lower() for w in _WORD.findall(text)]
-    topical = [w for w in words if w not in STOPWORDS]
+    topical = [w for w in words if w not in STOPWORDS and w not in ignore]
     chosen = topical or words
     return list(dict.fromkeys(chosen))
 
 
-def fts_query(text: str) -> str | None:
+def fts_query(text: str, ignore: Collection[str] = ()) -> str | None:
     """Return an FTS5 MATCH expression (quoted terms joined by OR), or None when there is nothing to match."""
-    terms = keyword_terms(text)[:32]
+    terms = keyword_terms(text, ignore)[:32]
     if not terms:
         return None
     # Quoting makes every term a literal string: FTS5 operators in user text lose their meaning.

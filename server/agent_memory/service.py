@@ -10,15 +10,16 @@ import logging
 import os
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agent_memory import timeframe
 from agent_memory import validation as check
 from agent_memory.config import Settings
-from agent_memory.embedder import BackgroundModel, Embedder, ModelState, SentenceTransformerEmbedder
+from agent_memory.embedder import BackgroundModel, Embedder, ModelState, SentenceTransformerEmbedder, Vectors
 from agent_memory.errors import BackendError, InvalidInput, NotFound
 from agent_memory.indexer import Indexer
 from agent_memory.models import (
@@ -64,6 +65,8 @@ class MemoryService:
         self.model = model
         self.indexer = Indexer(settings, buffer, model)
         self.session_id = f"session-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+        # "Now" for recall: recency and "last week" are measured from it (an evaluation replays another date).
+        self.clock: Callable[[], datetime] = _utc_now
         self._anthropic = (
             AnthropicSummarizer(settings.anthropic_api_key, settings.summary_model, settings.anthropic_base_url)
             if settings.anthropic_api_key and settings.summarizer in ("auto", "anthropic")
@@ -217,19 +220,33 @@ class MemoryService:
             max_tokens = check.limit(max_tokens, "max_tokens", 1_000_000)
         filters = self._filters(namespace, session_id, tags, since, until)
         pool = max(CANDIDATES, limit * 4)
-        keyword: list[tuple[Memory, float]] = []
-        match = fts_query(text)
+        now = self.clock()
+        # A time expression ("last week") is about when, not what: its words would only add keyword noise.
+        frame = timeframe.find(text, now)
+        ignore = frame.words if frame else ()
+        scopes = [filters] if frame is None else [filters, *_narrowed(filters, frame)]
+        found: dict[str, Memory] = {}
+        rankings: list[list[str]] = []
+        match = fts_query(text, ignore)
         if match is not None:
-            keyword = await self.buffer.keyword_search(self.settings.user, match, filters, pool)
-        found: dict[str, Memory] = {m.id: m for m, _ in keyword}
-        rankings = [[m.id for m, _ in keyword]]
-        semantic = await self._vector_candidates(text, filters, pool, found)
-        if semantic is not None:
-            rankings.append(semantic)
+            for scope in scopes:
+                keyword = await self.buffer.keyword_search(self.settings.user, match, scope, pool)
+                found.update((m.id, m) for m, _ in keyword)
+                rankings.append([m.id for m, _ in keyword])
+        semantic = False
+        try:
+            query_vector = await self._query_vector(text)
+            if query_vector is not None:
+                rankings.extend([await self._nearest(query_vector, scope, pool, found) for scope in scopes])
+                semantic = True
+        except BackendError as exc:
+            logger.warning("semantic search failed; answering by keyword: %s", exc)
+        # Within a time window the same searches run again: what was said then ranks twice, which lifts it
+        # softly; nothing outside the window is dropped, since people misplace dates.
         fused = rrf(rankings)
-        now = datetime.now(UTC).timestamp()
+        stamp = now.timestamp()
         scored = sorted(
-            ((fused[i] + recency_boost((now - _ts(found[i])) / 86400), found[i]) for i in fused if i in found),
+            ((fused[i] + recency_boost((stamp - _ts(found[i])) / 86400), found[i]) for i in fused if i in found),
             key=lambda pair: pair[0],
             reverse=True,
         )[:limit]
@@ -248,7 +265,7 @@ class MemoryService:
             for score, m in scored[:fitting]
         ]
         state = self.status()
-        if semantic is None:
+        if not semantic:
             note: str | None = (state if state != "ready" else "Semantic search failed.") + (
                 " Results come from keyword search and recency."
             )
@@ -256,16 +273,14 @@ class MemoryService:
             note = None if state == "ready" else state
         return RecallResult(
             hits=hits,
-            mode="hybrid" if semantic is not None else "keyword",
-            degraded=semantic is None,
+            mode="hybrid" if semantic else "keyword",
+            degraded=not semantic,
             omitted=len(scored) - fitting,
             note=note,
         )
 
-    async def _vector_candidates(
-        self, text: str, filters: Filters, pool: int, found: dict[str, Memory]
-    ) -> list[str] | None:
-        """Return vector-ranked ids that pass the filters, or None when semantic search is unavailable."""
+    async def _query_vector(self, text: str) -> Vectors | None:
+        """Return the query's embedding once the index has caught up, or None when semantic search is unavailable."""
         wait = self.settings.model_wait_seconds
         # Opt-in: trade first-call latency for semantic results while the model loads.
         if self.model.state is ModelState.LOADING and wait > 0:
@@ -274,25 +289,25 @@ class MemoryService:
             # The model just finished; the index opens right after it (a fraction of a second).
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.indexer.ready.wait(), max(wait, DRAIN_TIMEOUT))
-        vectors = self.indexer.vectors
-        if not self.model.ready or vectors is None:
+        if not self.model.ready or self.indexer.vectors is None:
             return None
         await self.indexer.drain(DRAIN_TIMEOUT)
-        try:
-            query_vector = await self.model.embed_query(text)
-            nearest = await asyncio.to_thread(
-                vectors.search,
-                query_vector,
-                user=self.settings.user,
-                namespace=filters.namespace,
-                session_id=filters.session_id,
-                since_ts=filters.since_ts,
-                until_ts=filters.until_ts,
-                limit=pool,
-            )
-        except BackendError as exc:
-            logger.warning("semantic search failed; answering by keyword: %s", exc)
-            return None
+        return await self.model.embed_query(text)
+
+    async def _nearest(self, query_vector: Vectors, filters: Filters, pool: int, found: dict[str, Memory]) -> list[str]:
+        """Return vector-ranked ids that pass the filters, adding their memories to `found`."""
+        vectors = self.indexer.vectors
+        assert vectors is not None
+        nearest = await asyncio.to_thread(
+            vectors.search,
+            query_vector,
+            user=self.settings.user,
+            namespace=filters.namespace,
+            session_id=filters.session_id,
+            since_ts=filters.since_ts,
+            until_ts=filters.until_ts,
+            limit=pool,
+        )
         # SQLite decides what exists and what passes the tag filters; the index may hold a forgotten id.
         missing = [i for i, _ in nearest if i not in found]
         found.update(await self.buffer.by_ids(self.settings.user, missing, filters))
@@ -447,6 +462,17 @@ def _redaction_note(kinds: Sequence[str]) -> str:
         f"Masked {len(kinds)} secret{'s' if len(kinds) > 1 else ''} ({counts}) before storing; the stored text"
         " holds [REDACTED:<kind>] instead (AGENT_MEMORY_SCRUB_SECRETS=false keeps text verbatim)."
     )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _narrowed(filters: Filters, frame: timeframe.Timeframe) -> list[Filters]:
+    """Return the filters narrowed to a time window, or nothing when the window misses the asked range."""
+    since = frame.start.timestamp() if filters.since_ts is None else max(frame.start.timestamp(), filters.since_ts)
+    until = frame.end.timestamp() if filters.until_ts is None else min(frame.end.timestamp(), filters.until_ts)
+    return [replace(filters, since_ts=since, until_ts=until)] if since <= until else []
 
 
 def _ts(memory: Memory) -> float:

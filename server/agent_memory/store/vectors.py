@@ -1,5 +1,8 @@
 """LanceDB: the derived vector index, keyed by memory id; it can always be rebuilt from SQLite.
 
+A long memory is embedded as several windows (see chunking.py), one row each: `key` is "<memory id>:<window>",
+`id` is the memory id. Search ranks memories by their best window; delete removes every window of a memory.
+
 Calls here are synchronous (LanceDB's native API); the service runs them in a worker thread.
 Filters are built with LanceDB's typed expressions, so values are never pasted into SQL text.
 
@@ -19,7 +22,9 @@ conflict, so writers and readers never wait for upkeep.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import random
 import threading
 import time
@@ -60,17 +65,32 @@ NPROBES = 24
 REFINE = 10
 # Filter columns: bitmaps for few distinct values, B-trees for many.
 SCALAR_INDEXES: dict[str, type[Bitmap] | type[BTree]] = {
+    "key": BTree,
     "id": BTree,
     "user": Bitmap,
     "namespace": Bitmap,
     "session_id": BTree,
     "created_ts": BTree,
 }
+# Rows fetched per memory wanted: several windows of one long memory can crowd the nearest rows.
+OVERSAMPLE = 3
+# Spread of MiniLM cosine similarity between unrelated texts (about 0.06 on chat messages).
+SIMILARITY_SPREAD = 0.06
+
+
+def many_draws_bonus(windows: int) -> float:
+    """Return how much the best of `windows` windows beats one window by chance alone.
+
+    A memory scored by its best window gets several draws: the maximum of n similarities of unrelated
+    text exceeds a single one by about spread * sqrt(2 ln n). Subtracting that keeps long memories from
+    outranking short ones merely for being long, while a window that truly matches still stands out.
+    """
+    return SIMILARITY_SPREAD * math.sqrt(2 * math.log(windows)) if windows > 1 else 0.0
 
 
 @dataclass(frozen=True)
 class VectorRow:
-    """One memory's vector and the columns that filters need."""
+    """One window's vector of a memory and the columns that filters need."""
 
     id: str
     user: str
@@ -78,6 +98,13 @@ class VectorRow:
     session_id: str
     created_ts: float
     vector: np.ndarray[Any, np.dtype[np.float32]]
+    chunk: int = 0
+    windows: int = 1  # how many windows the memory has
+
+    @property
+    def key(self) -> str:
+        """Return the row key: the memory id and the window number."""
+        return f"{self.id}:{self.chunk}"
 
 
 class VectorIndex:
@@ -96,7 +123,10 @@ class VectorIndex:
         self._dim = dim
         self._schema = pa.schema(
             [
+                pa.field("key", pa.string(), nullable=False),
                 pa.field("id", pa.string(), nullable=False),
+                pa.field("chunk", pa.int32(), nullable=False),
+                pa.field("windows", pa.int32(), nullable=False),
                 pa.field("user", pa.string(), nullable=False),
                 pa.field("namespace", pa.string(), nullable=False),
                 pa.field("session_id", pa.string(), nullable=False),
@@ -114,15 +144,18 @@ class VectorIndex:
         # Rows the ANN index was trained on (after a restart: the rows it covers, so retraining comes later).
         self._ann_rows = self._indexed_vector_rows()
         # Rows as last counted plus rows written since: lets needs_upkeep decide without touching the table.
-        self._rows = self.count()
+        self._rows = self._count_rows()
 
     def upsert(self, rows: Sequence[VectorRow]) -> None:
-        """Insert or replace rows by id (idempotent, so a retried batch never duplicates)."""
+        """Insert or replace rows by key (idempotent, so a retried batch never duplicates)."""
         if not rows:
             return
         data = pa.table(
             {
+                "key": [r.key for r in rows],
                 "id": [r.id for r in rows],
+                "chunk": [r.chunk for r in rows],
+                "windows": [r.windows for r in rows],
                 "user": [r.user for r in rows],
                 "namespace": [r.namespace for r in rows],
                 "session_id": [r.session_id for r in rows],
@@ -137,14 +170,17 @@ class VectorIndex:
             self._write(
                 "upsert",
                 lambda: (
-                    self._table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(data)
+                    self._table.merge_insert("key")
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .execute(data)
                 ),
             )
             self._writes += 1
             self._rows += len(rows)
 
     def delete(self, ids: Sequence[str]) -> None:
-        """Remove rows by id."""
+        """Remove every row of these memories."""
         if ids:
             with self._lock:
                 self._write("delete", lambda: self._table.delete(col("id").isin(list(ids))))
@@ -160,7 +196,7 @@ class VectorIndex:
         until_ts: float | None,
         limit: int,
     ) -> list[tuple[str, float]]:
-        """Return (id, cosine similarity) of the nearest rows in scope, best first."""
+        """Return (memory id, cosine similarity of its best window) of the nearest memories in scope, best first."""
         where: Expr = (col("user") == lit(user)) & (col("namespace") == lit(namespace))
         if session_id is not None:
             where = where & (col("session_id") == lit(session_id))
@@ -168,11 +204,17 @@ class VectorIndex:
             where = where & (col("created_ts") >= lit(since_ts))
         if until_ts is not None:
             where = where & (col("created_ts") <= lit(until_ts))
-        rows = self._search(vector, where, limit, ann=self._ann_rows > 0)
-        if self._ann_rows and len(rows) < limit:
+        rows = self._search(vector, where, limit * OVERSAMPLE, ann=self._ann_rows > 0)
+        if self._ann_rows and len(rows) < limit * OVERSAMPLE:
             # A narrow filter can leave the probed partitions short of hits; the filtered set is small: go exact.
-            rows = self._search(vector, where, limit, ann=False)
-        return [(str(r["id"]), 1.0 - float(r["_distance"])) for r in rows]
+            rows = self._search(vector, where, limit * OVERSAMPLE, ann=False)
+        # Rows come best first, so a memory's first row is its best window.
+        best: dict[str, float] = {}
+        for r in rows:
+            memory = str(r["id"])
+            if memory not in best:
+                best[memory] = 1.0 - float(r["_distance"]) - many_draws_bonus(int(r["windows"]))
+        return sorted(best.items(), key=lambda pair: pair[1], reverse=True)[:limit]
 
     def _search(self, vector: np.ndarray[Any, np.dtype[np.float32]], where: Expr, limit: int, *, ann: bool) -> Any:
         def run() -> Any:
@@ -180,7 +222,7 @@ class VectorIndex:
                 self._table.search(vector.astype(np.float32), vector_column_name="vector")  # type: ignore[attr-defined]
                 .distance_type("cosine")
                 .where(where, prefilter=True)
-                .select(["id", "_distance"])
+                .select(["id", "windows", "_distance"])
                 .limit(limit)
             )
             query = query.nprobes(NPROBES).refine_factor(REFINE) if ann else query.bypass_vector_index()
@@ -189,8 +231,17 @@ class VectorIndex:
         return _retry("search", READ_ATTEMPTS, run, self._refresh)
 
     def count(self) -> int:
-        """Count rows in the index."""
+        """Count memories in the index (their first windows)."""
+        return int(_retry("count", READ_ATTEMPTS, lambda: self._table.count_rows("chunk = 0"), self._refresh))
+
+    def _count_rows(self) -> int:
+        """Count rows (windows): what search time and upkeep depend on."""
         return int(_retry("count", READ_ATTEMPTS, self._table.count_rows, self._refresh))
+
+    def drop_table(self, name: str) -> None:
+        """Delete another table of this database (an index built for an older model or row layout)."""
+        with contextlib.suppress(ValueError):  # already gone (deleted by hand, or by another process)
+            self._db.drop_table(name)
 
     def _write(self, what: str, action: Callable[[], object]) -> None:
         _retry(what, WRITE_ATTEMPTS, action, self._refresh)
@@ -211,7 +262,7 @@ class VectorIndex:
         if not self._upkeep.acquire(blocking=False):
             return
         try:
-            rows = self._rows = self.count()
+            rows = self._rows = self._count_rows()
             if rows == 0:
                 return
             if not self._scalar_ready:
