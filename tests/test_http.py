@@ -170,3 +170,25 @@ def test_tokens_come_from_the_variable_or_a_file(tmp_path: Path) -> None:
     for bad in ("short:alice", f"{ALICE} x:alice", f"{ALICE}:alice,{ALICE}:bob", f"{ALICE}:bad\x01user"):
         with pytest.raises(ConfigError):
             load_settings({"AGENT_MEMORY_HTTP_TOKENS": bad})
+
+
+def test_public_address_rules_tokens_or_explicit_permission_and_pinned_host_names() -> None:
+    from agent_memory.mcp_http import check_exposure, transport_security
+
+    public = load_settings({"AGENT_MEMORY_HTTP_HOST": "0.0.0.0"})
+    with pytest.raises(ConfigError, match="without a token"):
+        check_exposure(public)
+    check_exposure(load_settings({"AGENT_MEMORY_HTTP_HOST": "0.0.0.0", "AGENT_MEMORY_HTTP_TOKENS": f"{ALICE}:a"}))
+    check_exposure(load_settings({"AGENT_MEMORY_HTTP_HOST": "0.0.0.0", "AGENT_MEMORY_HTTP_ALLOW_UNAUTHENTICATED": "1"}))
+    for loopback in ("127.0.0.1", "localhost", "::1", "[::1]"):
+        check_exposure(load_settings({"AGENT_MEMORY_HTTP_HOST": loopback}))
+        guard = transport_security(load_settings({"AGENT_MEMORY_HTTP_HOST": loopback}))
+        assert guard.enable_dns_rebinding_protection and "localhost:*" in guard.allowed_hosts
+        assert "[::1]:*" in guard.allowed_hosts and "http://evil.example:*" not in guard.allowed_origins
+    unpinned = transport_security(public)
+    assert not unpinned.enable_dns_rebinding_protection
+    pinned = transport_security(
+        load_settings({"AGENT_MEMORY_HTTP_HOST": "0.0.0.0", "AGENT_MEMORY_HTTP_ALLOWED_HOSTS": "memory.lan:8765"})
+    )
+    assert pinned.enable_dns_rebinding_protection
+    assert pinned.allowed_hosts == ["memory.lan:8765"] and "https://memory.lan:8765" in pinned.allowed_origins

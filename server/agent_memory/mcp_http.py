@@ -55,20 +55,28 @@ def auth_for(settings: Settings) -> tuple[AuthSettings | None, TokenTable | None
     return AuthSettings(issuer_url=url, resource_server_url=None), TokenTable(settings.http_tokens)  # type: ignore[arg-type]
 
 
-def transport_security(settings: Settings) -> TransportSecuritySettings | None:
-    """Return the Host/Origin checks that stop DNS rebinding; None lets the SDK choose its loopback defaults."""
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    """Return the Host/Origin checks that stop DNS rebinding (a web page driving a local server)."""
     if settings.http_allowed_hosts:
         hosts = list(settings.http_allowed_hosts)
         origins = [f"{scheme}://{host}" for host in hosts for scheme in ("http", "https")]
         return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
     if settings.is_loopback():
-        return None
+        names = {"127.0.0.1", "localhost", "[::1]", _bracketed(settings.http_host)}
+        return TransportSecuritySettings(
+            allowed_hosts=[f"{name}:*" for name in sorted(names)],
+            allowed_origins=[f"{scheme}://{name}:*" for name in sorted(names) for scheme in ("http", "https")],
+        )
     # A remote address cannot be pinned without knowing the names clients use; tokens guard it instead.
     logger.warning(
         "Host/Origin checks are off on %s; set AGENT_MEMORY_HTTP_ALLOWED_HOSTS to the names clients use",
         settings.http_host,
     )
     return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def check_exposure(settings: Settings) -> None:
@@ -109,7 +117,7 @@ def serve(server: MCPServer[Any], settings: Settings, on_ready: Callable[[str], 
     )
     sock = listen(settings)
     host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
+    shown = _bracketed(host)
     config = uvicorn.Config(
         app,
         log_level=settings.log_level.lower(),
