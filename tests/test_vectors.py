@@ -1,15 +1,18 @@
-"""Vector index upkeep: compaction keeps fragments bounded; the ANN index keeps exact answers findable."""
+"""Search speed: compaction keeps fragments bounded, the ANN index keeps answers findable, queries are cached."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from agent_memory.embedder import BackgroundModel
 from agent_memory.store import vectors as vectors_module
 from agent_memory.store.vectors import VectorIndex, VectorRow
+from tests.conftest import HashEmbedder
 
 DIM = 32
 
@@ -79,3 +82,30 @@ def test_ann_index_is_retrained_when_the_table_has_doubled(tmp_path: Path, monke
     assert index.needs_upkeep()
     index.maintain()
     assert index._ann_rows == 600
+
+
+class CountingEmbedder(HashEmbedder):
+    """A HashEmbedder that counts the texts it embeds."""
+
+    def __init__(self) -> None:
+        self.embedded: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        self.embedded.extend(texts)
+        return super().embed(texts)
+
+
+@pytest.mark.anyio
+async def test_a_repeated_query_is_embedded_once_and_the_cache_stays_bounded() -> None:
+    embedder = CountingEmbedder()
+    model = BackgroundModel(embedder, query_cache_size=2)
+    model.start()
+    assert await model.wait(10)
+    first = await model.embed_query("what do I prefer?")
+    again = await model.embed_query("what do I prefer?")
+    assert embedder.embedded == ["what do I prefer?"]
+    assert np.array_equal(first, again)
+    await model.embed_query("b")
+    await model.embed_query("c")  # evicts the least recently used: "what do I prefer?"
+    await model.embed_query("what do I prefer?")
+    assert embedder.embedded == ["what do I prefer?", "b", "c", "what do I prefer?"]

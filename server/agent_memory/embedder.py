@@ -63,7 +63,8 @@ def resolve_model(setting: str) -> str:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model from a name (hub) or a local path."""
 
-    def __init__(self, setting: str, batch_size: int = 64) -> None:
+    # 16, not 64: the attention activations of a 64-text batch add ~250 MB to peak RSS, for no speed gain on CPU.
+    def __init__(self, setting: str, batch_size: int = 16) -> None:
         self._setting = setting
         self._batch_size = batch_size
         self._model: Any = None
