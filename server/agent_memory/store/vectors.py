@@ -195,8 +195,12 @@ class VectorIndex:
         since_ts: float | None,
         until_ts: float | None,
         limit: int,
+        exact: bool = False,
     ) -> list[tuple[str, float]]:
-        """Return (memory id, cosine similarity of its best window) of the nearest memories in scope, best first."""
+        """Return (memory id, cosine similarity of its best window) of the nearest memories in scope, best first.
+
+        `exact` skips the ANN index (to measure it against exact search).
+        """
         where: Expr = (col("user") == lit(user)) & (col("namespace") == lit(namespace))
         if session_id is not None:
             where = where & (col("session_id") == lit(session_id))
@@ -204,8 +208,9 @@ class VectorIndex:
             where = where & (col("created_ts") >= lit(since_ts))
         if until_ts is not None:
             where = where & (col("created_ts") <= lit(until_ts))
-        rows = self._search(vector, where, limit * OVERSAMPLE, ann=self._ann_rows > 0)
-        if self._ann_rows and len(rows) < limit * OVERSAMPLE:
+        ann = self._ann_rows > 0 and not exact
+        rows = self._search(vector, where, limit * OVERSAMPLE, ann=ann)
+        if ann and len(rows) < limit * OVERSAMPLE:
             # A narrow filter can leave the probed partitions short of hits; the filtered set is small: go exact.
             rows = self._search(vector, where, limit * OVERSAMPLE, ann=False)
         # Rows come best first, so a memory's first row is its best window.
@@ -252,6 +257,10 @@ class VectorIndex:
             self._table.checkout_latest()  # type: ignore[no-untyped-call]
         except (RuntimeError, OSError, ValueError) as exc:
             logger.debug("could not refresh the vector table: %s", exc)
+
+    def has_ann(self) -> bool:
+        """Return True when searches go through the ANN index."""
+        return self._ann_rows > 0
 
     def needs_upkeep(self) -> bool:
         """Return True when `maintain` has work: compaction, or an ANN index to build or retrain."""
