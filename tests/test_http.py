@@ -166,6 +166,7 @@ def test_tokens_come_from_the_variable_or_a_file(tmp_path: Path) -> None:
     assert from_file.http_tokens == ((ALICE, "alice"), (BOB, "bob"))
     bare = load_settings({"AGENT_MEMORY_HTTP_TOKENS": ALICE, "AGENT_MEMORY_USER": "carol"})
     assert bare.http_tokens == ((ALICE, "carol"),)
+    assert load_settings({"AGENT_MEMORY_HTTP_TOKENS": ALICE}, user="dave").http_tokens == ((ALICE, "dave"),)
     assert "http_tokens" not in repr(bare) and ALICE not in repr(bare)
     for bad in ("short:alice", f"{ALICE} x:alice", f"{ALICE}:alice,{ALICE}:bob", f"{ALICE}:bad\x01user"):
         with pytest.raises(ConfigError):
@@ -192,3 +193,13 @@ def test_public_address_rules_tokens_or_explicit_permission_and_pinned_host_name
     )
     assert pinned.enable_dns_rebinding_protection
     assert pinned.allowed_hosts == ["memory.lan:8765"] and "https://memory.lan:8765" in pinned.allowed_origins
+
+
+def test_a_server_that_cannot_open_its_data_dir_exits_with_an_error_and_never_says_ready(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    env = clean_env(AGENT_MEMORY_DATA_DIR=str(blocker / "data"))
+    command = [console_script(), "serve", "--transport", "http", "--port", "0"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "the HTTP server failed to start" in done.stderr and "serving MCP at" not in done.stderr

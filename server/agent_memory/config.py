@@ -174,13 +174,15 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         if raw is None or raw == "":
             continue
         if name == "http_tokens":
-            values[name] = values.get(name, ()) + _tokens(env, raw, environ.get("AGENT_MEMORY_USER") or "default")
+            values[name] = values.get(name, ()) + _tokens(env, raw)
             continue
         try:
             values[name] = _parse(kind, raw)
         except ValueError:
             raise ConfigError(f"{env}={raw!r} is not a valid {getattr(kind, '__name__', 'value')}.") from None
     values.update({k: v for k, v in overrides.items() if v is not None})
+    # A bare token (no ":user") belongs to the configured user, flag or variable.
+    values["http_tokens"] = tuple((t, u or values.get("user", "default")) for t, u in values.get("http_tokens", ()))
     if "data_dir" in values:
         values["data_dir"] = Path(values["data_dir"]).expanduser()
     return Settings(**values)
@@ -211,7 +213,7 @@ def _parse(kind: Any, raw: str) -> Any:
     return kind(raw)
 
 
-def _tokens(env: str, raw: str, default_user: str) -> tuple[tuple[str, str], ...]:
+def _tokens(env: str, raw: str) -> tuple[tuple[str, str], ...]:
     """Parse `token:user` pairs (comma-separated in the variable, one per line in the file)."""
     if env.endswith("_FILE"):
         try:
@@ -227,5 +229,5 @@ def _tokens(env: str, raw: str, default_user: str) -> tuple[tuple[str, str], ...
             continue
         # A token never contains ':' (RFC 6750), so the first ':' separates it from the user.
         token, _, user = entry.partition(":")
-        pairs.append((token.strip(), user.strip() or default_user))
+        pairs.append((token.strip(), user.strip()))
     return tuple(pairs)

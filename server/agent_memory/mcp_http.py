@@ -7,6 +7,7 @@ address without tokens is refused unless explicitly allowed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -107,7 +108,7 @@ def listen(settings: Settings) -> socket.socket:
 
 
 def serve(server: MCPServer[Any], settings: Settings, on_ready: Callable[[str], None]) -> None:
-    """Serve MCP over streamable HTTP until interrupted; `on_ready` gets the URL once connections are accepted."""
+    """Serve MCP over streamable HTTP until interrupted; `on_ready` gets the URL once requests are served."""
     import anyio
     import uvicorn
 
@@ -117,15 +118,17 @@ def serve(server: MCPServer[Any], settings: Settings, on_ready: Callable[[str], 
     )
     sock = listen(settings)
     host, port = sock.getsockname()[:2]
-    shown = _bracketed(host)
-    config = uvicorn.Config(
-        app,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=3,
-        lifespan="on",
-    )
-    listener = uvicorn.Server(config)
-    on_ready(f"http://{shown}:{port}{PATH}")
-    anyio.run(lambda: listener.serve(sockets=[sock]))
+    url = f"http://{_bracketed(host)}:{port}{PATH}"
+
+    class Listener(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:  # the service opened (lifespan) and the socket accepts
+                on_ready(url)
+
+    config = uvicorn.Config(app, log_level=settings.log_level.lower(), timeout_graceful_shutdown=3, lifespan="on")
+    listener = Listener(config)
+    with contextlib.suppress(SystemExit):  # uvicorn exits this way when start-up fails; said below
+        anyio.run(lambda: listener.serve(sockets=[sock]))
     if not listener.started:
         raise AgentMemoryError("the HTTP server failed to start; the log above says why.")
