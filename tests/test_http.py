@@ -13,6 +13,7 @@ import anyio
 import httpx2
 import pytest
 from mcp.client import Client
+from mcp_types import PromptReference
 
 from agent_memory.config import load_settings
 from agent_memory.errors import ConfigError
@@ -74,6 +75,7 @@ async def test_a_token_never_sees_another_tokens_memories(server: str, mode: str
     secret = f"Alice's locker code is {secrets.randbelow(10**6):06d} ({mode})."
 
     async def alice_writes(client: Client) -> str:
+        await call(client, "remember", content="Filed away.", namespace=f"alice-private-{mode}")
         stored: dict[str, Any] = await call(client, "remember", content=secret)
         return str(stored["id"])
 
@@ -93,12 +95,17 @@ async def test_a_token_never_sees_another_tokens_memories(server: str, mode: str
         assert "Bob likes green tea" in getattr(resource, "text", "") and "locker" not in getattr(resource, "text", "")
         prompt = await client.get_prompt("where_we_left_off", {})
         assert "locker" not in json.dumps(prompt.model_dump(mode="json"))
+        ref = PromptReference(type="ref/prompt", name="where_we_left_off")
+        assert (await client.complete(ref, {"name": "namespace", "value": "alice"})).completion.values == []
 
     await _as(server, BOB, bob_looks, mode)
 
     async def alice_still_has_it(client: Client) -> None:
         found = await call(client, "recall", query="Alice locker code", limit=50)
         assert alice_id in [h["id"] for h in found["hits"]]
+        ref = PromptReference(type="ref/prompt", name="where_we_left_off")
+        completed = await client.complete(ref, {"name": "namespace", "value": "alice"})
+        assert f"alice-private-{mode}" in completed.completion.values
         assert all("green tea" not in h["content"] for h in found["hits"])
 
     await _as(server, ALICE, alice_still_has_it, mode)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from mcp_types import TextContent
+from mcp_types import PromptReference, TextContent
 
 from agent_memory.config import Settings
 from tests.conftest import MODES, GatedEmbedder, call, connect
@@ -205,3 +205,17 @@ async def test_recent_resource_and_where_we_left_off_prompt(settings: Settings, 
     text = prompt.messages[0].content
     assert isinstance(text, TextContent)
     assert "Summary" in text.text and "ship the beta on Friday" in text.text
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_prompt_namespace_argument_completes_to_the_users_namespaces(settings: Settings, mode: str) -> None:
+    async with connect(settings, mode) as client:
+        for namespace in ("work", "workshop", "home", "100%_work"):
+            await call(client, "remember", content=f"A note filed under {namespace}.", namespace=namespace)
+        ref = PromptReference(type="ref/prompt", name="where_we_left_off")
+        found = await client.complete(ref, {"name": "namespace", "value": "wo"})
+        assert found.completion.values == ["work", "workshop"]
+        assert (await client.complete(ref, {"name": "namespace", "value": "100%"})).completion.values == ["100%_work"]
+        assert (await client.complete(ref, {"name": "namespace", "value": "_"})).completion.values == []
+        other = PromptReference(type="ref/prompt", name="no_such_prompt")
+        assert (await client.complete(other, {"name": "namespace", "value": "wo"})).completion.values == []

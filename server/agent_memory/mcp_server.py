@@ -14,7 +14,17 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context, MCPServer, Resolve, Sample
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
-from mcp_types import CreateMessageResult, SamplingMessage, TextContent, ToolAnnotations
+from mcp_types import (
+    Completion,
+    CompletionArgument,
+    CompletionContext,
+    CreateMessageResult,
+    PromptReference,
+    ResourceTemplateReference,
+    SamplingMessage,
+    TextContent,
+    ToolAnnotations,
+)
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field
 
@@ -275,6 +285,16 @@ def build_server(settings: Settings, embedder: Embedder | None = None) -> MCPSer
         """Return the newest memories as JSON."""
         result = await _scoped(opened[-1]).load_recent(limit=20)
         return json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2)
+
+    @server.completion()  # type: ignore[no-untyped-call, untyped-decorator]  # the SDK leaves it untyped
+    async def complete(
+        ref: PromptReference | ResourceTemplateReference, argument: CompletionArgument, _: CompletionContext | None
+    ) -> Completion | None:
+        """Offer the caller's own namespaces for the prompt's namespace argument."""
+        if isinstance(ref, PromptReference) and ref.name == "where_we_left_off" and argument.name == "namespace":
+            names = await _scoped(opened[-1]).namespaces(argument.value)
+            return Completion(values=names, total=len(names), has_more=False)
+        return None
 
     @server.prompt(
         name="where_we_left_off",

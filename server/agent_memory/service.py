@@ -321,6 +321,10 @@ class MemoryService:
         filters = self._filters(namespace, session_id, None, None, None)
         return RecentResult(messages=await self.buffer.recent(self.settings.user, filters, limit))
 
+    async def namespaces(self, prefix: str = "", limit: int = 100) -> list[str]:
+        """Return this user's namespaces starting with `prefix` (for argument completion)."""
+        return await self.buffer.namespaces(self.settings.user, prefix[:64], limit)
+
     async def forget(self, memory_id: str) -> ForgetResult:
         """Delete a memory from SQLite, the vector index and any stored summary that covered it."""
         if not isinstance(memory_id, str) or not memory_id.strip():

@@ -257,6 +257,16 @@ class Buffer:
             rows = await cur.fetchall()
         return [_memory(r) for r in reversed(list(rows))]
 
+    async def namespaces(self, user: str, prefix: str, limit: int) -> list[str]:
+        """Return the user's namespaces that start with `prefix`, alphabetically."""
+        async with self._db.execute(
+            "SELECT DISTINCT namespace FROM memories WHERE user = ? AND substr(namespace, 1, ?) = ?"
+            " ORDER BY namespace LIMIT ?",
+            (user, len(prefix), prefix, limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [str(r[0]) for r in rows]
+
     async def pending(self, limit: int) -> list[PendingRow]:
         """Return up to `limit` committed memories not yet in the vector index, oldest first."""
         async with self._db.execute(
