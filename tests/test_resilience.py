@@ -151,7 +151,7 @@ async def test_a_database_locked_past_the_bound_gives_a_clear_busy_error(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = await MemoryService.open(settings, GatedEmbedder())
-    monkeypatch.setattr(buffer_module, "WRITE_ATTEMPTS", 2)
+    monkeypatch.setattr(buffer_module, "WRITE_WAIT_SECONDS", 0.5)
     await service.buffer._db.execute("PRAGMA busy_timeout=50")
     holder = sqlite3.connect(settings.sqlite_path, isolation_level=None)
     try:
@@ -175,7 +175,8 @@ def test_concurrent_vector_writers_with_compaction_lose_and_duplicate_nothing(
     errors: list[BaseException] = []
 
     def writer(prefix: str) -> None:
-        index = VectorIndex(tmp_path / "v", "t", 4)  # its own connection, as another process has
+        # Its own connection, as another process has, and the lock file every writer on this data dir shares.
+        index = VectorIndex(tmp_path / "v", "t", 4, lock_path=tmp_path / "vectors.lock")
         try:
             for n in range(40):
                 rows = [
@@ -184,6 +185,8 @@ def test_concurrent_vector_writers_with_compaction_lose_and_duplicate_nothing(
                 ]
                 index.upsert(rows)
                 index.upsert(rows[:1])  # a repeated batch must not duplicate
+                # Every writer indexes the same new rows at once, as two servers catching up do.
+                index.upsert([VectorRow(f"shared{n}", "u", "n", "s", float(n), rows[0].vector)])
                 if n % 4 == 0:
                     index.delete([f"{prefix}{n}-2"])
                 index.search(
@@ -201,6 +204,7 @@ def test_concurrent_vector_writers_with_compaction_lose_and_duplicate_nothing(
     table = VectorIndex(tmp_path / "v", "t", 4)._table
     ids = table.to_arrow().column("id").to_pylist()
     expected = {f"{p}{n}-{k}" for p in "abc" for n in range(40) for k in range(3) if not (k == 2 and n % 4 == 0)}
+    expected |= {f"shared{n}" for n in range(40)}
     assert len(ids) == len(set(ids)) and set(ids) == expected
 
 

@@ -109,7 +109,7 @@ async def _reindex(settings: Settings) -> int:
             print(f"agent-memory: {service.model.error}", file=sys.stderr)
             return 1
         total = await service.indexer.reindex_all()
-        if not await service.indexer.drain(timeout=24 * 3600):
+        if not await service.indexer.settle(timeout=24 * 3600):  # indexed, compacted, upkeep thread done
             reason = service.indexer.error or "the vector index could not be opened"
             print(f"agent-memory: {reason}", file=sys.stderr)
             return 1

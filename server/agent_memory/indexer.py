@@ -37,6 +37,7 @@ BATCH = 64
 # Backoff after a failed batch: doubles from the first delay up to the cap, so a broken index never spins.
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 30.0
+STOP_UPKEEP_WAIT_SECONDS = 15.0
 
 
 def table_name(model_name: str, dim: int) -> str:
@@ -71,6 +72,11 @@ class Indexer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        upkeep = self._upkeep
+        if upkeep is not None and upkeep.is_alive():
+            # A short compaction is let finish: an interpreter exiting under a thread inside LanceDB's native
+            # code aborts the process. A long index build is left behind (its commit is atomic either way).
+            await asyncio.to_thread(upkeep.join, STOP_UPKEEP_WAIT_SECONDS)
 
     def notify(self) -> None:
         """Tell the task new rows are pending."""
@@ -163,7 +169,8 @@ class Indexer:
 
         name = table_name(self._model.embedder.name, dim)
         options = dict(self._settings.vector_storage_options)
-        vectors = await asyncio.to_thread(VectorIndex, self._settings.vector_location, name, dim, options)
+        lock = self._settings.data_dir / "vectors.lock"  # local even when the index lives in an object store
+        vectors = await asyncio.to_thread(VectorIndex, self._settings.vector_location, name, dim, options, lock)
         known = await self._buffer.get_value("vector_table")
         # Count marked rows first: another process marks rows only after upserting them, so the index
         # counted afterwards holds at least as many, and a busy neighbour does not look like a lost index.

@@ -269,10 +269,13 @@ def build_server(settings: Settings, embedder: Embedder | None = None) -> MCPSer
     async def forget(
         id: Annotated[str, Field(description="The id of the memory to delete, as returned by remember or recall.")],
         ctx: Ctx,
+        namespace: Annotated[
+            str | None, Field(description="The memory's namespace (a recall hit shows it); default the configured one.")
+        ] = None,
     ) -> ForgetResult:
         """Delete one memory permanently, from storage, the search index and stored summaries."""
         with _tool_errors():
-            return await _service(ctx).forget(id)
+            return await _service(ctx).forget(id, namespace=namespace)
 
     @server.resource(
         "memory://recent",

@@ -325,13 +325,17 @@ class MemoryService:
         """Return this user's namespaces starting with `prefix` (for argument completion)."""
         return await self.buffer.namespaces(self.settings.user, prefix[:64], limit)
 
-    async def forget(self, memory_id: str) -> ForgetResult:
-        """Delete a memory from SQLite, the vector index and any stored summary that covered it."""
+    async def forget(self, memory_id: str, *, namespace: str | None = None) -> ForgetResult:
+        """Delete a memory of this namespace from SQLite, the vector index and any summary that covered it."""
         if not isinstance(memory_id, str) or not memory_id.strip():
             raise NotFound("id is empty: pass the id returned by remember or recall.")
-        memory_id = memory_id.strip()
-        if not await self.buffer.delete(self.settings.user, memory_id):
-            raise NotFound(f"No memory with id {memory_id[:80]!r} exists; use recall or load_recent to find ids.")
+        memory_id = check.utf8(memory_id, "id").strip()
+        space = self._namespace(namespace)
+        if not await self.buffer.delete(self.settings.user, memory_id, space):
+            raise NotFound(
+                f"No memory with id {memory_id[:80]!r} exists in namespace {space!r}; use recall or load_recent to"
+                " find ids, and pass the hit's namespace for a memory stored in another one."
+            )
         await self.buffer.drop_summaries_covering(self.settings.user, memory_id)
         if self.indexer.vectors is not None:
             try:
@@ -448,7 +452,11 @@ def make_private_dir(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(settings.data_dir, 0o700)
     # Create the database file 0600 before SQLite does (SQLite gives its -wal and -shm files the same mode).
-    os.close(os.open(settings.sqlite_path, os.O_RDWR | os.O_CREAT, 0o600))
+    # Only when it is absent: closing any descriptor of a file drops every POSIX lock this process holds on
+    # it, so opening an existing database here could release SQLite's locks and let another process
+    # checkpoint and delete the WAL under our feet.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(settings.sqlite_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
     if settings.vector_uri is None:
         settings.vector_dir.mkdir(exist_ok=True, mode=0o700)
     for path in (settings.sqlite_path, *_sidecars(settings), *([] if settings.vector_uri else [settings.vector_dir])):

@@ -16,10 +16,20 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LABEL = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 
 
+def utf8(value: str, name: str) -> str:
+    """Return the string if it can be stored as UTF-8 (no unpaired surrogates), or raise."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{name} contains an unpaired UTF-16 surrogate; send valid Unicode text.") from None
+    return value
+
+
 def content(text: Any, settings: Settings) -> str:
     """Return content normalised (NFC, no control characters, trimmed), or raise."""
     if not isinstance(text, str):
         raise InvalidInput("content must be a string.")
+    utf8(text, "content")
     cleaned = _CONTROL.sub("", unicodedata.normalize("NFC", text)).strip()
     if not cleaned:
         raise InvalidInput("content is empty: pass the text of the message or fact to remember.")
@@ -42,7 +52,7 @@ def label(value: Any, name: str) -> str:
     """Return a namespace or session id (1-128 printable characters), or raise."""
     if not isinstance(value, str) or not _LABEL.match(value.strip()):
         raise InvalidInput(f"{name} must be 1-128 printable characters; got {str(value)[:40]!r}.")
-    return value.strip()
+    return utf8(value, name).strip()
 
 
 def tags(values: Any, settings: Settings) -> tuple[str, ...]:
@@ -51,7 +61,7 @@ def tags(values: Any, settings: Settings) -> tuple[str, ...]:
         return ()
     if not isinstance(values, list | tuple) or not all(isinstance(v, str) for v in values):
         raise InvalidInput("tags must be a list of strings.")
-    cleaned = list(dict.fromkeys(v.strip().lower() for v in values if v.strip()))
+    cleaned = list(dict.fromkeys(utf8(v, "tags").strip().lower() for v in values if v.strip()))
     if len(cleaned) > settings.max_tags:
         raise InvalidInput(f"at most {settings.max_tags} tags are allowed (AGENT_MEMORY_MAX_TAGS); got {len(cleaned)}.")
     for tag in cleaned:
@@ -75,8 +85,8 @@ def metadata(value: Any, settings: Settings) -> dict[str, Any]:
             " flatten it."
         )
     try:
-        encoded = json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        encoded = utf8(json.dumps(value, ensure_ascii=False, allow_nan=False), "metadata")
+    except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidInput(f"metadata must be plain JSON: {exc}.") from None
     if len(encoded.encode()) > settings.max_metadata_bytes:
         raise InvalidInput(
@@ -134,7 +144,7 @@ def optional_text(value: Any, name: str, max_chars: int = 500) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > max_chars:
         raise InvalidInput(f"{name} must be a string of at most {max_chars} characters.")
-    return _CONTROL.sub("", value).strip() or None
+    return _CONTROL.sub("", utf8(value, name)).strip() or None
 
 
 def query(value: Any, settings: Settings) -> str:
@@ -142,5 +152,8 @@ def query(value: Any, settings: Settings) -> str:
     if not isinstance(value, str) or not _CONTROL.sub("", value).strip():
         raise InvalidInput("query is empty: describe what to look for, e.g. 'UI preferences'.")
     if len(value) > settings.max_content_chars:
-        raise InvalidInput(f"query is longer than {settings.max_content_chars:,} characters; shorten it.")
-    return _CONTROL.sub("", value).strip()
+        raise InvalidInput(
+            f"query is longer than {settings.max_content_chars:,} characters (AGENT_MEMORY_MAX_CONTENT_CHARS);"
+            " shorten it."
+        )
+    return _CONTROL.sub("", utf8(value, "query")).strip()

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -24,8 +25,9 @@ logger = logging.getLogger(__name__)
 
 # SQLite waits this long for another process's write lock before reporting busy (PRAGMA busy_timeout) ...
 BUSY_TIMEOUT_SECONDS = 30.0
-# ... and a write that still finds the database busy is tried this many times before the caller hears of it.
-WRITE_ATTEMPTS = 3
+# ... and a write keeps trying for this long before the caller hears of it. SQLite skips the busy handler when
+# waiting could deadlock (this connection still reading an older snapshot), so attempts are also spaced out here.
+WRITE_WAIT_SECONDS = 60.0
 
 _COLUMNS = "m.id, m.content, m.role, m.namespace, m.session_id, m.tags, m.metadata, m.created_at"
 
@@ -130,20 +132,23 @@ class Buffer:
         becomes a BackendError that says so, never a raw "database is locked".
         """
         async with self._write_lock:
-            for attempt in range(1, WRITE_ATTEMPTS + 1):
+            deadline = time.monotonic() + WRITE_WAIT_SECONDS
+            delay = 0.005
+            while True:
                 try:
                     await self._db.execute("BEGIN IMMEDIATE")
                     break
                 except sqlite3.OperationalError as exc:
                     if not _busy(exc):
                         raise
-                    logger.warning("database busy (attempt %d of %d): %s", attempt, WRITE_ATTEMPTS, exc)
-            else:
-                waited = WRITE_ATTEMPTS * BUSY_TIMEOUT_SECONDS
-                raise BackendError(
-                    f"The memory database stayed locked by another process for {waited:g} seconds;"
-                    " nothing was written. Try again."
-                )
+                    if time.monotonic() >= deadline:
+                        raise BackendError(
+                            f"The memory database stayed locked by another process for {WRITE_WAIT_SECONDS:g}"
+                            " seconds; nothing was written. Try again."
+                        ) from None
+                    logger.debug("database busy, retrying in %.3f s: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.5)
             try:
                 yield self._db
             except BaseException:
@@ -220,10 +225,13 @@ class Buffer:
             values[0] = uuid.uuid4().hex
         raise sqlite3.IntegrityError(f"could not insert memory {row.id!r}")
 
-    async def delete(self, user: str, id: str) -> bool:
-        """Delete one memory of this user; return whether it existed."""
+    async def delete(self, user: str, id: str, namespace: str | None = None) -> bool:
+        """Delete one memory of this user (and namespace, when given); return whether it existed."""
+        sql, params = "DELETE FROM memories WHERE user = ? AND id = ?", [user, id]
+        if namespace is not None:
+            sql, params = sql + " AND namespace = ?", [*params, namespace]
         async with self._transaction() as db:
-            cur = await db.execute("DELETE FROM memories WHERE user = ? AND id = ?", (user, id))
+            cur = await db.execute(sql, params)
         return cur.rowcount == 1
 
     async def keyword_search(self, user: str, match: str, filters: Filters, limit: int) -> list[tuple[Memory, float]]:

@@ -7,8 +7,10 @@ Calls here are synchronous (LanceDB's native API); the service runs them in a wo
 Filters are built with LanceDB's typed expressions, so values are never pasted into SQL text.
 
 Several processes may share the table. Reads look for other processes' commits at most once a second
-(`READ_CONSISTENCY`); commits that conflict with another process's are retried with bounded, jittered
-backoff (`_retry`), and what still fails becomes a BackendError. Compaction keeps old versions for a
+(`READ_CONSISTENCY`). Writes take an exclusive file lock shared by every process on this machine
+(`lock_path`): two concurrent merge_inserts of the same new id would otherwise both insert it. Commits
+that still conflict (compaction, another machine) are retried with bounded, jittered backoff (`_retry`),
+and what still fails becomes a BackendError. Compaction keeps old versions for a
 grace period so a reader in another process never loses the files under its feet.
 
 Upkeep (`maintain`, run on a background thread, never under the write lock): every add makes a table
@@ -25,10 +27,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -111,7 +114,12 @@ class VectorIndex:
     """One LanceDB table of memory vectors for one embedding model."""
 
     def __init__(
-        self, location: Path | str, table_name: str, dim: int, storage_options: Mapping[str, str] | None = None
+        self,
+        location: Path | str,
+        table_name: str,
+        dim: int,
+        storage_options: Mapping[str, str] | None = None,
+        lock_path: Path | None = None,
     ) -> None:
         # `location` is a directory or an object-store URI (s3://bucket/prefix); credentials and endpoint come
         # from `storage_options` or the standard AWS_* environment, which LanceDB reads itself.
@@ -121,6 +129,7 @@ class VectorIndex:
             storage_options=dict(storage_options or {}) or None,
         )
         self._dim = dim
+        self._lock_path = lock_path
         self._schema = pa.schema(
             [
                 pa.field("key", pa.string(), nullable=False),
@@ -249,7 +258,14 @@ class VectorIndex:
             self._db.drop_table(name)
 
     def _write(self, what: str, action: Callable[[], object]) -> None:
-        _retry(what, WRITE_ATTEMPTS, action, self._refresh)
+        def locked() -> object:
+            with _exclusive(self._lock_path):
+                # merge_insert joins against the handle's cached version: without this, a row another process
+                # inserted in the last READ_CONSISTENCY interval would be inserted a second time.
+                self._refresh()
+                return action()
+
+        _retry(what, WRITE_ATTEMPTS, locked, self._refresh)
 
     def _refresh(self) -> None:
         """Move to the latest table version (after a conflict, or when an old version's files were cleaned up)."""
@@ -312,6 +328,25 @@ class VectorIndex:
 
     def _indexed_vector_rows(self) -> int:
         return next((i.num_indexed_rows or 0 for i in self._table.list_indices() if i.columns == ["vector"]), 0)
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path | None) -> Iterator[None]:
+    """Hold an exclusive lock on `path` across processes (flock: released by the kernel if the process dies)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; a single writer process is assumed there
+        yield
+        return
+    if path is None:
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _retry(what: str, attempts: int, action: Callable[[], T], refresh: Callable[[], None] | None = None) -> T:
