@@ -152,10 +152,10 @@ def vector_ids(data_dir: Path) -> list[str]:
     ids: list[str] = []
     for name in db.list_tables().tables:
         table = db.open_table(name).to_arrow()
-        column = "memory_id" if "memory_id" in table.column_names else "id"
-        if column == "memory_id":
-            assert len(set(table.column("id").to_pylist())) == table.num_rows, f"duplicate chunk rows in {name}"
-            ids += sorted(set(table.column(column).to_pylist()))
+        if "key" in table.column_names:  # one row per window of a memory: each key once, each memory once
+            keys = table.column("key").to_pylist()
+            assert len(set(keys)) == len(keys), f"a window twice in {name}"
+            ids += sorted(set(table.column("id").to_pylist()))
         else:
-            ids += table.column(column).to_pylist()
+            ids += table.column("id").to_pylist()
     return [str(i) for i in ids]

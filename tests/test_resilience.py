@@ -202,9 +202,9 @@ def test_concurrent_vector_writers_with_compaction_lose_and_duplicate_nothing(
         t.join(timeout=300)
     assert errors == []
     table = VectorIndex(tmp_path / "v", "t", 4)._table
-    ids = table.to_arrow().column("id").to_pylist()
-    expected = {f"{p}{n}-{k}" for p in "abc" for n in range(40) for k in range(3) if not (k == 2 and n % 4 == 0)}
-    expected |= {f"shared{n}" for n in range(40)}
+    ids = table.to_arrow().column("key").to_pylist()
+    expected = {f"{p}{n}-{k}:0" for p in "abc" for n in range(40) for k in range(3) if not (k == 2 and n % 4 == 0)}
+    expected |= {f"shared{n}:0" for n in range(40)}
     assert len(ids) == len(set(ids)) and set(ids) == expected
 
 
