@@ -17,6 +17,7 @@ from mcp_types import PromptReference
 
 from agent_memory.config import load_settings
 from agent_memory.errors import ConfigError
+from agent_memory.mcp_server import build_server
 from tests.conftest import MODES, call
 from tests.serving import bearer, clean_env, console_script, http_server, transport
 
@@ -190,6 +191,7 @@ def test_public_address_rules_tokens_or_explicit_permission_and_pinned_host_name
     check_exposure(load_settings({"AGENT_MEMORY_HTTP_HOST": "0.0.0.0", "AGENT_MEMORY_HTTP_ALLOW_UNAUTHENTICATED": "1"}))
     for loopback in ("127.0.0.1", "localhost", "::1", "[::1]"):
         check_exposure(load_settings({"AGENT_MEMORY_HTTP_HOST": loopback}))
+        build_server(load_settings({"AGENT_MEMORY_HTTP_HOST": loopback, "AGENT_MEMORY_HTTP_TOKENS": ALICE}))
         guard = transport_security(load_settings({"AGENT_MEMORY_HTTP_HOST": loopback}))
         assert guard.enable_dns_rebinding_protection and "localhost:*" in guard.allowed_hosts
         assert "[::1]:*" in guard.allowed_hosts and "http://evil.example:*" not in guard.allowed_origins

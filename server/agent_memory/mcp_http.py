@@ -51,7 +51,7 @@ def auth_for(settings: Settings) -> tuple[AuthSettings | None, TokenTable | None
     """Return the SDK auth settings and verifier when tokens are configured, else (None, None)."""
     if not settings.http_tokens:
         return None, None
-    url = f"http://{settings.http_host}:{settings.http_port}"
+    url = f"http://{_bracketed(settings.http_host)}:{settings.http_port}"
     # No OAuth server: resource_server_url=None keeps the SDK from advertising OAuth metadata.
     return AuthSettings(issuer_url=url, resource_server_url=None), TokenTable(settings.http_tokens)  # type: ignore[arg-type]
 
