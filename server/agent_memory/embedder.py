@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 Vectors = np.ndarray[Any, np.dtype[np.float32]]
 _DEFAULT_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
+# Texts embedded per hold of the model lock (see BackgroundModel.embed).
+EMBED_SLICE = 16
 
 
 class Embedder(Protocol):
@@ -169,8 +171,15 @@ class BackgroundModel:
         return self.ready
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
-        """Embed documents on a worker thread."""
-        return await asyncio.to_thread(self._embed_locked, texts)
+        """Embed documents on a worker thread, a slice at a time."""
+        # The model lock is taken per slice, so a recall's query waits for one slice, not a whole batch.
+        parts = [
+            await asyncio.to_thread(self._embed_locked, texts[i : i + EMBED_SLICE])
+            for i in range(0, len(texts), EMBED_SLICE)
+        ]
+        if not parts:
+            return np.zeros((0, self.dim or 0), dtype=np.float32)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     async def embed_query(self, text: str) -> Vectors:
         """Embed one query, with a small cache for repeats."""

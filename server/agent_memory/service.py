@@ -228,14 +228,22 @@ class MemoryService:
         found: dict[str, Memory] = {}
         rankings: list[list[str]] = []
         match = fts_query(text, ignore)
-        if match is not None:
-            for scope in scopes:
-                keyword = await self.buffer.keyword_search(self.settings.user, match, scope, pool)
-                found.update((m.id, m) for m, _ in keyword)
-                rankings.append([m.id for m, _ in keyword])
+        # The query embedding (model thread) runs while SQLite (its own thread) does the keyword search.
+        query_vector_task = asyncio.create_task(self._query_vector(text))
+        keyword_done = False
+        try:
+            if match is not None:
+                for scope in scopes:
+                    keyword = await self.buffer.keyword_search(self.settings.user, match, scope, pool)
+                    found.update((m.id, m) for m, _ in keyword)
+                    rankings.append([m.id for m, _ in keyword])
+            keyword_done = True
+        finally:
+            if not keyword_done:
+                query_vector_task.cancel()
         semantic = False
         try:
-            query_vector = await self._query_vector(text)
+            query_vector = await query_vector_task
             if query_vector is not None:
                 rankings.extend([await self._nearest(query_vector, scope, pool, found) for scope in scopes])
                 semantic = True
