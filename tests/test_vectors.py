@@ -89,9 +89,11 @@ class CountingEmbedder(HashEmbedder):
 
     def __init__(self) -> None:
         self.embedded: list[str] = []
+        self.calls: list[int] = []
 
     def embed(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
         self.embedded.extend(texts)
+        self.calls.append(len(texts))
         return super().embed(texts)
 
 
@@ -109,3 +111,17 @@ async def test_a_repeated_query_is_embedded_once_and_the_cache_stays_bounded() -
     await model.embed_query("c")  # evicts the least recently used: "what do I prefer?"
     await model.embed_query("what do I prefer?")
     assert embedder.embedded == ["what do I prefer?", "b", "c", "what do I prefer?"]
+
+
+@pytest.mark.anyio
+async def test_documents_are_embedded_in_slices_in_order() -> None:
+    embedder = CountingEmbedder()
+    model = BackgroundModel(embedder)
+    model.start()
+    assert await model.wait(10)
+    texts = [f"memory number {i} about topic {i % 7}" for i in range(40)]
+    vectors = await model.embed(texts)
+    assert np.array_equal(vectors, HashEmbedder().embed(texts))
+    assert embedder.embedded == texts
+    assert embedder.calls == [16, 16, 8]  # the model lock is released between slices, so a query can go first
+    assert (await model.embed([])).shape == (0, HashEmbedder.dim)
