@@ -425,7 +425,8 @@ async def run_question(question: Question, options: Options, embedder: SharedEmb
     """Ingest one question's haystack once per role variant and score every mode."""
     modes = options.modes
     for variant in options.variants:
-        with tempfile.TemporaryDirectory(prefix="lme-") as tmp:
+        # ignore_cleanup_errors: the index upkeep thread may still be writing files as the service closes.
+        with tempfile.TemporaryDirectory(prefix="lme-", ignore_cleanup_errors=True) as tmp:
             service = await open_service(Path(tmp), embedder)
             try:
                 # The service's "now" is the question's date, as when the user asked it.

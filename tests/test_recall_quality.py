@@ -9,7 +9,7 @@ import pytest
 
 from agent_memory.config import DEFAULT_MODEL, Settings
 from agent_memory.embedder import SentenceTransformerEmbedder
-from agent_memory.ranking import fts_query
+from agent_memory.ranking import fts_query, length_prior, rrf
 from agent_memory.service import MemoryService
 from agent_memory.timeframe import find
 from tests.conftest import HashEmbedder
@@ -142,3 +142,20 @@ async def test_real_model_finds_a_fact_at_the_end_of_a_long_answer(tmp_path: Pat
         assert nearest[0][0] == target.id
     finally:
         await service.close()
+
+
+def test_length_prior_leaves_chat_sized_memories_alone_and_shrinks_slowly() -> None:
+    assert length_prior(1) == length_prior(500) == 1.0
+    assert 1.0 > length_prior(1000) > length_prior(2000) > length_prior(20_000) > 0.5
+    assert length_prior(2000) == pytest.approx(0.81, abs=0.01)
+
+
+def test_length_prior_turns_a_near_tie_toward_the_short_memory_but_not_a_clear_lead() -> None:
+    def order(rankings: list[list[str]], chars: dict[str, int]) -> list[str]:
+        fused = rrf(rankings)
+        return sorted(fused, key=lambda i: fused[i] * length_prior(chars[i]), reverse=True)
+
+    chars = {"long": 2400, "short": 80} | {f"x{n}": 2400 for n in range(40)}
+    assert order([["long", "short"], ["long", "short"]], chars) == ["short", "long"]
+    far = ["long", *(f"x{n}" for n in range(40)), "short"]
+    assert order([far, far], chars)[0] == "long"

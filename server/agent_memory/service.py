@@ -37,7 +37,7 @@ from agent_memory.models import (
     SummaryRange,
     SummaryResult,
 )
-from agent_memory.ranking import fts_query, pack, recency_boost, rrf
+from agent_memory.ranking import fts_query, length_prior, pack, recency_boost, rrf
 from agent_memory.scrubber import scrub, scrub_json
 from agent_memory.store.buffer import Buffer, Filters, NewRow
 from agent_memory.summarizer import (
@@ -253,11 +253,12 @@ class MemoryService:
         # softly; nothing outside the window is dropped, since people misplace dates.
         fused = rrf(rankings)
         stamp = now.timestamp()
-        scored = sorted(
-            ((fused[i] + recency_boost((stamp - _ts(found[i])) / 86400), found[i]) for i in fused if i in found),
-            key=lambda pair: pair[0],
-            reverse=True,
-        )[:limit]
+
+        def final(m: Memory) -> float:
+            return fused[m.id] * length_prior(len(m.content)) + recency_boost((stamp - _ts(m)) / 86400)
+
+        scored = sorted(((final(found[i]), found[i]) for i in fused if i in found), key=lambda p: p[0], reverse=True)
+        scored = scored[:limit]
         fitting = pack([m.content for _, m in scored], max_tokens)
         hits = [
             Hit(
