@@ -119,31 +119,28 @@ class StdioServer:
             self._waiting.clear()
 
 
-def sqlite_ids(data_dir: Path) -> list[str]:
-    """Return every memory id in SQLite (read straight from the file)."""
+def _query(data_dir: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Run one read straight against the data dir's SQLite file (as another process would)."""
     db = sqlite3.connect(data_dir / "memory.sqlite3")
     try:
-        return [str(r[0]) for r in db.execute("SELECT id FROM memories")]
+        return list(db.execute(sql))
     finally:
         db.close()
+
+
+def sqlite_ids(data_dir: Path) -> list[str]:
+    """Return every memory id in SQLite."""
+    return [str(r[0]) for r in _query(data_dir, "SELECT id FROM memories")]
 
 
 def pending_count(data_dir: Path) -> int:
     """Return how many memories wait for the vector index."""
-    db = sqlite3.connect(data_dir / "memory.sqlite3")
-    try:
-        return int(db.execute("SELECT COUNT(*) FROM memories WHERE indexed = 0").fetchone()[0])
-    finally:
-        db.close()
+    return int(_query(data_dir, "SELECT COUNT(*) FROM memories WHERE indexed = 0")[0][0])
 
 
 def integrity(data_dir: Path) -> str:
     """Return SQLite's integrity check verdict ('ok' when the file is sound)."""
-    db = sqlite3.connect(data_dir / "memory.sqlite3")
-    try:
-        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
-    finally:
-        db.close()
+    return str(_query(data_dir, "PRAGMA integrity_check")[0][0])
 
 
 def vector_ids(data_dir: Path) -> list[str]:
