@@ -57,7 +57,7 @@ class Indexer:
         self.vectors: VectorIndex | None = None
         self.error: str | None = None
         self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
+        self._progress = asyncio.Event()  # set (and replaced) after every batch or failure
         self.ready = asyncio.Event()  # set once the index is open (or failed to open)
         self._task: asyncio.Task[None] | None = None
         self._upkeep: threading.Thread | None = None
@@ -80,22 +80,32 @@ class Indexer:
 
     def notify(self) -> None:
         """Tell the task new rows are pending."""
-        self._idle.clear()
         self._wake.set()
 
     async def drain(self, timeout: float) -> bool:
-        """Wait (bounded) until the index is open and nothing is pending; return whether it caught up."""
+        """Wait (bounded) until every memory committed before this call is indexed; return whether it is.
+
+        Only rows already committed count (by any process): under a steady stream of writes the index is
+        never idle, and a recall must not wait for rows that arrive after it.
+        """
         try:
             async with asyncio.timeout(timeout):
                 await self.ready.wait()
                 if self.vectors is None or self.error is not None:
                     return False  # failing: answer now instead of waiting for a retry
-                if self._idle.is_set() and await self._buffer.has_pending():
-                    self.notify()  # rows committed by another process
-                await self._idle.wait()
+                target = await self._buffer.last_pending()
+                if target is None:
+                    return True
+                self.notify()  # the rows may come from another process: this task never heard of them
+                while True:
+                    progress = self._progress
+                    if self.error is not None:
+                        return False
+                    if not await self._buffer.pending_through(target):
+                        return True
+                    await progress.wait()
         except TimeoutError:
             return False
-        return self.error is None
 
     async def _run(self) -> None:
         if not await self._model.wait():
@@ -120,9 +130,8 @@ class Indexer:
                 logger.warning("vector indexing recovered")
                 self.error = None
             delay = RETRY_FIRST_SECONDS
+            self._advance()
             if done == 0:
-                if not self._wake.is_set():
-                    self._idle.set()
                 self._start_upkeep()
                 await self._wait_for_work()
 
@@ -133,7 +142,12 @@ class Indexer:
         self.error = f"{where} failed ({type(exc).__name__}: {detail}); retrying in {delay:g} s"
         logger.warning("%s", self.error, exc_info=logger.isEnabledFor(logging.DEBUG))
         self.ready.set()
-        self._idle.set()
+        self._advance()
+
+    def _advance(self) -> None:
+        """Wake every drain waiting for progress."""
+        self._progress.set()
+        self._progress = asyncio.Event()
 
     async def _wait_for_work(self) -> None:
         """Sleep until notified, or until the poll interval passes (rows written by other processes)."""

@@ -285,9 +285,15 @@ class Buffer:
             rows = await cur.fetchall()
         return [PendingRow(*r) for r in rows]
 
-    async def has_pending(self) -> bool:
-        """Return whether any memory waits for the vector index (cheap: a partial index holds only those)."""
-        async with self._db.execute("SELECT 1 FROM memories WHERE indexed = 0 LIMIT 1") as cur:
+    async def last_pending(self) -> int | None:
+        """Return the newest row waiting for the vector index (its rowid), or None (cheap: a partial index)."""
+        async with self._db.execute("SELECT MAX(rowid) FROM memories WHERE indexed = 0") as cur:
+            row = await cur.fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    async def pending_through(self, rowid: int) -> bool:
+        """Return whether any row up to `rowid` still waits for the vector index."""
+        async with self._db.execute("SELECT 1 FROM memories WHERE indexed = 0 AND rowid <= ? LIMIT 1", (rowid,)) as cur:
             return await cur.fetchone() is not None
 
     async def existing_ids(self, ids: Sequence[str]) -> set[str]:

@@ -7,8 +7,9 @@ Calls here are synchronous (LanceDB's native API); the service runs them in a wo
 Filters are built with LanceDB's typed expressions, so values are never pasted into SQL text.
 
 Several processes may share the table. Reads look for other processes' commits at most once a second
-(`READ_CONSISTENCY`). Writes take an exclusive file lock shared by every process on this machine
-(`lock_path`): two concurrent merge_inserts of the same new id would otherwise both insert it. Commits
+(`READ_CONSISTENCY`). Upserts take an exclusive file lock shared by every process on this machine
+(`lock_path`): two concurrent merge_inserts of the same new id would otherwise both insert it; deletes and
+compaction cannot duplicate anything, so they do not wait for it. Commits
 that still conflict (compaction, another machine) are retried with bounded, jittered backoff (`_retry`),
 and what still fails becomes a BackendError. Compaction keeps old versions for a
 grace period so a reader in another process never loses the files under its feet.
@@ -185,6 +186,7 @@ class VectorIndex:
                     .when_not_matched_insert_all()
                     .execute(data)
                 ),
+                exclusive=True,
             )
             self._writes += 1
             self._rows += len(rows)
@@ -258,9 +260,11 @@ class VectorIndex:
         with contextlib.suppress(ValueError):  # already gone (deleted by hand, or by another process)
             self._db.drop_table(name)
 
-    def _write(self, what: str, action: Callable[[], object]) -> None:
+    def _write(self, what: str, action: Callable[[], object], *, exclusive: bool = False) -> None:
+        """Commit a write, retrying conflicts; `exclusive` holds the cross-process lock (merge_insert needs it)."""
+
         def locked() -> object:
-            with _exclusive(self._lock_path):
+            with _exclusive(self._lock_path if exclusive else None):
                 # merge_insert joins against the handle's cached version: without this, a row another process
                 # inserted in the last READ_CONSISTENCY interval would be inserted a second time.
                 self._refresh()
