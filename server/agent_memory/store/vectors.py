@@ -15,13 +15,13 @@ and what still fails becomes a BackendError. Compaction keeps old versions for a
 grace period so a reader in another process never loses the files under its feet.
 
 Upkeep (`maintain`, run on a background thread): every add makes a table version and a small fragment, so
-after COMPACT_EVERY writes the fragments are compacted (under the write lock: seconds at 100k rows) and
-versions older than a minute removed. Scalar indexes on the id and filter columns speed up merge_insert
-and prefiltering.
+after COMPACT_EVERY writes the fragments are compacted (no lock: writers never wait for it; a compaction
+that loses a commit race is retried, then skipped) and versions older than a minute removed. Scalar
+indexes on the id and filter columns speed up merge_insert and prefiltering.
 Past ANN_MIN_ROWS rows, where exact search gets slow (~1 ms per 1k rows), an IVF_PQ index is built; search
 re-ranks its candidates with the full vectors (refine), and rows added after the build are searched exactly
 until the next compaction folds them in. Index builds take no lock: LanceDB commits concurrent appends and
-index builds without conflict, so readers never wait for upkeep and writers only for a compaction.
+index builds without conflict, so neither readers nor writers wait for upkeep.
 """
 
 from __future__ import annotations
