@@ -134,6 +134,12 @@ class BackgroundModel:
             self._thread = threading.Thread(target=self._load, name="agent-memory-model", daemon=True)
             self._thread.start()
 
+    def disable(self, reason: str) -> None:
+        """Never load: semantic search stays off for this process (CLI commands that need no model)."""
+        self.error = reason
+        self.state = ModelState.FAILED
+        self._ready.set()
+
     def _load(self) -> None:
         try:
             self.dim = self.embedder.load()

@@ -55,6 +55,7 @@ class BulkItem(BaseModel):
     id: str | None = None
     created_at: str | None = None
     duplicate: bool = False
+    redacted: list[str] = Field(default_factory=list, description="Kinds of secret masked before storing.")
     error: str | None = None
 
 

@@ -74,13 +74,21 @@ class MemoryService:
         )
 
     @classmethod
-    async def open(cls, settings: Settings, embedder: Embedder | None = None) -> MemoryService:
-        """Open the stores, start loading the model and the indexer; returns without waiting for the model."""
+    async def open(
+        cls, settings: Settings, embedder: Embedder | None = None, *, without_model: str | None = None
+    ) -> MemoryService:
+        """Open the stores, start loading the model and the indexer; returns without waiting for the model.
+
+        `without_model` (the reason) keeps the model unloaded, for CLI commands that need no semantic search.
+        """
         make_private_dir(settings)
         buffer = await Buffer.open(settings.sqlite_path)
         make_private_dir(settings)  # again: the -wal and -shm files of a database made by an older version
         model = BackgroundModel(embedder or SentenceTransformerEmbedder(settings.model))
-        model.start()
+        if without_model is not None:
+            model.disable(without_model)
+        else:
+            model.start()
         service = cls(settings, buffer, model)
         service.indexer.start()
         return service
@@ -146,16 +154,16 @@ class MemoryService:
     async def remember_many(self, items: Sequence[NewMemory]) -> BulkResult:
         """Store many memories in one transaction (imports); invalid items are reported, the rest stored."""
         outcomes: list[BulkItem] = []
-        rows: list[tuple[int, NewRow]] = []
+        rows: list[tuple[int, NewRow, tuple[str, ...]]] = []
         for index, item in enumerate(items):
             try:
-                rows.append((index, self._prepare(item)[0]))
+                rows.append((index, *self._prepare(item)))
             except InvalidInput as exc:
                 outcomes.append(BulkItem(index=index, error=str(exc)))
-        inserted = await self.buffer.insert_many([row for _, row in rows])
+        inserted = await self.buffer.insert_many([row for _, row, _ in rows])
         outcomes.extend(
-            BulkItem(index=index, id=memory_id, created_at=stamp, duplicate=duplicate)
-            for (index, _), (memory_id, stamp, duplicate) in zip(rows, inserted, strict=True)
+            BulkItem(index=index, id=memory_id, created_at=stamp, duplicate=duplicate, redacted=list(redacted))
+            for (index, _, redacted), (memory_id, stamp, duplicate) in zip(rows, inserted, strict=True)
         )
         outcomes.sort(key=lambda o: o.index)
         duplicates = sum(o.duplicate for o in outcomes)

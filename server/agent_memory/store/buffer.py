@@ -327,6 +327,47 @@ class Buffer:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
+    async def export_page(
+        self, user: str | None, namespace: str | None, after: int, limit: int
+    ) -> list[tuple[int, str, Memory]]:
+        """Return (rowid, user, memory) after `after` in insertion order, optionally within one user/namespace."""
+        clauses: list[str] = ["m.rowid > ?"]
+        params: list[Any] = [after]
+        for column, value in (("m.user", user), ("m.namespace", namespace)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        sql = (
+            f"SELECT {_COLUMNS}, m.rowid, m.user FROM memories m WHERE {' AND '.join(clauses)} ORDER BY m.rowid LIMIT ?"
+        )
+        async with self._db.execute(sql, [*params, limit]) as cur:
+            rows = await cur.fetchall()
+        return [(int(r[8]), str(r[9]), _memory(r)) for r in rows]
+
+    async def count_scope(self, user: str | None, namespace: str | None) -> int:
+        """Count memories, optionally within one user and/or namespace."""
+        async with self._db.execute(
+            "SELECT COUNT(*) FROM memories WHERE (? IS NULL OR user = ?) AND (? IS NULL OR namespace = ?)",
+            (user, user, namespace, namespace),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def counts(self) -> list[tuple[str, str, str, int, int]]:
+        """Return (user, namespace, role, memories, pending) for every group that has memories."""
+        async with self._db.execute(
+            "SELECT user, namespace, role, COUNT(*), SUM(indexed = 0) FROM memories"
+            " GROUP BY user, namespace, role ORDER BY user, namespace, role"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [(str(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4])) for r in rows]
+
+    async def count_summaries(self) -> int:
+        """Count stored summaries."""
+        async with self._db.execute("SELECT COUNT(*) FROM summaries") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
     async def get_value(self, key: str) -> str | None:
         """Return a stored bookkeeping value."""
         async with self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)) as cur:
@@ -384,6 +425,25 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
     """Return whether SQLite gave up waiting for another connection's lock."""
     text = str(exc).lower()
     return "locked" in text or "busy" in text
+
+
+def inspect_file(path: Path) -> dict[str, Any]:
+    """Check a database file read-only (for `doctor`); raise sqlite3.DatabaseError when it is damaged."""
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
+    try:
+        problems = [str(r[0]) for r in db.execute("PRAGMA integrity_check").fetchall()]
+        version = db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+        memories, pending = db.execute("SELECT COUNT(*), COALESCE(SUM(indexed = 0), 0) FROM memories").fetchone()
+        table = db.execute("SELECT value FROM kv WHERE key = 'vector_table'").fetchone()
+    finally:
+        db.close()
+    return {
+        "problems": [p for p in problems if p != "ok"],
+        "schema_version": int(version),
+        "memories": int(memories),
+        "pending": int(pending),
+        "vector_table": str(table[0]) if table else None,
+    }
 
 
 def _statements(script: str) -> list[str]:

@@ -370,3 +370,9 @@ def _retry(what: str, attempts: int, action: Callable[[], T], refresh: Callable[
         if refresh is not None:
             refresh()
     raise AssertionError("unreachable")
+
+
+def table_rows(location: Path | str, table_name: str, storage_options: Mapping[str, str] | None = None) -> int:
+    """Count the rows of an existing table without creating anything; raise ValueError when it is missing."""
+    db = lancedb.connect(str(location), storage_options=dict(storage_options or {}) or None)
+    return int(db.open_table(table_name).count_rows())
