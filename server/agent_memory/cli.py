@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from agent_memory import __version__
 from agent_memory.config import Settings, env_names, load_settings
-from agent_memory.errors import AgentMemoryError, ConfigError, InvalidInput
+from agent_memory.errors import AgentMemoryError, InvalidInput
 
 EPILOG = (
     "Run `agent-memory COMMAND --help` for a command's flags and an example.\n\n"
@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from agent_memory.commands import run
 
         return asyncio.run(run(args, settings))
-    except (InvalidInput, ConfigError) as exc:
+    except InvalidInput as exc:  # bad arguments: a usage error, like argparse's
         print(f"agent-memory: {exc}", file=sys.stderr)
         return 2
     except AgentMemoryError as exc:
