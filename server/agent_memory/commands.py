@@ -276,7 +276,8 @@ async def reindex(args: argparse.Namespace, settings: Settings) -> int:
         if not await service.model.wait():
             raise InvalidInput(service.model.error or "the embedding model did not load")
         await service.indexer.ready.wait()
-        total = await service.indexer.reindex_all()
+        await service.indexer.reindex_all()
+        total = await service.buffer.count_scope(None, None)  # all of them, even if a lost index marked them already
         problem = await _index(service)
         # Then compact and build the ANN index, so the next process starts on a tidy index.
         if problem is None and not await service.indexer.settle():
