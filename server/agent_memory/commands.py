@@ -64,6 +64,8 @@ async def _index(service: MemoryService, timeout: float | None = None) -> str | 
                 service.indexer.notify()
             if service.indexer.ready.is_set() and service.indexer.vectors is None:
                 return service.indexer.error or "the vector index could not be opened"
+            if service.indexer.error:  # the indexer retries with backoff; drain answers at once meanwhile
+                await asyncio.sleep(0.5)
             now = time.monotonic()
             if deadline is not None and now > deadline:
                 return "indexing is still running; the rest is indexed later"
