@@ -174,10 +174,10 @@ def server_pids() -> list[int]:
     return found
 
 
-def peak_rss_mb(pid: int) -> float:
-    """Return a process's peak resident set size (VmHWM) in MB."""
+def rss_mb(pid: int, field: str = "VmHWM") -> float:
+    """Return a process's peak (VmHWM) or current (VmRSS) resident set size in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -306,7 +306,8 @@ async def at_scale(cache: Path, texts: list[str], real: int, queries: list[str],
             t = time.perf_counter()
             await client.call_tool("recall", {"query": queries[0] + " (after writes)"})
             after_writes = time.perf_counter() - t
-            rss = max((peak_rss_mb(p) for p in pids), default=0.0)
+            rss = max((rss_mb(p) for p in pids), default=0.0)
+            steady = max((rss_mb(p, "VmRSS") for p in pids), default=0.0)
     return {
         "memories": len(texts),
         "ann_vs_exact": ann_overlap(source, queries[5:]),
@@ -314,6 +315,7 @@ async def at_scale(cache: Path, texts: list[str], real: int, queries: list[str],
         "recall_after_writes_ms": round(after_writes * 1000, 1),
         "remember": dist(remember),
         "peak_rss_mb": round(rss),
+        "rss_after_mb": round(steady),
         "disk_mb_per_1k": round(disk / len(texts) * 1000 / 2**20, 2),
         "seed": info,
     }
@@ -374,7 +376,8 @@ def table(result: dict[str, Any]) -> str:
         lines += [
             f"| recall p50/p95/p99 at {n} | {rec['p50_ms']} / {rec['p95_ms']} / {rec['p99_ms']} ms | {target} |",
             f"| remember p50/p95/p99 at {n} | {rem['p50_ms']} / {rem['p95_ms']} / {rem['p99_ms']} ms | p50 ≤ 30 ms |",
-            f"| peak RSS at {n} (model loaded) | {r['peak_rss_mb']} MB | ≤ 700 MB |",
+            f"| RSS at {n} after the run / peak (model loaded) | {r['rss_after_mb']} / {r['peak_rss_mb']} MB "
+            "| ≤ 700 MB |",
             f"| disk per 1k memories at {n} | {r['disk_mb_per_1k']} MB | |",
         ]
         if r["ann_vs_exact"]:

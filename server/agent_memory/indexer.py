@@ -113,6 +113,7 @@ class Indexer:
             return
         assert self._model.dim is not None
         delay = RETRY_FIRST_SECONDS
+        trim = False
         while True:
             self._wake.clear()
             try:
@@ -131,8 +132,13 @@ class Indexer:
                 self.error = None
             delay = RETRY_FIRST_SECONDS
             self._advance()
-            if done == 0:
+            if done:
+                trim = True
+            else:
                 self._start_upkeep()
+                if trim:  # a burst just ended: give its embedding memory back before sleeping
+                    trim = False
+                    await self._model.release_memory()
                 await self._wait_for_work()
 
     def _failed(self, exc: BaseException, delay: float) -> None:
