@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import ctypes
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
-from agent_memory import __version__
+from agent_memory import __version__, heap
 from agent_memory.config import Settings, env_names, load_settings
 from agent_memory.errors import AgentMemoryError, InvalidInput
 
@@ -181,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(settings: Settings, transport: str) -> int:
     from agent_memory.mcp_server import build_server
 
-    _cap_malloc_arenas()
+    heap.cap_arenas()
     if transport == "http":
         from agent_memory.mcp_http import serve
 
@@ -191,19 +189,3 @@ def _serve(settings: Settings, transport: str) -> int:
     else:
         build_server(settings).run("stdio")
     return 0
-
-
-# glibc's mallopt parameter number for M_ARENA_MAX.
-M_ARENA_MAX = -8
-
-
-def _cap_malloc_arenas(arenas: int = 2) -> None:
-    """Cap glibc malloc arenas for the long-running server unless the user set MALLOC_ARENA_MAX.
-
-    torch, LanceDB's runtime and the worker threads each get a malloc arena of their own by default; on this
-    workload that holds about 130 MB of resident memory that buys no speed (measured in bench/perf.py).
-    """
-    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
-        return
-    with contextlib.suppress(OSError, AttributeError):  # not glibc (e.g. musl): nothing to tune
-        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)

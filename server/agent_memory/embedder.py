@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import importlib.util
 import logging
 import os
-import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -22,6 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from agent_memory import heap
 from agent_memory.config import DEFAULT_MODEL
 from agent_memory.errors import BackendError, ConfigError
 
@@ -203,7 +202,7 @@ class BackgroundModel:
 
     async def release_memory(self) -> None:
         """Hand memory freed by finished embedding batches back to the OS (the server idles most of its life)."""
-        await asyncio.to_thread(_trim_heap)
+        await asyncio.to_thread(heap.trim)
 
     def _embed_locked(self, texts: Sequence[str]) -> Vectors:
         # One model, two cores: serialise so a bulk batch and a query do not thrash each other.
@@ -218,11 +217,3 @@ class BackgroundModel:
 def _settle(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
-
-
-def _trim_heap() -> None:
-    # torch frees a batch's activations into glibc's heap, which keeps them resident: about 90 MB after a
-    # burst of long texts. malloc_trim returns those free pages; elsewhere (no glibc) there is nothing to do.
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
