@@ -42,23 +42,33 @@ class Filters:
     since_ts: float | None = None
     until_ts: float | None = None
 
-    def sql(self, user: str) -> tuple[str, list[Any]]:
-        """Return a WHERE fragment over alias `m` and its parameters."""
-        clauses = ["m.user = ?", "m.namespace = ?"]
+    def sql(self, user: str, *, by_id: bool = False) -> tuple[str, list[Any]]:
+        """Return a WHERE fragment over alias `m` and its parameters (`by_id`: the query looks rows up by id)."""
+        # Without statistics SQLite prefers the (user, namespace) index over `id IN (...)` and scans the whole
+        # scope (30 ms at 100k memories); a unary + keeps the scope columns out of index selection.
+        scope = "+m." if by_id else "m."
+        clauses = [f"{scope}user = ?", f"{scope}namespace = ?"]
         params: list[Any] = [user, self.namespace]
         if self.session_id is not None:
-            clauses.append("m.session_id = ?")
+            clauses.append(f"{scope}session_id = ?")
             params.append(self.session_id)
         for tag in self.tags:
             clauses.append("EXISTS (SELECT 1 FROM json_each(m.tags) WHERE json_each.value = ?)")
             params.append(tag)
         if self.since_ts is not None:
-            clauses.append("m.created_ts >= ?")
+            clauses.append(f"{scope}created_ts >= ?")
             params.append(self.since_ts)
         if self.until_ts is not None:
-            clauses.append("m.created_ts <= ?")
+            clauses.append(f"{scope}created_ts <= ?")
             params.append(self.until_ts)
         return " AND ".join(clauses), params
+
+
+def by_ids_query(user: str, ids: Sequence[str], filters: Filters) -> tuple[str, list[Any]]:
+    """Return the SELECT of the memories among `ids` that pass the filters, and its parameters."""
+    where, params = filters.sql(user, by_id=True)
+    marks = ",".join("?" * len(ids))
+    return f"SELECT {_COLUMNS} FROM memories m WHERE m.id IN ({marks}) AND {where}", [*ids, *params]
 
 
 @dataclass(frozen=True)
@@ -250,10 +260,8 @@ class Buffer:
         """Return the memories among `ids` that pass the filters, keyed by id."""
         if not ids:
             return {}
-        where, params = filters.sql(user)
-        marks = ",".join("?" * len(ids))
-        sql = f"SELECT {_COLUMNS} FROM memories m WHERE m.id IN ({marks}) AND {where}"
-        async with self._db.execute(sql, [*ids, *params]) as cur:
+        sql, params = by_ids_query(user, ids, filters)
+        async with self._db.execute(sql, params) as cur:
             rows = await cur.fetchall()
         return {r[0]: _memory(r) for r in rows}
 
