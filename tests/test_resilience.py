@@ -17,6 +17,7 @@ from agent_memory.config import Settings
 from agent_memory.errors import BackendError
 from agent_memory.service import MemoryService
 from agent_memory.store import buffer as buffer_module
+from agent_memory.store import commits
 from agent_memory.store import vectors as vectors_module
 from agent_memory.store.buffer import Buffer, NewRow
 from agent_memory.store.vectors import VectorIndex, VectorRow
@@ -211,7 +212,7 @@ def test_concurrent_vector_writers_with_compaction_lose_and_duplicate_nothing(
 def test_a_lost_commit_race_is_retried_and_a_persistent_failure_becomes_a_backend_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(vectors_module, "RETRY_FIRST_SECONDS", 0.001)
+    monkeypatch.setattr(commits, "RETRY_FIRST_SECONDS", 0.001)
     calls: list[int] = []
     refreshed: list[int] = []
 
@@ -221,11 +222,11 @@ def test_a_lost_commit_race_is_retried_and_a_persistent_failure_becomes_a_backen
             raise RuntimeError("lance error: Retryable commit conflict for version 7: preempted. Please retry.")
         return "committed"
 
-    assert vectors_module._retry("upsert", 8, conflicting, lambda: refreshed.append(1)) == "committed"
+    assert commits.retry("upsert", 8, conflicting, lambda: refreshed.append(1)) == "committed"
     assert len(calls) == 3 and len(refreshed) == 2
 
     def broken() -> None:
         raise OSError("disk full")
 
     with pytest.raises(BackendError, match="failed to delete after 4 attempts: disk full"):
-        vectors_module._retry("delete", 4, broken)
+        commits.retry("delete", 4, broken)

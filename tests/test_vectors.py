@@ -125,3 +125,102 @@ async def test_documents_are_embedded_in_slices_in_order() -> None:
     assert embedder.embedded == texts
     assert embedder.calls == [16, 16, 8]  # the model lock is released between slices, so a query can go first
     assert (await model.embed([])).shape == (0, HashEmbedder.dim)
+
+
+def _varied_rows(n: int) -> list[VectorRow]:
+    """Rows over two users, two namespaces, three sessions, spread in time, some with several windows."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in range(n):
+        windows = 3 if i % 5 == 0 else 1
+        for chunk in range(windows):
+            v = rng.standard_normal(DIM).astype(np.float32)
+            rows.append(
+                VectorRow(
+                    f"m{i}",
+                    "u" if i % 4 else "other",
+                    "default" if i % 3 else "work",
+                    f"s{i % 3}",
+                    float(i),
+                    v / np.linalg.norm(v),
+                    chunk=chunk,
+                    windows=windows,
+                )
+            )
+    return rows
+
+
+def _scored(index: VectorIndex, vector: np.ndarray[Any, np.dtype[np.float32]], **kw: Any) -> list[tuple[str, float]]:
+    args: dict[str, Any] = {"user": "u", "namespace": "default", "session_id": None, "since_ts": None, "until_ts": None}
+    args.update(kw)
+    return index.search(vector, limit=10, **args)
+
+
+FILTERS: list[dict[str, Any]] = [
+    {},
+    {"namespace": "work"},
+    {"user": "other"},
+    {"session_id": "s1"},
+    {"since_ts": 100.0, "until_ts": 250.0},
+    {"user": "nobody"},
+]
+
+
+def test_in_memory_search_returns_what_lancedb_exact_search_returns(tmp_path: Path) -> None:
+    index = VectorIndex(tmp_path, "t", DIM)
+    index.upsert(_varied_rows(400))
+    index.maintain()
+    assert index._mirror.current() is not None
+    queries = np.random.default_rng(1).standard_normal((10, DIM)).astype(np.float32)
+    in_memory = [_scored(index, q, **f) for q in queries for f in FILTERS]
+    index._mirror.drop()
+    assert index._mirror.current() is None
+    scanned = [_scored(index, q, **f) for q in queries for f in FILTERS]
+    assert any(in_memory) and [len(r) for r in in_memory] == [len(r) for r in scanned]
+    for mine, theirs in zip(in_memory, scanned, strict=True):
+        assert [i for i, _ in mine] == [i for i, _ in theirs]
+        assert np.allclose([s for _, s in mine], [s for _, s in theirs], atol=1e-5)
+
+
+def test_own_writes_keep_the_in_memory_copy_current(tmp_path: Path) -> None:
+    index = VectorIndex(tmp_path, "t", DIM)
+    rows = _rows(0, 50)
+    index.upsert(rows[:40])
+    index.maintain()
+    assert index._mirror.current() is not None
+    index.upsert(rows[40:])  # new rows
+    index.upsert([VectorRow("m0", "u", "default", "s1", 0.0, rows[45].vector)])  # m0 now points where m45 does
+    index.delete(["m1"])
+    matrix = index._mirror.current()
+    assert matrix is not None and matrix.rows == 49
+    assert _search(index, rows[45].vector)[:2] in (["m45", "m0"], ["m0", "m45"])
+    assert "m1" not in _search(index, rows[1].vector)
+    assert _search(index, rows[49].vector)[0] == "m49"
+
+
+def test_another_writer_makes_the_copy_stale_until_upkeep_reloads_it(tmp_path: Path) -> None:
+    index = VectorIndex(tmp_path, "t", DIM)
+    rows = _rows(0, 31)
+    index.upsert(rows[:30])
+    index.maintain()
+    assert index._mirror.current() is not None
+    VectorIndex(tmp_path, "t", DIM).upsert(rows[30:])  # another process
+    index._refresh()  # what READ_CONSISTENCY does within a second
+    assert index._mirror.current() is None and index.needs_upkeep()
+    assert _search(index, rows[30].vector)[0] == "m30"  # answered by LanceDB meanwhile
+    index.maintain()
+    assert index._mirror.current() is not None
+    assert _search(index, rows[30].vector)[0] == "m30"
+
+
+def test_a_table_past_the_copy_limit_is_searched_in_lancedb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vectors_module, "MATRIX_MAX_ROWS", 40)
+    index = VectorIndex(tmp_path, "t", DIM)
+    rows = _rows(0, 60)
+    index.upsert(rows[:30])
+    index.maintain()
+    assert index._mirror.current() is not None
+    index.upsert(rows[30:])
+    assert not index.needs_upkeep() or index.maintain() is None
+    assert index._mirror.current() is None
+    assert _search(index, rows[55].vector)[0] == "m55"
