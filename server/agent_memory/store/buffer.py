@@ -29,6 +29,8 @@ BUSY_TIMEOUT_SECONDS = 30.0
 # waiting could deadlock (this connection still reading an older snapshot), so attempts are also spaced out here.
 WRITE_WAIT_SECONDS = 60.0
 
+# Keyword search ranks this many times the wanted rows before checking their scope (see keyword_search).
+KEYWORD_HEAD_FACTOR = 4
 _COLUMNS = "m.id, m.content, m.role, m.namespace, m.session_id, m.tags, m.metadata, m.created_at"
 
 
@@ -247,13 +249,25 @@ class Buffer:
     async def keyword_search(self, user: str, match: str, filters: Filters, limit: int) -> list[tuple[Memory, float]]:
         """Return memories matching an FTS5 expression, best first, with their BM25 score (higher is better)."""
         where, params = filters.sql(user)
+        # Rank the matches first and join only the best: joining every match to check the scope costs more
+        # than ranking them (at 100k memories a common word matches thousands). When the best `head` hold
+        # fewer than `limit` rows in scope, the scope is narrow: rank within it instead.
+        head = limit * KEYWORD_HEAD_FACTOR
         sql = (
-            f"SELECT {_COLUMNS}, -bm25(memories_fts) AS score FROM memories_fts"
-            " JOIN memories m ON m.rowid = memories_fts.rowid"
-            f" WHERE memories_fts MATCH ? AND {where} ORDER BY bm25(memories_fts) LIMIT ?"
+            f"SELECT {_COLUMNS}, -f.rank AS score FROM"
+            " (SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?) f"
+            f" JOIN memories m ON m.rowid = f.rowid WHERE {where} ORDER BY f.rank LIMIT ?"
         )
-        async with self._db.execute(sql, [match, *params, limit]) as cur:
-            rows = await cur.fetchall()
+        async with self._db.execute(sql, [match, head, *params, limit]) as cur:
+            rows = list(await cur.fetchall())
+        if len(rows) < limit:
+            sql = (
+                f"SELECT {_COLUMNS}, -bm25(memories_fts) AS score FROM memories_fts"
+                " JOIN memories m ON m.rowid = memories_fts.rowid"
+                f" WHERE memories_fts MATCH ? AND {where} ORDER BY bm25(memories_fts) LIMIT ?"
+            )
+            async with self._db.execute(sql, [match, *params, limit]) as cur:
+                rows = list(await cur.fetchall())
         return [(_memory(r), float(r[8])) for r in rows]
 
     async def by_ids(self, user: str, ids: Sequence[str], filters: Filters) -> dict[str, Memory]:
