@@ -40,7 +40,7 @@ from agent_memory.embedder import SentenceTransformerEmbedder, Vectors
 from agent_memory.errors import InvalidInput
 from agent_memory.ranking import fts_query
 from agent_memory.service import MemoryService
-from agent_memory.store.buffer import Filters
+from agent_memory.store.rows import Filters
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # ../shared/eval/data next to the repo; a git worktree sits deeper, so the nearest ancestor that has one wins.

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agent_memory.store.buffer import Buffer, Filters, NewRow, by_ids_query
+from agent_memory.store.buffer import Buffer
+from agent_memory.store.rows import Filters, NewRow, by_ids_query
 
 pytestmark = pytest.mark.anyio
 

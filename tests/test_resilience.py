@@ -19,7 +19,8 @@ from agent_memory.service import MemoryService
 from agent_memory.store import buffer as buffer_module
 from agent_memory.store import commits
 from agent_memory.store import vectors as vectors_module
-from agent_memory.store.buffer import Buffer, NewRow
+from agent_memory.store.buffer import Buffer
+from agent_memory.store.rows import NewRow
 from agent_memory.store.vectors import VectorIndex, VectorRow
 from tests.conftest import GatedEmbedder, HashEmbedder, eventually
 

@@ -39,7 +39,8 @@ from agent_memory.models import (
 )
 from agent_memory.ranking import fts_query, length_prior, pack, recency_boost, rrf
 from agent_memory.scrubber import scrub, scrub_json
-from agent_memory.store.buffer import Buffer, Filters, NewRow
+from agent_memory.store.buffer import Buffer
+from agent_memory.store.rows import Filters, NewRow
 from agent_memory.summarizer import (
     AnthropicSummarizer,
     SummaryPlan,

@@ -10,7 +10,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,8 @@ import aiosqlite
 
 from agent_memory.errors import BackendError
 from agent_memory.models import Memory, StoredSummary
-from agent_memory.store.migrations import MIGRATIONS
+from agent_memory.store.migrations import MIGRATIONS, statements
+from agent_memory.store.rows import COLUMNS, Filters, NewRow, PendingRow, by_ids_query, memory_from_row
 
 logger = logging.getLogger(__name__)
 
@@ -31,89 +31,6 @@ WRITE_WAIT_SECONDS = 60.0
 
 # Keyword search ranks this many times the wanted rows before checking their scope (see keyword_search).
 KEYWORD_HEAD_FACTOR = 4
-_COLUMNS = "m.id, m.content, m.role, m.namespace, m.session_id, m.tags, m.metadata, m.created_at"
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Narrowing inside one user's scope; every value is bound as a parameter."""
-
-    namespace: str
-    session_id: str | None = None
-    tags: tuple[str, ...] = ()
-    since_ts: float | None = None
-    until_ts: float | None = None
-
-    def sql(self, user: str, *, by_id: bool = False) -> tuple[str, list[Any]]:
-        """Return a WHERE fragment over alias `m` and its parameters (`by_id`: the query looks rows up by id)."""
-        # Without statistics SQLite prefers the (user, namespace) index over `id IN (...)` and scans the whole
-        # scope (30 ms at 100k memories); a unary + keeps the scope columns out of index selection.
-        scope = "+m." if by_id else "m."
-        clauses = [f"{scope}user = ?", f"{scope}namespace = ?"]
-        params: list[Any] = [user, self.namespace]
-        if self.session_id is not None:
-            clauses.append(f"{scope}session_id = ?")
-            params.append(self.session_id)
-        for tag in self.tags:
-            clauses.append("EXISTS (SELECT 1 FROM json_each(m.tags) WHERE json_each.value = ?)")
-            params.append(tag)
-        if self.since_ts is not None:
-            clauses.append(f"{scope}created_ts >= ?")
-            params.append(self.since_ts)
-        if self.until_ts is not None:
-            clauses.append(f"{scope}created_ts <= ?")
-            params.append(self.until_ts)
-        return " AND ".join(clauses), params
-
-
-def by_ids_query(user: str, ids: Sequence[str], filters: Filters) -> tuple[str, list[Any]]:
-    """Return the SELECT of the memories among `ids` that pass the filters, and its parameters."""
-    where, params = filters.sql(user, by_id=True)
-    marks = ",".join("?" * len(ids))
-    return f"SELECT {_COLUMNS} FROM memories m WHERE m.id IN ({marks}) AND {where}", [*ids, *params]
-
-
-@dataclass(frozen=True)
-class NewRow:
-    """A validated memory ready to insert."""
-
-    id: str
-    user: str
-    namespace: str
-    session_id: str
-    role: str
-    content: str
-    content_hash: str
-    tags: Sequence[str]
-    metadata: dict[str, Any]
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class PendingRow:
-    """A committed memory that the vector index does not hold yet."""
-
-    id: str
-    content: str
-    user: str
-    namespace: str
-    session_id: str
-    created_ts: float
-
-
-def _memory(row: sqlite3.Row | tuple[Any, ...]) -> Memory:
-    return Memory(
-        id=row[0],
-        content=row[1],
-        role=row[2],
-        namespace=row[3],
-        session_id=row[4],
-        tags=json.loads(row[5]),
-        metadata=json.loads(row[6]),
-        created_at=row[7],
-    )
-
-
 class Buffer:
     """The SQLite store; one connection per process, opened once."""
 
@@ -189,7 +106,7 @@ class Buffer:
                 async with db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)) as cur:
                     done = await cur.fetchone()
                 if not done:
-                    for statement in _statements(script):
+                    for statement in statements(script):
                         await db.execute(statement)
                     await db.execute(
                         "INSERT INTO schema_migrations VALUES (?, ?)", (version, datetime.now(UTC).isoformat())
@@ -254,7 +171,7 @@ class Buffer:
         # fewer than `limit` rows in scope, the scope is narrow: rank within it instead.
         head = limit * KEYWORD_HEAD_FACTOR
         sql = (
-            f"SELECT {_COLUMNS}, -f.rank AS score FROM"
+            f"SELECT {COLUMNS}, -f.rank AS score FROM"
             " (SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?) f"
             f" JOIN memories m ON m.rowid = f.rowid WHERE {where} ORDER BY f.rank LIMIT ?"
         )
@@ -262,13 +179,13 @@ class Buffer:
             rows = list(await cur.fetchall())
         if len(rows) < limit:
             sql = (
-                f"SELECT {_COLUMNS}, -bm25(memories_fts) AS score FROM memories_fts"
+                f"SELECT {COLUMNS}, -bm25(memories_fts) AS score FROM memories_fts"
                 " JOIN memories m ON m.rowid = memories_fts.rowid"
                 f" WHERE memories_fts MATCH ? AND {where} ORDER BY bm25(memories_fts) LIMIT ?"
             )
             async with self._db.execute(sql, [match, *params, limit]) as cur:
                 rows = list(await cur.fetchall())
-        return [(_memory(r), float(r[8])) for r in rows]
+        return [(memory_from_row(r), float(r[8])) for r in rows]
 
     async def by_ids(self, user: str, ids: Sequence[str], filters: Filters) -> dict[str, Memory]:
         """Return the memories among `ids` that pass the filters, keyed by id."""
@@ -277,15 +194,15 @@ class Buffer:
         sql, params = by_ids_query(user, ids, filters)
         async with self._db.execute(sql, params) as cur:
             rows = await cur.fetchall()
-        return {r[0]: _memory(r) for r in rows}
+        return {r[0]: memory_from_row(r) for r in rows}
 
     async def recent(self, user: str, filters: Filters, limit: int) -> list[Memory]:
         """Return the newest `limit` memories in scope, oldest first."""
         where, params = filters.sql(user)
-        sql = f"SELECT {_COLUMNS} FROM memories m WHERE {where} ORDER BY m.created_ts DESC, m.rowid DESC LIMIT ?"
+        sql = f"SELECT {COLUMNS} FROM memories m WHERE {where} ORDER BY m.created_ts DESC, m.rowid DESC LIMIT ?"
         async with self._db.execute(sql, [*params, limit]) as cur:
             rows = await cur.fetchall()
-        return [_memory(r) for r in reversed(list(rows))]
+        return [memory_from_row(r) for r in reversed(list(rows))]
 
     async def namespaces(self, user: str, prefix: str, limit: int) -> list[str]:
         """Return the user's namespaces that start with `prefix`, alphabetically."""
@@ -360,11 +277,11 @@ class Buffer:
                 clauses.append(f"{column} = ?")
                 params.append(value)
         sql = (
-            f"SELECT {_COLUMNS}, m.rowid, m.user FROM memories m WHERE {' AND '.join(clauses)} ORDER BY m.rowid LIMIT ?"
+            f"SELECT {COLUMNS}, m.rowid, m.user FROM memories m WHERE {' AND '.join(clauses)} ORDER BY m.rowid LIMIT ?"
         )
         async with self._db.execute(sql, [*params, limit]) as cur:
             rows = await cur.fetchall()
-        return [(int(r[8]), str(r[9]), _memory(r)) for r in rows]
+        return [(int(r[8]), str(r[9]), memory_from_row(r)) for r in rows]
 
     async def count_scope(self, user: str | None, namespace: str | None) -> int:
         """Count memories, optionally within one user and/or namespace."""
@@ -466,18 +383,3 @@ def inspect_file(path: Path) -> dict[str, Any]:
         "pending": int(pending),
         "vector_table": str(table[0]) if table else None,
     }
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration script into statements, keeping trigger bodies whole."""
-    statements: list[str] = []
-    current: list[str] = []
-    for line in script.strip().splitlines():
-        current.append(line)
-        joined = "\n".join(current).strip()
-        if joined.endswith(";") and sqlite3.complete_statement(joined):
-            statements.append(joined)
-            current = []
-    if "".join(current).strip():
-        statements.append("\n".join(current))
-    return statements

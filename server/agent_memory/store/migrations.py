@@ -1,5 +1,7 @@
 """Numbered schema migrations, applied in order at start-up and recorded in `schema_migrations`."""
 
+import sqlite3
+
 MIGRATIONS: list[str] = [
     # 1: memories, keyword index, summaries
     """
@@ -47,3 +49,18 @@ MIGRATIONS: list[str] = [
     CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
 ]
+
+
+def statements(script: str) -> list[str]:
+    """Split a migration script into statements, keeping trigger bodies whole."""
+    statements: list[str] = []
+    current: list[str] = []
+    for line in script.strip().splitlines():
+        current.append(line)
+        joined = "\n".join(current).strip()
+        if joined.endswith(";") and sqlite3.complete_statement(joined):
+            statements.append(joined)
+            current = []
+    if "".join(current).strip():
+        statements.append("\n".join(current))
+    return statements
