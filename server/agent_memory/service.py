@@ -7,23 +7,21 @@ import contextlib
 import copy
 import hashlib
 import logging
-import os
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from agent_memory import timeframe
+from agent_memory import history, timeframe
 from agent_memory import validation as check
 from agent_memory.config import Settings
+from agent_memory.datadir import make_private_dir
 from agent_memory.embedder import BackgroundModel, Embedder, ModelState, SentenceTransformerEmbedder, Vectors
 from agent_memory.errors import BackendError, InvalidInput, NotFound
 from agent_memory.indexer import Indexer
 from agent_memory.models import (
-    Backend,
     BulkItem,
     BulkResult,
     ForgetResult,
@@ -33,8 +31,6 @@ from agent_memory.models import (
     RecallResult,
     RecentResult,
     RememberResult,
-    StoredSummary,
-    SummaryRange,
     SummaryResult,
 )
 from agent_memory.ranking import fts_query, length_prior, pack, recency_boost, rrf
@@ -44,10 +40,6 @@ from agent_memory.store.rows import Filters, NewRow
 from agent_memory.summarizer import (
     AnthropicSummarizer,
     SummaryPlan,
-    SummaryRequest,
-    extractive_summary,
-    fit,
-    summary_result,
 )
 
 logger = logging.getLogger(__name__)
@@ -380,63 +372,15 @@ class MemoryService:
         filters = self._filters(namespace, session_id, None, since, None)
         cap = self.settings.summary_max_messages
         count = check.limit(limit, "limit", cap) if limit is not None else cap
-        selected = await self.buffer.recent(self.settings.user, filters, count)
         focus_key = check.optional_text(focus, "focus") or ""
-        session_key = filters.session_id or ""
-        ids = [m.id for m in selected]
-        cached = next(
-            (
-                s
-                for s in await self.buffer.summaries(self.settings.user, filters.namespace, session_key, focus_key)
-                if s.covered_ids and s.covered_ids == ids[: len(s.covered_ids)]
-            ),
-            None,
-        )
-        new = selected[len(cached.covered_ids) :] if cached else selected
-        request = None
-        if new:
-            request = fit(
-                SummaryRequest(cached.text if cached else None, new, focus_key or None),
-                self.settings.summary_max_input_chars,
-            )
-        return SummaryPlan(filters.namespace, session_key, focus_key, selected, cached, request)
+        return await history.plan(self.buffer, self.settings, filters, count, focus_key)
 
     async def summarize_history(
         self, plan: SummaryPlan | None = None, *, sampled_text: str | None = None, **selection: Any
     ) -> SummaryResult:
         """Summarise the selected messages incrementally; `sampled_text` is what the client's LLM wrote for `plan`."""
-        sampled_text = (sampled_text or "").strip() or None  # a blank LLM reply is no summary
         plan = plan or await self.plan_summary(**selection)
-        note = None
-        backend: Backend
-        if plan.request is None:
-            text, backend = (plan.cached.text, plan.cached.backend) if plan.cached else ("", "extractive")
-            if not plan.selected:
-                return SummaryResult(
-                    summary="No messages to summarise in this scope.",
-                    backend="extractive",
-                    covers=SummaryRange(count=0),
-                    new_messages=0,
-                    incremental=False,
-                )
-            return summary_result(plan, text, backend, new=0, note="Nothing new since the stored summary.")
-        if sampled_text:
-            text, backend = sampled_text.strip(), "sampling"
-        elif self._anthropic is not None:
-            try:
-                text, backend = await self._anthropic.summarize(plan.request), "anthropic"
-            except BackendError as exc:
-                logger.warning("%s; falling back to the extractive summary", exc)
-                text, backend = extractive_summary(plan.request), "extractive"
-                note = f"{exc} The local extractive summary was used instead."
-        else:
-            text, backend = extractive_summary(plan.request), "extractive"
-        if self.settings.scrub_secrets:
-            text = scrub(text).text  # a summary written by an outside LLM is stored too
-        stored = StoredSummary(text=text, backend=backend, covered_ids=[m.id for m in plan.selected])
-        await self.buffer.save_summary(self.settings.user, plan.namespace, plan.session_key, plan.focus, stored)
-        new = len(plan.selected) - (len(plan.cached.covered_ids) if plan.cached else 0)
-        return summary_result(plan, text, backend, new=new, note=note)
+        return await history.summarize(self.buffer, self.settings, plan, self._anthropic, sampled_text)
 
     def _namespace(self, namespace: str | None) -> str:
         return self.settings.namespace if namespace is None else check.label(namespace, "namespace")
@@ -463,27 +407,6 @@ class MemoryService:
             since_ts=start.timestamp() if start else None,
             until_ts=end.timestamp() if end else None,
         )
-
-
-def make_private_dir(settings: Settings) -> None:
-    """Create the data dir, the database file and the vector dir readable by the user only."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(settings.data_dir, 0o700)
-    # Create the database file 0600 before SQLite does (SQLite gives its -wal and -shm files the same mode).
-    # Only when it is absent: closing any descriptor of a file drops every POSIX lock this process holds on
-    # it, so opening an existing database here could release SQLite's locks and let another process
-    # checkpoint and delete the WAL under our feet.
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(settings.sqlite_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
-    if settings.vector_uri is None:
-        settings.vector_dir.mkdir(exist_ok=True, mode=0o700)
-    for path in (settings.sqlite_path, *_sidecars(settings), *([] if settings.vector_uri else [settings.vector_dir])):
-        if path.exists():
-            os.chmod(path, 0o700 if path.is_dir() else 0o600)
-
-
-def _sidecars(settings: Settings) -> list[Path]:
-    return [settings.sqlite_path.with_name(settings.sqlite_path.name + suffix) for suffix in ("-wal", "-shm")]
 
 
 def _redaction_note(kinds: Sequence[str]) -> str:
