@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -224,3 +225,34 @@ def test_a_table_past_the_copy_limit_is_searched_in_lancedb(tmp_path: Path, monk
     assert not index.needs_upkeep() or index.maintain() is None
     assert index._mirror.current() is None
     assert _search(index, rows[55].vector)[0] == "m55"
+
+
+def test_searches_running_alongside_writes_see_whole_rows(tmp_path: Path) -> None:
+    index = VectorIndex(tmp_path, "t", DIM)
+    rows = _rows(0, 60)
+    index.upsert(rows[:40])
+    index.maintain()
+    assert index._mirror.current() is not None
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def search() -> None:
+        try:
+            while not done.is_set():
+                for row in rows[:5]:
+                    # m0..m4 never change: each is always its own vector's nearest, at similarity 1.
+                    best, similarity = _scored(index, row.vector)[0]
+                    assert best == row.id and similarity > 0.999, (best, similarity)
+        except BaseException as exc:  # handed to the main thread
+            errors.append(exc)
+
+    reader = threading.Thread(target=search)
+    reader.start()
+    try:
+        for n in range(40, 60):  # new rows grow the arrays; replacements rewrite rows in place
+            index.upsert([rows[n], VectorRow(f"m{n - 30}", "u", "default", "s1", 0.0, rows[n].vector)])
+    finally:
+        done.set()
+        reader.join(timeout=60)
+    assert not reader.is_alive() and not errors, errors
+    assert index._mirror.current() is not None

@@ -181,6 +181,34 @@ class Mirror:
             matrix = self._matrix
         return matrix if matrix is not None and matrix.version == self._table_version() else None
 
+    def search(
+        self,
+        vector: Floats,
+        *,
+        user: str,
+        namespace: str,
+        session_id: str | None,
+        since_ts: float | None,
+        until_ts: float | None,
+        limit: int,
+    ) -> list[tuple[str, float, int]] | None:
+        """Search the copy (see VectorMatrix.search) if it mirrors the table's current version, else return None."""
+        version = self._table_version()
+        # Under the lock: a write followed onto the copy mid-search could tear a row being replaced.
+        with self._lock:
+            matrix = self._matrix
+            if matrix is None or matrix.version != version:
+                return None
+            return matrix.search(
+                vector,
+                user=user,
+                namespace=namespace,
+                session_id=session_id,
+                since_ts=since_ts,
+                until_ts=until_ts,
+                limit=limit,
+            )
+
     def follow(self, versions: tuple[int, int], change: Callable[[VectorMatrix], None]) -> None:
         """Apply the owner's commit, made between table versions (before, after), to a copy current before it."""
         before, after = versions

@@ -229,10 +229,9 @@ class VectorIndex:
         if until_ts is not None:
             where = where & (col("created_ts") <= lit(until_ts))
         ann = self._ann_rows > 0 and not exact
-        matrix = self._mirror.current()
-        rows: list[tuple[str, float, int]]
-        if matrix is not None and not ann:
-            rows = matrix.search(
+        found = None
+        if not ann:
+            found = self._mirror.search(
                 vector,
                 user=user,
                 namespace=namespace,
@@ -241,6 +240,8 @@ class VectorIndex:
                 until_ts=until_ts,
                 limit=limit * OVERSAMPLE,
             )
+        if found is not None:
+            rows = found
         else:
             rows = self._search(vector, where, limit * OVERSAMPLE, ann=ann)
             if ann and len(rows) < limit * OVERSAMPLE:
