@@ -14,6 +14,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "server" / "agent_memory"
 OWNERS = {
     "mcp": {"mcp_server.py", "mcp_http.py"},
     "sentence_transformers": {"embedder.py"},
+    "transformers": {"embedder.py"},
+    "torch": {"embedder.py"},
     "anthropic": {"summarizer.py"},
     "lancedb": {"store/vectors.py"},
 }
@@ -48,7 +50,8 @@ def test_building_the_server_imports_no_model_or_index_libraries(tmp_path: Path)
         "import sys; from pathlib import Path; from agent_memory.config import Settings;"
         "from agent_memory.mcp_server import build_server;"
         f"build_server(Settings(data_dir=Path({str(tmp_path)!r})));"
-        "heavy = [m for m in ('torch', 'sentence_transformers', 'lancedb', 'anthropic') if m in sys.modules];"
+        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'lancedb', 'anthropic')"
+        " if m in sys.modules];"
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from agent_memory.errors import ConfigError
 
 SummarizerChoice = Literal["auto", "anthropic", "sampling", "extractive"]
+EmbedLoader = Literal["auto", "sentence-transformers"]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 APP_NAME = "agent-memory"
@@ -38,6 +39,8 @@ class Settings:
     user: str = "default"
     namespace: str = "default"
     model: str = DEFAULT_MODEL
+    # auto: a standard local model runs on transformers alone (~170 MB less); sentence-transformers: always the library.
+    embed_loader: EmbedLoader = "auto"
     summarizer: SummarizerChoice = "auto"
     anthropic_api_key: str | None = field(default=None, repr=False)
     anthropic_base_url: str | None = None
@@ -71,6 +74,10 @@ class Settings:
         if self.summarizer not in ("auto", "anthropic", "sampling", "extractive"):
             raise ConfigError(
                 f"AGENT_MEMORY_SUMMARIZER must be auto, anthropic, sampling or extractive, not {self.summarizer!r}."
+            )
+        if self.embed_loader not in ("auto", "sentence-transformers"):
+            raise ConfigError(
+                f"AGENT_MEMORY_EMBED_LOADER must be auto or sentence-transformers, not {self.embed_loader!r}."
             )
         if self.model_wait_seconds < 0:
             raise ConfigError("AGENT_MEMORY_MODEL_WAIT_SECONDS must be 0 or more.")
@@ -132,6 +139,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "AGENT_MEMORY_USER": ("user", str),
     "AGENT_MEMORY_NAMESPACE": ("namespace", str),
     "AGENT_MEMORY_MODEL": ("model", str),
+    "AGENT_MEMORY_EMBED_LOADER": ("embed_loader", str),
     "AGENT_MEMORY_SUMMARIZER": ("summarizer", str),
     "AGENT_MEMORY_SUMMARY_MODEL": ("summary_model", str),
     "ANTHROPIC_API_KEY": ("anthropic_api_key", str),

