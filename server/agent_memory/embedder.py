@@ -251,15 +251,21 @@ class BackgroundModel:
         return self.ready
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
-        """Embed documents on a worker thread, a slice at a time."""
-        # The model lock is taken per slice, so a recall's query waits for one slice, not a whole batch.
-        parts = [
-            await asyncio.to_thread(self._embed_locked, texts[i : i + EMBED_SLICE])
-            for i in range(0, len(texts), EMBED_SLICE)
-        ]
-        if not parts:
+        """Embed documents on a worker thread, a slice at a time, in the order given."""
+        if not texts:
             return np.zeros((0, self.dim or 0), dtype=np.float32)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        # A slice is padded to its longest text: slicing texts of similar length wastes no work on padding.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: Vectors | None = None
+        for start in range(0, len(order), EMBED_SLICE):
+            rows = order[start : start + EMBED_SLICE]
+            # The model lock is taken per slice, so a recall's query waits for one slice, not a whole batch.
+            part = await asyncio.to_thread(self._embed_locked, [texts[i] for i in rows])
+            if out is None:
+                out = np.empty((len(texts), part.shape[1]), dtype=np.float32)
+            out[rows] = part
+        assert out is not None
+        return out
 
     async def embed_query(self, text: str) -> Vectors:
         """Embed one query, with a small cache for repeats."""
