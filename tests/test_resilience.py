@@ -15,11 +15,13 @@ import pytest
 
 from agent_memory.config import Settings
 from agent_memory.errors import BackendError
+from agent_memory.health import doctor
+from agent_memory.models import NewMemory
 from agent_memory.service import MemoryService
 from agent_memory.store import buffer as buffer_module
 from agent_memory.store import commits
 from agent_memory.store import vectors as vectors_module
-from agent_memory.store.buffer import Buffer
+from agent_memory.store.buffer import Buffer, inspect_file
 from agent_memory.store.rows import NewRow
 from agent_memory.store.vectors import VectorIndex, VectorRow
 from tests.conftest import GatedEmbedder, HashEmbedder, eventually
@@ -78,6 +80,64 @@ async def test_indexer_records_a_failing_batch_backs_off_and_recovers_by_itself(
         assert service.status() == "ready"
         again = await service.recall("boiler service")
         assert again.mode == "hybrid" and again.note is None and again.hits[0].id == stored.id
+    finally:
+        await service.close()
+
+
+class PickyEmbedder(HashEmbedder):
+    """A HashEmbedder that cannot embed any text containing `poison` (say, one its tokenizer chokes on)."""
+
+    def __init__(self) -> None:
+        self.poison = "ZX-POISON"
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        if any(self.poison in t for t in texts):
+            raise ValueError("simulated tokenizer failure")
+        return super().embed(texts)
+
+
+async def test_a_memory_the_model_cannot_embed_is_set_aside_and_holds_back_nothing(settings: Settings) -> None:
+    embedder = PickyEmbedder()
+    service = await _ready(settings, embedder)
+    try:
+        # Written in one transaction, so the poisoned row shares its batch with the rows after it.
+        result = await service.remember_many(
+            [NewMemory(content="The ZX-POISON gate code is 4471")]
+            + [NewMemory(content=f"Garden note {n}: the tomatoes need water") for n in range(5)]
+        )
+        poisoned = result.items[0].id
+        assert await service.indexer.drain(30)  # the rows after the poisoned one were indexed
+        assert await service.buffer.count_pending() == 0
+        found = await service.recall("tomatoes need water")
+        assert found.mode == "hybrid" and found.note is None and len(found.hits) == 5
+        gate = await service.recall("gate code")
+        assert poisoned in [h.id for h in gate.hits]  # still found, by keyword
+        assert inspect_file(settings.sqlite_path)["unembeddable"] == 1
+        check = next(c for c in doctor(settings, check_model=False) if c.name == "vector index")
+        assert check.status == "warn" and "could not be embedded" in check.detail
+
+        embedder.poison = "nothing matches this"  # the model was fixed (say, upgraded): reindex retries it
+        assert await service.indexer.reindex_all() == 6
+        assert await service.indexer.drain(30)
+        assert inspect_file(settings.sqlite_path)["unembeddable"] == 0
+        assert service.indexer.vectors is not None and service.indexer.vectors.count() == 6
+    finally:
+        await service.close()
+
+
+async def test_a_broken_model_sets_nothing_aside(settings: Settings) -> None:
+    embedder = FlakyEmbedder()
+    service = await _ready(settings, embedder)
+    try:
+        embedder.broken.set()
+        await service.remember_many([NewMemory(content=f"note {n} about the boiler") for n in range(3)])
+
+        async def failing() -> bool:
+            return service.indexer.error is not None
+
+        await eventually(failing)
+        assert await service.buffer.count_pending() == 3  # waiting for the model, not set aside
+        assert inspect_file(settings.sqlite_path)["unembeddable"] == 0
     finally:
         await service.close()
 

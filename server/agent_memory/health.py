@@ -188,7 +188,7 @@ def _vectors(settings: Settings, database: dict[str, Any] | None, dim: int | Non
     except (ValueError, OSError, RuntimeError) as exc:
         checks.append(Check(name=name, status="fail", detail=f"{table} cannot be opened: {exc}", fix=rebuild))
         return
-    indexed = int(database["memories"]) - int(database["pending"])
+    indexed = int(database["memories"]) - int(database["pending"]) - int(database["unembeddable"])
     if rows < indexed:
         detail = f"{rows:,} rows but {indexed:,} memories are marked indexed"
         checks.append(Check(name=name, status="fail", detail=detail, fix=rebuild))
@@ -198,6 +198,10 @@ def _vectors(settings: Settings, database: dict[str, Any] | None, dim: int | Non
     elif database["pending"]:
         detail = f"{database['pending']:,} memories wait to be indexed"
         fix = "a running server indexes them; otherwise run `agent-memory reindex`"
+        checks.append(Check(name=name, status="warn", detail=detail, fix=fix))
+    elif database["unembeddable"]:
+        detail = f"{database['unembeddable']:,} memories could not be embedded; keyword search still finds them"
+        fix = "see the server log for the model's error; `agent-memory reindex` tries them again"
         checks.append(Check(name=name, status="warn", detail=detail, fix=fix))
     else:
         checks.append(Check(name=name, status="ok", detail=f"{rows:,} rows, in step with SQLite"))

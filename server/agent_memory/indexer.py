@@ -6,9 +6,13 @@ set only after it, a crash at any point leaves rows pending, and the next run (t
 the next start-up's catch-up pass) indexes them. The same path rebuilds a lost index.
 
 The task is supervised: an error from LanceDB or the embedder is recorded (the service reports it),
-then the batch is retried with exponential backoff until it succeeds. Other processes may write the
-same SQLite file, so the task also looks for pending rows every `index_poll_seconds` and before recall
-drains; two processes indexing the same row is harmless because the upsert is keyed by id.
+then the batch is retried with exponential backoff until it succeeds. A batch the model fails on is
+embedded row by row, and a row that fails alone while others succeed is set aside (`indexed = -1`: found
+by keyword, reported by `doctor`, retried by `reindex`), so one bad text never holds back the rest.
+
+Other processes may write the same SQLite file, so the task also looks for pending rows every
+`index_poll_seconds` and before recall drains; two processes indexing the same row is harmless because
+the upsert is keyed by id.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from agent_memory import chunking
@@ -27,9 +32,10 @@ from agent_memory.config import Settings
 from agent_memory.embedder import BackgroundModel
 from agent_memory.errors import BackendError
 from agent_memory.store.buffer import Buffer
+from agent_memory.store.rows import PendingRow
 
 if TYPE_CHECKING:
-    from agent_memory.store.vectors import VectorIndex
+    from agent_memory.store.vectors import VectorIndex, VectorRow
 
 logger = logging.getLogger(__name__)
 
@@ -209,19 +215,16 @@ class Indexer:
 
     async def index_pending(self, batch: int = BATCH) -> int:
         """Index one batch of pending rows; return how many were indexed."""
-        from agent_memory.store.vectors import VectorRow
-
         assert self.vectors is not None
         rows = await self._buffer.pending(batch)
         if not rows:
             return 0
-        split = [(r, chunking.chunks(r.content)) for r in rows]
-        windows = [(r, n, len(texts), text) for r, texts in split for n, text in enumerate(texts)]
-        vectors = await self._model.embed([text for *_, text in windows])
-        batch_rows = [
-            VectorRow(r.id, r.user, r.namespace, r.session_id, r.created_ts, vectors[i], n, count)
-            for i, (r, n, count, _) in enumerate(windows)
-        ]
+        try:
+            batch_rows = await self._embed(rows)
+        except BackendError:
+            if len(rows) == 1:
+                raise
+            rows, batch_rows = await self._embed_one_by_one(rows)
         await asyncio.to_thread(self.vectors.upsert, batch_rows)
         ids = [r.id for r in rows]
         await self._buffer.mark_indexed(ids)
@@ -230,6 +233,44 @@ class Indexer:
         if gone:
             await asyncio.to_thread(self.vectors.delete, gone)
         return len(rows)
+
+    async def _embed(self, rows: Sequence[PendingRow]) -> list[VectorRow]:
+        """Embed rows, a long one as several windows."""
+        from agent_memory.store.vectors import VectorRow
+
+        split = [(r, chunking.chunks(r.content)) for r in rows]
+        windows = [(r, n, len(texts), text) for r, texts in split for n, text in enumerate(texts)]
+        vectors = await self._model.embed([text for *_, text in windows])
+        return [
+            VectorRow(r.id, r.user, r.namespace, r.session_id, r.created_ts, vectors[i], n, count)
+            for i, (r, n, count, _) in enumerate(windows)
+        ]
+
+    async def _embed_one_by_one(self, rows: Sequence[PendingRow]) -> tuple[list[PendingRow], list[VectorRow]]:
+        """Embed a failed batch row by row; set aside rows that fail alone while others succeed.
+
+        Without this, one text the model cannot embed would fail its batch forever and hold back every later
+        row. A row is set aside only when others embed fine, so a broken model never sets aside everything.
+        """
+        good: list[PendingRow] = []
+        embedded: list[VectorRow] = []
+        bad: list[PendingRow] = []
+        error: BackendError | None = None
+        for row in rows:
+            try:
+                embedded.extend(await self._embed([row]))
+                good.append(row)
+            except BackendError as exc:
+                bad.append(row)
+                error = exc
+        if not good:
+            assert error is not None
+            raise error
+        if bad:
+            for row in bad:
+                logger.warning("memory %s could not be embedded; keyword search still finds it: %s", row.id, error)
+            await self._buffer.mark_unembeddable([r.id for r in bad])
+        return good, embedded
 
     async def reindex_all(self) -> int:
         """Re-embed every memory (used by `agent-memory reindex`); return how many."""

@@ -29,6 +29,8 @@ BUSY_TIMEOUT_SECONDS = 30.0
 # waiting could deadlock (this connection still reading an older snapshot), so attempts are also spaced out here.
 WRITE_WAIT_SECONDS = 60.0
 
+# `indexed` of a memory the model failed to embed on its own (0: pending, 1: in the vector index).
+UNEMBEDDABLE = -1
 # Keyword search ranks this many times the wanted rows before checking their scope (see keyword_search).
 KEYWORD_HEAD_FACTOR = 4
 class Buffer:
@@ -254,10 +256,15 @@ class Buffer:
         async with self._transaction() as db:
             await db.executemany("UPDATE memories SET indexed = 1 WHERE id = ?", [(i,) for i in ids])
 
-    async def mark_all_pending(self) -> int:
-        """Mark every memory as needing indexing (the index was lost or is being rebuilt)."""
+    async def mark_unembeddable(self, ids: Sequence[str]) -> None:
+        """Record that the model cannot embed these memories: keyword search finds them, the indexer skips them."""
         async with self._transaction() as db:
-            cur = await db.execute("UPDATE memories SET indexed = 0 WHERE indexed = 1")
+            await db.executemany(f"UPDATE memories SET indexed = {UNEMBEDDABLE} WHERE id = ?", [(i,) for i in ids])
+
+    async def mark_all_pending(self) -> int:
+        """Mark every memory as needing indexing (the index was lost or is being rebuilt; skipped rows retried)."""
+        async with self._transaction() as db:
+            cur = await db.execute("UPDATE memories SET indexed = 0 WHERE indexed != 0")
         return cur.rowcount
 
     async def count_indexed(self) -> int:
@@ -372,7 +379,9 @@ def inspect_file(path: Path) -> dict[str, Any]:
     try:
         problems = [str(r[0]) for r in db.execute("PRAGMA integrity_check").fetchall()]
         version = db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
-        memories, pending = db.execute("SELECT COUNT(*), COALESCE(SUM(indexed = 0), 0) FROM memories").fetchone()
+        memories, pending, skipped = db.execute(
+            f"SELECT COUNT(*), COALESCE(SUM(indexed = 0), 0), COALESCE(SUM(indexed = {UNEMBEDDABLE}), 0) FROM memories"
+        ).fetchone()
         table = db.execute("SELECT value FROM kv WHERE key = 'vector_table'").fetchone()
     finally:
         db.close()
@@ -381,5 +390,6 @@ def inspect_file(path: Path) -> dict[str, Any]:
         "schema_version": int(version),
         "memories": int(memories),
         "pending": int(pending),
+        "unembeddable": int(skipped),
         "vector_table": str(table[0]) if table else None,
     }
