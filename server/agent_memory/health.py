@@ -81,7 +81,7 @@ async def stats(service: MemoryService) -> Stats:
         data_dir=str(settings.data_dir),
         memories=sum(g.total for g in groups.values()),
         pending=sum(g.pending for g in groups.values()),
-        summaries=await service.buffer.count_summaries(),
+        summaries=await service.buffer.summaries.count(),
         groups=list(groups.values()),
         vector_table=table,
         vector_rows=rows,

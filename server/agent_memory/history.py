@@ -30,7 +30,7 @@ async def plan(buffer: Buffer, settings: Settings, filters: Filters, count: int,
     cached = next(
         (
             s
-            for s in await buffer.summaries(settings.user, filters.namespace, session_key, focus_key)
+            for s in await buffer.summaries.latest(settings.user, filters.namespace, session_key, focus_key)
             if s.covered_ids and s.covered_ids == ids[: len(s.covered_ids)]
         ),
         None,
@@ -81,6 +81,6 @@ async def summarize(
     if settings.scrub_secrets:
         text = scrub(text).text  # a summary written by an outside LLM is stored too
     stored = StoredSummary(text=text, backend=backend, covered_ids=[m.id for m in plan.selected])
-    await buffer.save_summary(settings.user, plan.namespace, plan.session_key, plan.focus, stored)
+    await buffer.summaries.save(settings.user, plan.namespace, plan.session_key, plan.focus, stored)
     new = len(plan.selected) - (len(plan.cached.covered_ids) if plan.cached else 0)
     return summary_result(plan, text, backend, new=new, note=note)

@@ -346,7 +346,7 @@ class MemoryService:
                 f"No memory with id {memory_id[:80]!r} exists in namespace {space!r}; use recall or load_recent to"
                 " find ids, and pass the hit's namespace for a memory stored in another one."
             )
-        await self.buffer.drop_summaries_covering(self.settings.user, memory_id)
+        await self.buffer.summaries.drop_covering(self.settings.user, memory_id)
         if self.indexer.vectors is not None:
             try:
                 await asyncio.to_thread(self.indexer.vectors.delete, [memory_id])

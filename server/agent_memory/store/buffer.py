@@ -17,9 +17,10 @@ from typing import Any
 import aiosqlite
 
 from agent_memory.errors import BackendError
-from agent_memory.models import Memory, StoredSummary
+from agent_memory.models import Memory
 from agent_memory.store.migrations import MIGRATIONS, statements
 from agent_memory.store.rows import COLUMNS, Filters, NewRow, PendingRow, by_ids_query, memory_from_row
+from agent_memory.store.summaries import Summaries
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class Buffer:
         self._db = db
         # One connection serves every task of this process: write transactions take turns.
         self._write_lock = asyncio.Lock()
+        self.summaries = Summaries(db, self._transaction)
 
     @classmethod
     async def open(cls, path: Path) -> Buffer:
@@ -308,12 +310,6 @@ class Buffer:
             rows = await cur.fetchall()
         return [(str(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4])) for r in rows]
 
-    async def count_summaries(self) -> int:
-        """Count stored summaries."""
-        async with self._db.execute("SELECT COUNT(*) FROM summaries") as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
-
     async def get_value(self, key: str) -> str | None:
         """Return a stored bookkeeping value."""
         async with self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)) as cur:
@@ -325,45 +321,6 @@ class Buffer:
         async with self._transaction() as db:
             await db.execute(
                 "INSERT INTO kv VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value)
-            )
-
-    async def summaries(self, user: str, namespace: str, session_key: str, focus: str) -> list[StoredSummary]:
-        """Return the stored summaries for this key, newest first (a few)."""
-        async with self._db.execute(
-            "SELECT text, backend, covered_ids FROM summaries WHERE user = ? AND namespace = ?"
-            " AND session_key = ? AND focus = ? ORDER BY rowid DESC LIMIT 5",
-            (user, namespace, session_key, focus),
-        ) as cur:
-            rows = await cur.fetchall()
-        return [StoredSummary(text=r[0], backend=r[1], covered_ids=json.loads(r[2])) for r in rows]
-
-    async def drop_summaries_covering(self, user: str, id: str) -> None:
-        """Delete stored summaries whose text may quote a forgotten memory."""
-        async with self._transaction() as db:
-            await db.execute(
-                "DELETE FROM summaries WHERE user = ? AND EXISTS"
-                " (SELECT 1 FROM json_each(covered_ids) WHERE value = ?)",
-                (user, id),
-            )
-
-    async def save_summary(
-        self, user: str, namespace: str, session_key: str, focus: str, summary: StoredSummary
-    ) -> None:
-        """Store a summary with the ids it covers."""
-        async with self._transaction() as db:
-            await db.execute(
-                "INSERT INTO summaries (user, namespace, session_key, focus, text, backend, covered_ids, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    user,
-                    namespace,
-                    session_key,
-                    focus,
-                    summary.text,
-                    summary.backend,
-                    json.dumps(summary.covered_ids),
-                    datetime.now(UTC).isoformat(),
-                ),
             )
 
 
