@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from agent_memory import embedder as embedder_module
-from agent_memory.config import DEFAULT_MODEL, load_settings
+from agent_memory.config import DEFAULT_MODEL, EmbedLoader, load_settings
 from agent_memory.embedder import SentenceTransformerEmbedder, resolve_model
 from agent_memory.errors import ConfigError
 from agent_memory.modelspec import read_pipeline
@@ -60,10 +60,13 @@ def library_vectors() -> np.ndarray:
     return full.embed(TEXTS)
 
 
-def test_lean_vectors_equal_sentence_transformers_vectors(library_vectors: np.ndarray) -> None:
-    lean = SentenceTransformerEmbedder(DEFAULT_MODEL)
+@pytest.mark.parametrize(("loader", "backend"), [("auto", "torch"), ("transformers", "transformers")])
+def test_lean_vectors_equal_sentence_transformers_vectors(
+    library_vectors: np.ndarray, loader: EmbedLoader, backend: str
+) -> None:
+    lean = SentenceTransformerEmbedder(DEFAULT_MODEL, loader=loader)
     assert lean.load() == 384
-    assert lean.backend == "transformers"
+    assert lean.backend == backend
     vectors = lean.embed(TEXTS)
     assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS), 384)
     assert np.abs(vectors - library_vectors).max() < 1e-5
@@ -74,15 +77,42 @@ def test_lean_vectors_equal_sentence_transformers_vectors(library_vectors: np.nd
     assert lean.embed([]).shape == (0, 384)
 
 
-def test_lean_path_imports_neither_sentence_transformers_nor_prints(tmp_path: Path) -> None:
+def test_the_default_model_loads_on_torch_alone_and_prints_nothing() -> None:
     code = (
         "import sys; from agent_memory.embedder import SentenceTransformerEmbedder;"
         "e = SentenceTransformerEmbedder('all-MiniLM-L6-v2'); e.load(); e.embed(['hello']);"
+        "print(e.backend, *(m in sys.modules for m in ('sentence_transformers', 'transformers', 'scipy')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.split() == ["torch", "False", "False", "False"]
+    assert out.stderr == ""
+
+
+def test_the_transformers_path_prints_nothing() -> None:
+    code = (
+        "import sys; from agent_memory.embedder import SentenceTransformerEmbedder;"
+        "e = SentenceTransformerEmbedder('all-MiniLM-L6-v2', loader='transformers'); e.load(); e.embed(['hello']);"
         "print(e.backend, 'sentence_transformers' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert out.stdout.split() == ["transformers", "False"]
     assert out.stderr == ""  # no "Loading weights" bar or load report in the client's log
+
+
+def test_a_bert_variant_plain_torch_does_not_run_loads_with_transformers(tmp_path: Path) -> None:
+    model = _copy_model(tmp_path)
+    _edit_json(model / "config.json", {"hidden_act": "gelu_new"})  # tanh-approximated GELU
+    embedder = SentenceTransformerEmbedder(str(model))
+    assert embedder.load() == 384
+    assert embedder.backend == "transformers"
+
+
+def test_an_unreadable_tokenizer_gives_a_clear_config_error(tmp_path: Path) -> None:
+    model = _copy_model(tmp_path)
+    (model / "tokenizer.json").write_text("{broken")
+    (model / "vocab.txt").unlink()
+    with pytest.raises(ConfigError, match="AGENT_MEMORY_MODEL"):
+        SentenceTransformerEmbedder(str(model)).load()
 
 
 def test_a_non_standard_pipeline_loads_with_sentence_transformers(tmp_path: Path, library_vectors: np.ndarray) -> None:
@@ -109,13 +139,17 @@ def test_a_broken_non_standard_pipeline_still_fails_with_a_clear_config_error(tm
     assert str(model) in str(caught.value)
 
 
-def test_a_failing_lean_load_falls_back_to_sentence_transformers(
+def test_a_failing_lean_load_falls_back_to_transformers_then_sentence_transformers(
     monkeypatch: pytest.MonkeyPatch, library_vectors: np.ndarray
 ) -> None:
     def broken(*args: object) -> None:
         raise OSError("weights unreadable")
 
-    monkeypatch.setattr(embedder_module, "_TransformerPipeline", broken)
+    monkeypatch.setattr(embedder_module, "_bert_encoder", broken)
+    embedder = SentenceTransformerEmbedder(DEFAULT_MODEL)
+    embedder.load()
+    assert embedder.backend == "transformers"
+    monkeypatch.setattr(embedder_module, "_AutoEncoder", broken)
     embedder = SentenceTransformerEmbedder(DEFAULT_MODEL)
     embedder.load()
     assert embedder.backend == "sentence-transformers"
@@ -125,6 +159,7 @@ def test_a_failing_lean_load_falls_back_to_sentence_transformers(
 def test_the_loader_setting_forces_the_library() -> None:
     assert load_settings({}).embed_loader == "auto"
     assert load_settings({"AGENT_MEMORY_EMBED_LOADER": "sentence-transformers"}).embed_loader == "sentence-transformers"
+    assert load_settings({"AGENT_MEMORY_EMBED_LOADER": "transformers"}).embed_loader == "transformers"
     with pytest.raises(ConfigError, match="AGENT_MEMORY_EMBED_LOADER"):
         load_settings({"AGENT_MEMORY_EMBED_LOADER": "onnx"})
 

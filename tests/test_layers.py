@@ -15,7 +15,9 @@ OWNERS = {
     "mcp": {"mcp_server.py", "mcp_http.py"},
     "sentence_transformers": {"embedder.py"},
     "transformers": {"embedder.py"},
-    "torch": {"embedder.py"},
+    "torch": {"embedder.py", "bert.py"},
+    "tokenizers": {"bert.py"},
+    "safetensors": {"bert.py"},
     "anthropic": {"summarizer.py"},
     "lancedb": {"store/vectors.py"},
 }

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from agent_memory.errors import ConfigError
 
 SummarizerChoice = Literal["auto", "anthropic", "sampling", "extractive"]
-EmbedLoader = Literal["auto", "sentence-transformers"]
+EmbedLoader = Literal["auto", "transformers", "sentence-transformers"]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 APP_NAME = "agent-memory"
@@ -39,7 +39,8 @@ class Settings:
     user: str = "default"
     namespace: str = "default"
     model: str = DEFAULT_MODEL
-    # auto: a standard local model runs on transformers alone (~170 MB less); sentence-transformers: always the library.
+    # How a standard local model loads: auto (plain torch for BERT, else transformers), transformers, or always
+    # the sentence-transformers library (README, configuration).
     embed_loader: EmbedLoader = "auto"
     summarizer: SummarizerChoice = "auto"
     anthropic_api_key: str | None = field(default=None, repr=False)
@@ -75,9 +76,10 @@ class Settings:
             raise ConfigError(
                 f"AGENT_MEMORY_SUMMARIZER must be auto, anthropic, sampling or extractive, not {self.summarizer!r}."
             )
-        if self.embed_loader not in ("auto", "sentence-transformers"):
+        if self.embed_loader not in ("auto", "transformers", "sentence-transformers"):
             raise ConfigError(
-                f"AGENT_MEMORY_EMBED_LOADER must be auto or sentence-transformers, not {self.embed_loader!r}."
+                "AGENT_MEMORY_EMBED_LOADER must be auto, transformers or sentence-transformers, "
+                f"not {self.embed_loader!r}."
             )
         if self.model_wait_seconds < 0:
             raise ConfigError("AGENT_MEMORY_MODEL_WAIT_SECONDS must be 0 or more.")

@@ -67,8 +67,9 @@ def resolve_model(setting: str) -> str:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model from a name (hub) or a local path.
 
-    A local directory holding the standard Transformer → Pooling (→ Normalize) pipeline runs on transformers and
-    torch directly (see modelspec); anything else, or `loader="sentence-transformers"`, uses the full library.
+    A local directory holding the standard Transformer → Pooling (→ Normalize) pipeline (see modelspec) runs
+    without the sentence-transformers library: a BERT model on plain torch (see bert), another on transformers.
+    Anything else, a failure on the way, or `loader="sentence-transformers"` uses the full library.
     """
 
     # 16, not 64: the attention activations of a 64-text batch add ~250 MB to peak RSS, for no speed gain on CPU.
@@ -77,7 +78,7 @@ class SentenceTransformerEmbedder:
         self._batch_size = batch_size
         self._loader = loader
         self._encode: Callable[[list[str]], Vectors] | None = None
-        self.backend: str | None = None  # "transformers" or "sentence-transformers" once loaded
+        self.backend: str | None = None  # "torch", "transformers" or "sentence-transformers" once loaded
 
     @property
     def name(self) -> str:
@@ -90,15 +91,21 @@ class SentenceTransformerEmbedder:
         # Progress bars and load reports would only clutter the client's stderr log.
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        pipeline = read_pipeline(Path(target)) if self._loader == "auto" and Path(target).is_dir() else None
+        lean = self._loader != "sentence-transformers" and Path(target).is_dir()
+        pipeline = read_pipeline(Path(target)) if lean else None
         if pipeline is not None:
-            try:
-                model = _TransformerPipeline(pipeline, self._batch_size)
-            except (ImportError, OSError, ValueError, RuntimeError, KeyError) as exc:
-                logger.warning("loading %s with transformers failed (%s); trying sentence-transformers", target, exc)
-            else:
-                self._encode, self.backend = model.encode, "transformers"
-                return model.dim
+            backends: list[tuple[str, Callable[[Pipeline], TokenEncoder]]] = [("transformers", _AutoEncoder)]
+            if self._loader == "auto":
+                backends.insert(0, ("torch", _bert_encoder))
+            for backend, make in backends:
+                try:
+                    model = _Pooled(make(pipeline), pipeline, self._batch_size)
+                # bert.Unsupported, or what transformers raises for a model it cannot read: try the next way.
+                except (ImportError, OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+                    logger.info("model %s does not load with %s (%s)", target, backend, exc)
+                else:
+                    self._encode, self.backend = model.encode, backend
+                    return model.dim
         return self._load_full(target)
 
     def _load_full(self, target: str) -> int:
@@ -128,40 +135,64 @@ class SentenceTransformerEmbedder:
         return self._encode(list(texts))
 
 
-class _TransformerPipeline:
-    """A standard sentence-transformers model run on transformers and torch: tokenize, encode, pool, normalise."""
+class TokenEncoder(Protocol):
+    """A transformer that turns texts into token embeddings (the first module of a standard pipeline)."""
 
-    def __init__(self, pipeline: Pipeline, batch_size: int = 16) -> None:
-        import torch
+    dim: int
+
+    def run(self, texts: list[str]) -> tuple[Any, Any]:
+        """Return the last hidden states (batch, tokens, dim) and the attention mask (batch, tokens)."""
+        ...
+
+
+def _bert_encoder(pipeline: Pipeline) -> TokenEncoder:
+    from agent_memory.bert import BertEncoder  # its Unsupported is a ValueError
+
+    return BertEncoder(pipeline.transformer_dir, pipeline.max_seq_length)
+
+
+class _AutoEncoder:
+    """Any transformers model as a TokenEncoder (imports transformers' model classes: ~120 MB more than bert)."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
         import transformers
         from transformers import AutoModel, AutoTokenizer
 
         # The "Loading weights" bar of transformers 5 would land in the client's log (stderr).
         transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-        self._torch = torch
-        self._pipeline = pipeline
-        self._batch_size = batch_size
+        self._max_length = pipeline.max_seq_length
         self._tokenizer = AutoTokenizer.from_pretrained(pipeline.transformer_dir)
         self._model = AutoModel.from_pretrained(pipeline.transformer_dir).eval()
         self.dim: int = self._model.config.hidden_size
 
+    def run(self, texts: list[str]) -> tuple[Any, Any]:
+        """Return the last hidden states and the attention mask."""
+        features = self._tokenizer(
+            texts, padding=True, truncation="longest_first", max_length=self._max_length, return_tensors="pt"
+        )
+        return self._model(**features).last_hidden_state, features["attention_mask"]
+
+
+class _Pooled:
+    """A standard sentence-transformers pipeline without the library: encode, pool, normalise."""
+
+    def __init__(self, encoder: TokenEncoder, pipeline: Pipeline, batch_size: int) -> None:
+        self._encoder = encoder
+        self._pipeline = pipeline
+        self._batch_size = batch_size
+        self.dim = encoder.dim
+
     def encode(self, texts: list[str]) -> Vectors:
         """Embed texts, a batch at a time, as L2-normalised float32 vectors."""
-        torch = self._torch
+        import torch
+
         if self._pipeline.do_lower_case:
             texts = [t.lower() for t in texts]
         parts = []
         with torch.inference_mode():
             for i in range(0, len(texts), self._batch_size):
-                features = self._tokenizer(
-                    texts[i : i + self._batch_size],
-                    padding=True,
-                    truncation="longest_first",
-                    max_length=self._pipeline.max_seq_length,
-                    return_tensors="pt",
-                )
-                tokens = self._model(**features).last_hidden_state
-                pooled = _pool(torch, tokens, features["attention_mask"], self._pipeline.pooling)
+                tokens, attention_mask = self._encoder.run(texts[i : i + self._batch_size])
+                pooled = _pool(torch, tokens, attention_mask, self._pipeline.pooling)
                 parts.append(torch.nn.functional.normalize(pooled, p=2, dim=1))
         if not parts:
             return np.zeros((0, self.dim), dtype=np.float32)

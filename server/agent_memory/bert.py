@@ -1,0 +1,137 @@
+"""BERT's encoder in plain torch, for the standard sentence-transformers models built on it (MiniLM among them).
+
+Running a model through transformers imports `transformers.modeling_utils`, which pulls in scipy, sympy and
+torch.distributed: ~120 MB of resident memory, for a server that runs one small encoder forward. BERT is
+simple enough to run directly: the tokenizer is the model's own tokenizer.json (the `tokenizers` library
+transformers uses too), the weights come from model.safetensors, and the forward below is the arithmetic of
+transformers' BertModel in eval mode (tests compare the vectors with sentence-transformers' own).
+Anything this does not recognise raises `Unsupported`, and the embedder uses transformers instead.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from tokenizers import Tokenizer
+
+# The config values whose forward this module implements; any other value means another architecture variant.
+_EXPECTED = {"model_type": "bert", "hidden_act": "gelu", "position_embedding_type": "absolute"}
+
+
+class Unsupported(ValueError):
+    """The model is not the plain BERT this module runs, or its files do not load."""
+
+
+class BertEncoder:
+    """Tokenizes texts and returns BERT's last hidden states, as transformers' BertModel would."""
+
+    def __init__(self, directory: Path, max_seq_length: int) -> None:
+        config = _config(directory)
+        for key, value in _EXPECTED.items():
+            if config.get(key, "absolute" if key == "position_embedding_type" else None) != value:
+                raise Unsupported(f"{key} is {config.get(key)!r}, not {value!r}")
+        self.dim = int(config["hidden_size"])
+        self._heads = int(config["num_attention_heads"])
+        self._eps = float(config.get("layer_norm_eps", 1e-12))
+        if self.dim % self._heads:
+            raise Unsupported("hidden_size is not a multiple of num_attention_heads")
+        if not (directory / "tokenizer.json").exists() or not (directory / "model.safetensors").exists():
+            raise Unsupported("tokenizer.json or model.safetensors is missing")
+        try:
+            self._tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        # tokenizers raises a bare Exception for a file it cannot parse; nothing else happens in this call.
+        except Exception as exc:
+            raise Unsupported(f"tokenizer.json does not load ({exc})") from None
+        limit = min(max_seq_length, int(config["max_position_embeddings"]))
+        self._tokenizer.enable_truncation(max_length=limit, strategy="longest_first")
+        padding = self._tokenizer.padding or {}
+        pad_token = str(padding.get("pad_token", "[PAD]"))
+        pad_id = self._tokenizer.token_to_id(pad_token)
+        self._tokenizer.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token=pad_token)
+        try:
+            weights = load_file(str(directory / "model.safetensors"))
+        except SafetensorError as exc:
+            raise Unsupported(f"model.safetensors does not load ({exc})") from None
+        self._w = {key.removeprefix("bert."): value for key, value in weights.items()}
+        self._layers = int(config["num_hidden_layers"])
+        missing = [k for k in self._names() if k not in self._w]
+        if missing:
+            raise Unsupported(f"the weights lack {missing[0]}")
+
+    def _names(self) -> list[str]:
+        names = [f"embeddings.{n}.weight" for n in ("word_embeddings", "position_embeddings", "token_type_embeddings")]
+        names += ["embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias"]
+        for i in range(self._layers):
+            for part in (
+                "attention.self.query",
+                "attention.self.key",
+                "attention.self.value",
+                "attention.output.dense",
+                "attention.output.LayerNorm",
+                "intermediate.dense",
+                "output.dense",
+                "output.LayerNorm",
+            ):
+                names += [f"encoder.layer.{i}.{part}.weight", f"encoder.layer.{i}.{part}.bias"]
+        return names
+
+    def run(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the last hidden states and the attention mask of texts."""
+        ids, types, mask = self.tokenize(texts)
+        return self.forward(ids, types, mask), mask
+
+    def tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return input ids, token type ids and the attention mask, padded to the longest text."""
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = torch.tensor([e.ids for e in encodings], dtype=torch.long)
+        types = torch.tensor([e.type_ids for e in encodings], dtype=torch.long)
+        mask = torch.tensor([e.attention_mask for e in encodings], dtype=torch.long)
+        return ids, types, mask
+
+    def forward(self, ids: torch.Tensor, types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Return the last hidden states, shape (batch, tokens, dim)."""
+        w, eps, dim = self._w, self._eps, self.dim
+        positions = torch.arange(ids.shape[1])
+        x = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.token_type_embeddings.weight"][types]
+            + w["embeddings.position_embeddings.weight"][positions]
+        )
+        x = F.layer_norm(x, (dim,), w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
+        attend = mask.bool()[:, None, None, :]  # padding is never attended to
+        batch, length = ids.shape
+        for i in range(self._layers):
+            p = f"encoder.layer.{i}."
+
+            def heads(name: str, h: torch.Tensor = x, p: str = p) -> torch.Tensor:
+                out = F.linear(h, w[f"{p}attention.self.{name}.weight"], w[f"{p}attention.self.{name}.bias"])
+                return out.view(batch, length, self._heads, dim // self._heads).transpose(1, 2)
+
+            context = F.scaled_dot_product_attention(heads("query"), heads("key"), heads("value"), attn_mask=attend)
+            context = context.transpose(1, 2).reshape(batch, length, dim)
+            x = _dense_norm(w, f"{p}attention.output", context, x, eps)
+            inner = F.gelu(F.linear(x, w[f"{p}intermediate.dense.weight"], w[f"{p}intermediate.dense.bias"]))
+            x = _dense_norm(w, f"{p}output", inner, x, eps)
+        return x
+
+
+def _dense_norm(w: dict[str, torch.Tensor], prefix: str, h: torch.Tensor, residual: torch.Tensor, eps: float) -> Any:
+    """Project, add the residual, layer-normalise: the output block of BERT's attention and feed-forward."""
+    out = F.linear(h, w[f"{prefix}.dense.weight"], w[f"{prefix}.dense.bias"]) + residual
+    return F.layer_norm(out, (out.shape[-1],), w[f"{prefix}.LayerNorm.weight"], w[f"{prefix}.LayerNorm.bias"], eps)
+
+
+def _config(directory: Path) -> dict[str, Any]:
+    try:
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise Unsupported(f"config.json is unreadable ({exc})") from None
+    if not isinstance(config, dict):
+        raise Unsupported("config.json is not an object")
+    return config
