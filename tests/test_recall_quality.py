@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,6 +108,50 @@ async def test_recency_is_measured_from_the_service_clock(tmp_path: Path) -> Non
         service.clock = lambda: NOW + timedelta(days=3650)
         later = (await service.recall("parking spot level", limit=2)).hits
         assert later[0].score - later[1].score < hits[0].score - hits[1].score
+    finally:
+        await service.close()
+
+
+async def test_a_time_window_ranking_equals_a_search_inside_the_window(tmp_path: Path) -> None:
+    # Recall reuses the unwindowed candidates when they hold the whole window and searches again only when not:
+    # either way the window's ranking must be what a search restricted to the window returns.
+    service = await _service(tmp_path)
+    try:
+        topics = ["garden", "tomatoes", "restaurant", "passport", "budget", "kitten"]
+        for day in range(120):
+            when = NOW - timedelta(days=day, hours=1)
+            text = f"note {day}: {topics[day % 6]} and {topics[(day * 5) % 6]} plans for day {day % 7}"
+            await service.remember(text, created_at=when.isoformat())
+        assert await service.indexer.drain(30)
+        base = service._filters(None, None, None, None, None)
+        pool = 50
+        vector = await service.model.embed_query("garden restaurant plans")
+        match = fts_query("garden restaurant plans")
+        assert match is not None
+        found: dict[str, Any] = {}
+        by_vector = await service._nearest(vector, base, pool, found)
+        by_keyword = [m.id for m, _ in await service.buffer.keyword_search("default", match, base, pool)]
+        found.update(await service.buffer.by_ids("default", by_keyword, base))
+        for days in (0, 1, 10, 60, 119):  # from a window inside the candidates to one far larger than the pool
+            window = replace(base, since_ts=(NOW - timedelta(days=days + 0.5)).timestamp(), until_ts=NOW.timestamp())
+            size = await service.buffer.count_matching("default", window)
+            assert size == days + 1
+            searched = await service._nearest(vector, window, pool, dict(found))
+            assert await service._within(by_vector, window, size, pool, found, vector=vector) == searched
+            searched_kw = [m.id for m, _ in await service.buffer.keyword_search("default", match, window, pool)]
+            assert await service._within(by_keyword, window, size, pool, found, match=match) == searched_kw
+    finally:
+        await service.close()
+
+
+async def test_a_time_window_that_holds_no_memory_changes_nothing(tmp_path: Path) -> None:
+    service = await _service(tmp_path)
+    try:
+        for n, topic in enumerate(["ramen", "taco", "pizza"]):
+            await service.remember(f"We tried the new {topic} restaurant", created_at=f"2023-05-2{n}T19:00:00Z")
+        plain = await service.recall("which restaurant did we try", limit=3)
+        dated = await service.recall("which restaurant did we try in 2019", limit=3)
+        assert [(h.id, h.score) for h in dated.hits] == [(h.id, h.score) for h in plain.hits]
     finally:
         await service.close()
 

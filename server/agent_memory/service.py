@@ -225,7 +225,10 @@ class MemoryService:
         # A time expression ("last week") is about when, not what: its words would only add keyword noise.
         frame = timeframe.find(text, now)
         ignore = frame.words if frame else ()
-        scopes = [filters] if frame is None else [filters, *_narrowed(filters, frame)]
+        window = _narrowed(filters, frame) if frame else None
+        # An empty window changes nothing: skip it (an index range count, well under a millisecond).
+        in_window = await self.buffer.count_matching(self.settings.user, window) if window else 0
+        window = window if in_window else None
         found: dict[str, Memory] = {}
         rankings: list[list[str]] = []
         match = fts_query(text, ignore)
@@ -234,23 +237,26 @@ class MemoryService:
         keyword_done = False
         try:
             if match is not None:
-                for scope in scopes:
-                    keyword = await self.buffer.keyword_search(self.settings.user, match, scope, pool)
-                    found.update((m.id, m) for m, _ in keyword)
-                    rankings.append([m.id for m, _ in keyword])
+                keyword = await self.buffer.keyword_search(self.settings.user, match, filters, pool)
+                found.update((m.id, m) for m, _ in keyword)
+                rankings.append([m.id for m, _ in keyword])
+                if window:
+                    rankings.append(await self._within(rankings[-1], window, in_window, pool, found, match=match))
             keyword_done = True
         finally:
             if not keyword_done:
                 query_vector_task.cancel()
         semantic = False
         try:
-            query_vector = await query_vector_task
-            if query_vector is not None:
-                rankings.extend([await self._nearest(query_vector, scope, pool, found) for scope in scopes])
+            vector = await query_vector_task
+            if vector is not None:
+                rankings.append(await self._nearest(vector, filters, pool, found))
+                if window:
+                    rankings.append(await self._within(rankings[-1], window, in_window, pool, found, vector=vector))
                 semantic = True
         except BackendError as exc:
             logger.warning("semantic search failed; answering by keyword: %s", exc)
-        # Within a time window the same searches run again: what was said then ranks twice, which lifts it
+        # Within a time window each search ranks a second time: what was said then counts twice, which lifts it
         # softly; nothing outside the window is dropped, since people misplace dates.
         fused = rrf(rankings)
         stamp = now.timestamp()
@@ -322,6 +328,31 @@ class MemoryService:
         missing = [i for i, _ in nearest if i not in found]
         found.update(await self.buffer.by_ids(self.settings.user, missing, filters))
         return [i for i, _ in nearest if i in found]
+
+    async def _within(
+        self,
+        ranked: list[str],
+        window: Filters,
+        in_window: int,
+        pool: int,
+        found: dict[str, Memory],
+        *,
+        match: str | None = None,
+        vector: Vectors | None = None,
+    ) -> list[str]:
+        """Return the ranking restricted to a time window: filtered from `ranked` when that is exact, else searched."""
+        assert window.since_ts is not None and window.until_ts is not None
+        inside = [i for i in ranked if window.since_ts <= _ts(found[i]) <= window.until_ts]
+        # The in-window part of `ranked` is exactly what a search inside the window returns when `ranked` holds the
+        # whole window, or a full pool from it, or (keyword search filters tags in SQL) every match there is.
+        if len(inside) >= min(in_window, pool) or (match is not None and len(ranked) < pool):
+            return inside
+        if vector is not None:
+            return await self._nearest(vector, window, pool, found)
+        assert match is not None
+        keyword = await self.buffer.keyword_search(self.settings.user, match, window, pool)
+        found.update((m.id, m) for m, _ in keyword)
+        return [m.id for m, _ in keyword]
 
     async def load_recent(
         self, *, limit: int = 20, session_id: str | None = None, namespace: str | None = None
@@ -421,11 +452,11 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _narrowed(filters: Filters, frame: timeframe.Timeframe) -> list[Filters]:
-    """Return the filters narrowed to a time window, or nothing when the window misses the asked range."""
+def _narrowed(filters: Filters, frame: timeframe.Timeframe) -> Filters | None:
+    """Return the filters narrowed to a time window, or None when the window misses the asked range."""
     since = frame.start.timestamp() if filters.since_ts is None else max(frame.start.timestamp(), filters.since_ts)
     until = frame.end.timestamp() if filters.until_ts is None else min(frame.end.timestamp(), filters.until_ts)
-    return [replace(filters, since_ts=since, until_ts=until)] if since <= until else []
+    return replace(filters, since_ts=since, until_ts=until) if since <= until else None
 
 
 def _ts(memory: Memory) -> float:

@@ -200,6 +200,13 @@ class Buffer:
             rows = await cur.fetchall()
         return {r[0]: memory_from_row(r) for r in rows}
 
+    async def count_matching(self, user: str, filters: Filters) -> int:
+        """Count the memories that pass the filters (a time window is an index range scan)."""
+        where, params = filters.sql(user)
+        async with self._db.execute(f"SELECT COUNT(*) FROM memories m WHERE {where}", params) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
     async def recent(self, user: str, filters: Filters, limit: int) -> list[Memory]:
         """Return the newest `limit` memories in scope, oldest first."""
         where, params = filters.sql(user)
