@@ -44,6 +44,48 @@ def test_a_short_memory_is_one_window_holding_exactly_its_text() -> None:
     assert chunks(_words(WINDOW_WORDS)) == [_words(WINDOW_WORDS)]
 
 
+def test_a_short_memory_of_several_sentences_is_also_embedded_sentence_by_sentence() -> None:
+    text = "Can you suggest a tomato variety? By the way, I visited the Louvre on 2/8! It was lovely."
+    assert chunks(text) == [
+        text,
+        "Can you suggest a tomato variety?",
+        "By the way, I visited the Louvre on 2/8!",
+        "It was lovely.",
+    ]
+    assert chunks("Version 2.5 ships Friday.") == ["Version 2.5 ships Friday."]  # a decimal point ends nothing
+    many = " ".join(f"Fact {n}." for n in range(40))
+    windows = chunks(many)
+    assert len(windows) <= MAX_CHUNKS and windows[0] == many
+    assert " ".join(windows[1:]) == many  # the sentences, joined evenly past the cap, still cover every word
+    assert (
+        chunks(_words(WINDOW_WORDS + 40) + ". Next.")[0] != _words(WINDOW_WORDS + 40) + ". Next."
+    )  # long: word windows
+
+
+async def test_a_fact_mentioned_in_passing_is_found_by_its_own_sentence(tmp_path: Path) -> None:
+    # One vector for the whole message mostly says what the message is about; the aside needs its own.
+    aside = (
+        "I need help planning the vegetable garden layout for spring with raised beds, drip irrigation, compost"
+        " bins, trellises for cucumbers and beans, and a shady corner for lettuce and herbs near the shed."
+        " By the way, my sister Emma did adopt a dog."
+    )
+    settings = Settings(data_dir=tmp_path / "d", model_wait_seconds=30)
+    service = await MemoryService.open(settings, HashEmbedder())
+    try:
+        target = (await service.remember(aside)).id
+        for text in ["My sister Emma loves the bakery downtown", "Which bakery did Emma like?"]:
+            await service.remember(text)
+        assert await service.indexer.drain(30)
+        assert service.indexer.vectors is not None
+        query = await service.model.embed_query("which dog did my sister Emma adopt")
+        nearest = service.indexer.vectors.search(
+            query, user="default", namespace="default", session_id=None, since_ts=None, until_ts=None, limit=3
+        )
+        assert nearest[0][0] == target
+    finally:
+        await service.close()
+
+
 def test_long_text_windows_are_full_length_overlap_and_cover_every_word() -> None:
     text = _words(400)
     windows = chunks(text, window=160, overlap=32)

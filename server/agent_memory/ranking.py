@@ -66,7 +66,11 @@ def length_prior(chars: int, reference: int = LENGTH_REFERENCE, exponent: float 
 
 
 def recency_boost(age_days: float, half_life_days: float = 30.0, weight: float = 0.002) -> float:
-    """Return a small score bonus that fades with age; a tiebreak, never a ranking of its own."""
+    """Return a small score bonus that fades with age: worth a few fused ranks, never a ranking of its own.
+
+    At most 0.002 against reciprocal-rank scores near 1/60 per ranking, so a memory from today passes an older one
+    only when they rank within a few places of each other.
+    """
     return weight * math.exp(-max(age_days, 0.0) / half_life_days)
 
 
