@@ -5,16 +5,21 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from agent_memory import embedder as embedder_module
 from agent_memory.config import DEFAULT_MODEL, EmbedLoader, load_settings
-from agent_memory.embedder import SentenceTransformerEmbedder, resolve_model
+from agent_memory.embedder import BackgroundModel, SentenceTransformerEmbedder, resolve_model
 from agent_memory.errors import ConfigError
+from agent_memory.indexer import _within_windows
 from agent_memory.modelspec import read_pipeline
+from agent_memory.store.rows import PendingRow
+from tests.conftest import HashEmbedder
 
 BUNDLED = Path(resolve_model(DEFAULT_MODEL))
 
@@ -75,6 +80,7 @@ def test_lean_vectors_equal_sentence_transformers_vectors(
     one_by_one = np.concatenate([lean.embed([t]) for t in TEXTS])
     assert np.abs(one_by_one - library_vectors).max() < 1e-5
     assert lean.embed([]).shape == (0, 384)
+    assert lean.token_counts(["hello world", "word " * 400]) == [4, 256]  # [CLS] hello world [SEP]; truncated
 
 
 def test_the_default_model_loads_on_torch_alone_and_prints_nothing() -> None:
@@ -245,3 +251,48 @@ def test_a_directory_without_modules_json_is_left_to_the_library(tmp_path: Path)
     assert read_pipeline(tmp_path) is None
     (tmp_path / "modules.json").write_text("{not json")
     assert read_pipeline(tmp_path) is None
+
+
+# ------------------------------------------------------------------------------------------------ batching
+
+
+class WordCountingEmbedder(HashEmbedder):
+    """A HashEmbedder that reports words as its tokens and records the slices it embeds."""
+
+    def __init__(self) -> None:
+        self.slices: list[list[str]] = []
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        self.slices.append(list(texts))
+        return super().embed(texts)
+
+
+@pytest.mark.anyio
+async def test_a_batch_is_sliced_by_token_count_when_the_embedder_counts_tokens() -> None:
+    embedder = WordCountingEmbedder()
+    model = BackgroundModel(embedder)
+    model.start()
+    assert await model.wait(10)
+    # Characters and words disagree: one long word versus many short ones.
+    texts = [("x" * (40 - i) if i % 2 else " ".join(["w"] * (i + 1))) for i in range(40)]
+    vectors = await model.embed(texts)
+    assert np.array_equal(vectors, HashEmbedder().embed(texts))
+    embedded = [t for part in embedder.slices for t in part]
+    assert embedded == sorted(texts, key=lambda t: len(t.split()))
+    assert [len(part) for part in embedder.slices] == [16, 16, 8]
+
+
+def _row(n: int, words: int) -> PendingRow:
+    return PendingRow(f"m{n}", " ".join(f"w{i}" for i in range(words)), "u", "ns", "s", 0.0)
+
+
+def test_an_indexing_batch_is_bounded_in_windows_but_always_makes_progress() -> None:
+    short, long = _row(0, 5), _row(1, 400)  # one window; three windows of 160 words
+    assert _within_windows([short, long, long, short], 8) == [short, long, long, short]
+    assert _within_windows([short, long, long, short], 7) == [short, long, long]
+    assert _within_windows([short, long, long, short], 6) == [short, long]
+    assert _within_windows([long, short], 2) == [long]  # a first row over the limit still goes alone
+    assert _within_windows([], 2) == []

@@ -50,6 +50,8 @@ class BertEncoder:
             raise Unsupported(f"tokenizer.json does not load ({exc})") from None
         limit = min(max_seq_length, int(config["max_position_embeddings"]))
         self._tokenizer.enable_truncation(max_length=limit, strategy="longest_first")
+        self._counter = Tokenizer.from_str(self._tokenizer.to_str())  # the same, unpadded: counts tokens
+        self._counter.no_padding()
         padding = self._tokenizer.padding or {}
         pad_token = str(padding.get("pad_token", "[PAD]"))
         pad_id = self._tokenizer.token_to_id(pad_token)
@@ -85,6 +87,10 @@ class BertEncoder:
         """Return the last hidden states and the attention mask of texts."""
         ids, types, mask = self.tokenize(texts)
         return self.forward(ids, types, mask), mask
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Return how many tokens each text becomes (truncated at the model's limit)."""
+        return [len(e.ids) for e in self._counter.encode_batch(texts)]
 
     def tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return input ids, token type ids and the attention mask, padded to the longest text."""

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -64,6 +64,15 @@ def resolve_model(setting: str) -> str:
     return setting
 
 
+@runtime_checkable
+class TokenCounter(Protocol):
+    """An Embedder that can tell what a text costs to embed (BackgroundModel slices by it)."""
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Return how many tokens each text becomes."""
+        ...
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model from a name (hub) or a local path.
 
@@ -78,6 +87,7 @@ class SentenceTransformerEmbedder:
         self._batch_size = batch_size
         self._loader = loader
         self._encode: Callable[[list[str]], Vectors] | None = None
+        self._count: Callable[[list[str]], list[int]] = _char_counts
         self.backend: str | None = None  # "torch", "transformers" or "sentence-transformers" once loaded
 
     @property
@@ -104,7 +114,7 @@ class SentenceTransformerEmbedder:
                 except (ImportError, OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
                     logger.info("model %s does not load with %s (%s)", target, backend, exc)
                 else:
-                    self._encode, self.backend = model.encode, backend
+                    self._encode, self._count, self.backend = model.encode, model.token_counts, backend
                     return model.dim
         return self._load_full(target)
 
@@ -134,6 +144,14 @@ class SentenceTransformerEmbedder:
         assert self._encode is not None, "load() first"
         return self._encode(list(texts))
 
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Return how many tokens each text becomes (characters, for a model loaded by the library)."""
+        return self._count(list(texts))
+
+
+def _char_counts(texts: list[str]) -> list[int]:
+    return [len(t) for t in texts]
+
 
 class TokenEncoder(Protocol):
     """A transformer that turns texts into token embeddings (the first module of a standard pipeline)."""
@@ -142,6 +160,10 @@ class TokenEncoder(Protocol):
 
     def run(self, texts: list[str]) -> tuple[Any, Any]:
         """Return the last hidden states (batch, tokens, dim) and the attention mask (batch, tokens)."""
+        ...
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Return how many tokens each text becomes (truncated at the model's limit)."""
         ...
 
 
@@ -172,6 +194,11 @@ class _AutoEncoder:
         )
         return self._model(**features).last_hidden_state, features["attention_mask"]
 
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Return how many tokens each text becomes (truncated at the model's limit)."""
+        ids = self._tokenizer(texts, truncation="longest_first", max_length=self._max_length)["input_ids"]
+        return [len(i) for i in ids]
+
 
 class _Pooled:
     """A standard sentence-transformers pipeline without the library: encode, pool, normalise."""
@@ -181,6 +208,7 @@ class _Pooled:
         self._pipeline = pipeline
         self._batch_size = batch_size
         self.dim = encoder.dim
+        self.token_counts = encoder.token_counts
 
     def encode(self, texts: list[str]) -> Vectors:
         """Embed texts, a batch at a time, as L2-normalised float32 vectors."""
@@ -285,8 +313,11 @@ class BackgroundModel:
         """Embed documents on a worker thread, a slice at a time, in the order given."""
         if not texts:
             return np.zeros((0, self.dim or 0), dtype=np.float32)
-        # A slice is padded to its longest text: slicing texts of similar length wastes no work on padding.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        order = list(range(len(texts)))
+        if len(texts) > EMBED_SLICE:
+            # A slice costs its longest text times its size (padding): slicing texts of similar length wastes little.
+            cost = await asyncio.to_thread(self._cost_locked, texts)
+            order.sort(key=cost.__getitem__)
         out: Vectors | None = None
         for start in range(0, len(order), EMBED_SLICE):
             rows = order[start : start + EMBED_SLICE]
@@ -313,6 +344,12 @@ class BackgroundModel:
     async def release_memory(self) -> None:
         """Hand memory freed by finished embedding batches back to the OS (the server idles most of its life)."""
         await asyncio.to_thread(heap.trim)
+
+    def _cost_locked(self, texts: Sequence[str]) -> list[int]:
+        if not isinstance(self.embedder, TokenCounter):
+            return [len(t) for t in texts]
+        with self._lock:  # the model's tokenizer is not shared between threads
+            return self.embedder.token_counts(texts)
 
     def _embed_locked(self, texts: Sequence[str]) -> Vectors:
         # One model, two cores: serialise so a bulk batch and a query do not thrash each other.

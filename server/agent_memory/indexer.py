@@ -39,7 +39,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-BATCH = 64
+# Rows per indexing batch, and embedded windows at most (a long memory is several): enough texts for
+# BackgroundModel.embed to slice by length with little padding, one vector-table write per batch, and still a
+# few seconds of work, so progress is marked (and a crash loses) no more than that.
+BATCH = 256
+BATCH_WINDOWS = 512
 # Backoff after a failed batch: doubles from the first delay up to the cap, so a broken index never spins.
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 30.0
@@ -216,7 +220,7 @@ class Indexer:
     async def index_pending(self, batch: int = BATCH) -> int:
         """Index one batch of pending rows; return how many were indexed."""
         assert self.vectors is not None
-        rows = await self._buffer.pending(batch)
+        rows = _within_windows(await self._buffer.pending(batch), BATCH_WINDOWS)
         if not rows:
             return 0
         try:
@@ -277,6 +281,16 @@ class Indexer:
         total = await self._buffer.mark_all_pending()
         self.notify()
         return total
+
+
+def _within_windows(rows: list[PendingRow], limit: int) -> list[PendingRow]:
+    """Return the first rows whose windows add up to at most limit (always the first row); the rest wait."""
+    total = 0
+    for n, row in enumerate(rows):
+        total += len(chunking.chunks(row.content))
+        if total > limit and n > 0:
+            return rows[:n]
+    return rows
 
 
 def _maintain(vectors: VectorIndex, compact: bool) -> None:
