@@ -50,6 +50,7 @@ def test_ann_index_is_built_past_the_threshold_and_still_finds_exact_and_newer_r
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(vectors_module, "ANN_MIN_ROWS", 600)
+    monkeypatch.setattr(vectors_module, "MATRIX_MAX_ROWS", 0)  # searches go to LanceDB, not the in-memory copy
     index = VectorIndex(tmp_path, "t", DIM)
     rows = _rows(0, 700)
     index.upsert(rows[:300])
@@ -73,6 +74,7 @@ def test_ann_index_is_built_past_the_threshold_and_still_finds_exact_and_newer_r
 
 def test_ann_index_is_retrained_when_the_table_has_doubled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(vectors_module, "ANN_MIN_ROWS", 300)
+    monkeypatch.setattr(vectors_module, "MATRIX_MAX_ROWS", 0)
     index = VectorIndex(tmp_path, "t", DIM)
     index.upsert(_rows(0, 300))
     index.maintain()
@@ -257,3 +259,19 @@ def test_searches_running_alongside_writes_see_whole_rows(tmp_path: Path) -> Non
         reader.join(timeout=60)
     assert not reader.is_alive() and not errors, errors
     assert index._mirror.current() is not None
+
+
+def test_the_in_memory_copy_answers_even_once_an_ann_index_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vectors_module, "ANN_MIN_ROWS", 300)
+    index = VectorIndex(tmp_path, "t", DIM)
+    rows = _rows(0, 400)
+    index.upsert(rows)
+    index.maintain()
+    assert index.has_ann() and index._mirror.current() is not None
+    queries = np.random.default_rng(5).standard_normal((5, DIM)).astype(np.float32)
+    from_copy = [_scored(index, q) for q in queries]
+    index._mirror.drop()
+    exact = [_scored(index, q, exact=True) for q in queries]  # LanceDB's exact scan
+    assert [[i for i, _ in r] for r in from_copy] == [[i for i, _ in r] for r in exact]

@@ -14,8 +14,8 @@ another machine) are retried with bounded, jittered backoff (commits.py), and wh
 BackendError. Compaction keeps old versions for a grace period so a reader in another process never loses
 the files under its feet.
 
-Up to MATRIX_MAX_ROWS rows, searches go to an in-memory copy of the table (matrix.py): exact, and ~50×
-faster than LanceDB's exact scan. This process's writes update the copy; after anyone else's commit the
+Up to MATRIX_MAX_ROWS rows, searches go to an in-memory copy of the table (matrix.py): exact, and much
+faster than LanceDB's exact scan or its ANN index. This process's writes update the copy; after anyone else's commit the
 copy is stale, never searched, and upkeep reloads it.
 
 Upkeep (`maintain`, run on a background thread): every add makes a table version and a small fragment, so
@@ -79,8 +79,10 @@ SCALAR_INDEXES: dict[str, type[Bitmap] | type[BTree]] = {
     "session_id": BTree,
     "created_ts": BTree,
 }
-# Up to this many rows, searches go to an in-memory copy of the table (store/matrix.py; ~1.5 KB per row).
-MATRIX_MAX_ROWS = 25_000
+# Up to this many rows, searches go to an in-memory copy of the table (store/matrix.py; ~1.8 KB per row, so
+# ~90 MB at most): a chat-sized memory takes ~4 rows (whole and by sentence), so that is ~12k such memories.
+# The ANN index is built earlier (ANN_MIN_ROWS), ready for when the table outgrows the copy.
+MATRIX_MAX_ROWS = 50_000
 # Rows fetched per memory wanted: several windows of one long memory can crowd the nearest rows.
 OVERSAMPLE = 3
 # Spread of MiniLM cosine similarity between unrelated texts (about 0.06 on chat messages).
@@ -229,17 +231,16 @@ class VectorIndex:
         if until_ts is not None:
             where = where & (col("created_ts") <= lit(until_ts))
         ann = self._ann_rows > 0 and not exact
-        found = None
-        if not ann:
-            found = self._mirror.search(
-                vector,
-                user=user,
-                namespace=namespace,
-                session_id=session_id,
-                since_ts=since_ts,
-                until_ts=until_ts,
-                limit=limit * OVERSAMPLE,
-            )
+        # The in-memory copy, when current, is exact and faster than either LanceDB search.
+        found = self._mirror.search(
+            vector,
+            user=user,
+            namespace=namespace,
+            session_id=session_id,
+            since_ts=since_ts,
+            until_ts=until_ts,
+            limit=limit * OVERSAMPLE,
+        )
         if found is not None:
             rows = found
         else:
@@ -305,7 +306,7 @@ class VectorIndex:
 
     def _matrix_due(self) -> bool:
         """Return True when the in-memory copy should be (re)loaded; free it once the table outgrows it."""
-        if self._ann_rows == 0 and 0 < self._rows <= MATRIX_MAX_ROWS:
+        if 0 < self._rows <= MATRIX_MAX_ROWS:
             return self._mirror.current() is None
         self._mirror.drop()
         return False
