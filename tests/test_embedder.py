@@ -14,7 +14,7 @@ import pytest
 
 from agent_memory import embedder as embedder_module
 from agent_memory.config import DEFAULT_MODEL, EmbedLoader, load_settings
-from agent_memory.embedder import BackgroundModel, SentenceTransformerEmbedder, resolve_model
+from agent_memory.embedder import SLICE_TOKENS, BackgroundModel, SentenceTransformerEmbedder, resolve_model
 from agent_memory.errors import ConfigError
 from agent_memory.indexer import _within_windows
 from agent_memory.modelspec import read_pipeline
@@ -283,6 +283,20 @@ async def test_a_batch_is_sliced_by_token_count_when_the_embedder_counts_tokens(
     embedded = [t for part in embedder.slices for t in part]
     assert embedded == sorted(texts, key=lambda t: len(t.split()))
     assert [len(part) for part in embedder.slices] == [16, 16, 8]
+
+
+@pytest.mark.anyio
+async def test_long_texts_go_fewer_to_a_slice_so_a_slice_stays_within_its_token_budget() -> None:
+    embedder = WordCountingEmbedder()
+    model = BackgroundModel(embedder)
+    model.start()
+    assert await model.wait(10)
+    texts = [" ".join(["long"] * 250) + f" {i}" for i in range(10)] + [f"short {i}" for i in range(20)]
+    vectors = await model.embed(texts)
+    assert np.array_equal(vectors, HashEmbedder().embed(texts))
+    # 16 two-word texts; the last 4 with 4 of the 251-word texts (8 x 251 <= 2048); the other 6 long ones.
+    assert [len(part) for part in embedder.slices] == [16, 8, 6]
+    assert all(len(part) * max(len(t.split()) for t in part) <= SLICE_TOKENS for part in embedder.slices)
 
 
 def _row(n: int, words: int) -> PendingRow:

@@ -29,8 +29,11 @@ logger = logging.getLogger(__name__)
 
 Vectors = np.ndarray[Any, np.dtype[np.float32]]
 _DEFAULT_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
-# Texts embedded per hold of the model lock (see BackgroundModel.embed).
+# Texts embedded per hold of the model lock (see BackgroundModel.embed), and padded tokens at most when the
+# model counts tokens: long texts go 8 at a time, which bounds the attention activations (peak RSS) and how
+# long a recall's query waits for the lock.
 EMBED_SLICE = 16
+SLICE_TOKENS = 2048
 
 
 class Embedder(Protocol):
@@ -313,14 +316,14 @@ class BackgroundModel:
         """Embed documents on a worker thread, a slice at a time, in the order given."""
         if not texts:
             return np.zeros((0, self.dim or 0), dtype=np.float32)
-        order = list(range(len(texts)))
-        if len(texts) > EMBED_SLICE:
+        order, tokens = list(range(len(texts))), None
+        if len(texts) > 1:
             # A slice costs its longest text times its size (padding): slicing texts of similar length wastes little.
-            cost = await asyncio.to_thread(self._cost_locked, texts)
+            tokens = await asyncio.to_thread(self._count_locked, texts)
+            cost = tokens or [len(t) for t in texts]
             order.sort(key=cost.__getitem__)
         out: Vectors | None = None
-        for start in range(0, len(order), EMBED_SLICE):
-            rows = order[start : start + EMBED_SLICE]
+        for rows in _slices(order, tokens):
             # The model lock is taken per slice, so a recall's query waits for one slice, not a whole batch.
             part = await asyncio.to_thread(self._embed_locked, [texts[i] for i in rows])
             if out is None:
@@ -345,9 +348,10 @@ class BackgroundModel:
         """Hand memory freed by finished embedding batches back to the OS (the server idles most of its life)."""
         await asyncio.to_thread(heap.trim)
 
-    def _cost_locked(self, texts: Sequence[str]) -> list[int]:
+    def _count_locked(self, texts: Sequence[str]) -> list[int] | None:
+        """Return each text's tokens, or None if the embedder cannot count them."""
         if not isinstance(self.embedder, TokenCounter):
-            return [len(t) for t in texts]
+            return None
         with self._lock:  # the model's tokenizer is not shared between threads
             return self.embedder.token_counts(texts)
 
@@ -359,6 +363,19 @@ class BackgroundModel:
             except (RuntimeError, ValueError, OSError, MemoryError) as exc:  # torch and tokenizer failures
                 raise BackendError(f"The embedding model failed: {exc}") from exc
             return result
+
+
+def _slices(order: list[int], tokens: list[int] | None) -> list[list[int]]:
+    """Cut texts sorted by cost into slices of at most EMBED_SLICE texts and, if counted, SLICE_TOKENS tokens."""
+    slices: list[list[int]] = []
+    for i in order:
+        # Sorted ascending, so text i is the longest of its slice: with it, the slice pads to (size + 1) x its tokens.
+        size = len(slices[-1]) if slices else EMBED_SLICE
+        if size < EMBED_SLICE and (tokens is None or (size + 1) * tokens[i] <= SLICE_TOKENS):
+            slices[-1].append(i)
+        else:
+            slices.append([i])
+    return slices
 
 
 def _settle(future: asyncio.Future[None]) -> None:
