@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agent_memory import embedder as embedder_module
+from agent_memory import lean
 from agent_memory.config import DEFAULT_MODEL, EmbedLoader, load_settings
 from agent_memory.embedder import SLICE_TOKENS, BackgroundModel, SentenceTransformerEmbedder, resolve_model
 from agent_memory.errors import ConfigError
@@ -151,11 +151,11 @@ def test_a_failing_lean_load_falls_back_to_transformers_then_sentence_transforme
     def broken(*args: object) -> None:
         raise OSError("weights unreadable")
 
-    monkeypatch.setattr(embedder_module, "_bert_encoder", broken)
+    monkeypatch.setattr(lean, "bert_encoder", broken)
     embedder = SentenceTransformerEmbedder(DEFAULT_MODEL)
     embedder.load()
     assert embedder.backend == "transformers"
-    monkeypatch.setattr(embedder_module, "_AutoEncoder", broken)
+    monkeypatch.setattr(lean, "AutoEncoder", broken)
     embedder = SentenceTransformerEmbedder(DEFAULT_MODEL)
     embedder.load()
     assert embedder.backend == "sentence-transformers"

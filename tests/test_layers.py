@@ -14,8 +14,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "server" / "agent_memory"
 OWNERS = {
     "mcp": {"mcp_server.py", "mcp_http.py"},
     "sentence_transformers": {"embedder.py"},
-    "transformers": {"embedder.py"},
-    "torch": {"embedder.py", "bert.py"},
+    "transformers": {"lean.py"},
+    "torch": {"lean.py", "bert.py"},
     "tokenizers": {"bert.py"},
     "safetensors": {"bert.py"},
     "anthropic": {"summarizer.py"},

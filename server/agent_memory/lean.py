@@ -1,0 +1,100 @@
+"""Run a standard sentence-transformers pipeline without the library: encode, pool, normalise.
+
+The token encoder is BERT on plain torch (bert.py) or any transformers model; pooling and normalisation follow
+sentence-transformers' Pooling and Normalize modules. torch and transformers are imported only when a model loads.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from agent_memory.modelspec import Pipeline
+
+Vectors = np.ndarray[Any, np.dtype[np.float32]]
+
+
+class TokenEncoder(Protocol):
+    """A transformer that turns texts into token embeddings (the first module of a standard pipeline)."""
+
+    dim: int
+
+    def run(self, texts: list[str]) -> tuple[Any, Any]:
+        """Return the last hidden states (batch, tokens, dim) and the attention mask (batch, tokens)."""
+        ...
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Return how many tokens each text becomes (truncated at the model's limit)."""
+        ...
+
+
+def bert_encoder(pipeline: Pipeline) -> TokenEncoder:
+    """Return the plain-torch BERT encoder of a pipeline (bert.Unsupported, a ValueError, if it is no plain BERT)."""
+    from agent_memory.bert import BertEncoder  # its Unsupported is a ValueError
+
+    return BertEncoder(pipeline.transformer_dir, pipeline.max_seq_length)
+
+
+class AutoEncoder:
+    """Any transformers model as a TokenEncoder (imports transformers' model classes: ~120 MB more than bert)."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        import transformers
+        from transformers import AutoModel, AutoTokenizer
+
+        # The "Loading weights" bar of transformers 5 would land in the client's log (stderr).
+        transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        self._max_length = pipeline.max_seq_length
+        self._tokenizer = AutoTokenizer.from_pretrained(pipeline.transformer_dir)
+        self._model = AutoModel.from_pretrained(pipeline.transformer_dir).eval()
+        self.dim: int = self._model.config.hidden_size
+
+    def run(self, texts: list[str]) -> tuple[Any, Any]:
+        """Return the last hidden states and the attention mask."""
+        features = self._tokenizer(
+            texts, padding=True, truncation="longest_first", max_length=self._max_length, return_tensors="pt"
+        )
+        return self._model(**features).last_hidden_state, features["attention_mask"]
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Return how many tokens each text becomes (truncated at the model's limit)."""
+        ids = self._tokenizer(texts, truncation="longest_first", max_length=self._max_length)["input_ids"]
+        return [len(i) for i in ids]
+
+
+class Pooled:
+    """A standard sentence-transformers pipeline without the library: encode, pool, normalise."""
+
+    def __init__(self, encoder: TokenEncoder, pipeline: Pipeline, batch_size: int) -> None:
+        self._encoder = encoder
+        self._pipeline = pipeline
+        self._batch_size = batch_size
+        self.dim = encoder.dim
+        self.token_counts = encoder.token_counts
+
+    def encode(self, texts: list[str]) -> Vectors:
+        """Embed texts, a batch at a time, as L2-normalised float32 vectors."""
+        import torch
+
+        if self._pipeline.do_lower_case:
+            texts = [t.lower() for t in texts]
+        parts = []
+        with torch.inference_mode():
+            for i in range(0, len(texts), self._batch_size):
+                tokens, attention_mask = self._encoder.run(texts[i : i + self._batch_size])
+                pooled = _pool(torch, tokens, attention_mask, self._pipeline.pooling)
+                parts.append(torch.nn.functional.normalize(pooled, p=2, dim=1))
+        if not parts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.asarray(torch.cat(parts).numpy(), dtype=np.float32)
+
+
+def _pool(torch: Any, tokens: Any, attention_mask: Any, mode: str) -> Any:
+    """Pool token embeddings into one vector per text the way sentence-transformers' Pooling does."""
+    mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+    if mode == "cls":
+        return tokens[:, 0]
+    if mode == "max":
+        return tokens.masked_fill(mask == 0, float("-inf")).max(dim=1).values
+    return (tokens * mask).sum(dim=1) / torch.clamp(mask.sum(dim=1), min=1e-9)
