@@ -47,6 +47,7 @@ import pyarrow as pa
 from lancedb.expr import Expr, col, lit
 from lancedb.index import Bitmap, BTree, IvfPq
 
+from agent_memory import heap
 from agent_memory.errors import BackendError
 from agent_memory.store.commits import exclusive_lock, retry
 from agent_memory.store.matrix import Mirror
@@ -349,6 +350,9 @@ class VectorIndex:
                 self._build_ann(rows)
             if self._matrix_due():
                 self._mirror.load(lambda: retry("read", READ_ATTEMPTS, self._table.to_arrow, self._refresh))
+                # The table read is gone once copied: hand its memory back (Arrow's pool, then glibc's heap).
+                pa.default_memory_pool().release_unused()
+                heap.trim()
         finally:
             self._upkeep.release()
 
