@@ -43,28 +43,35 @@ class VectorMatrix:
         self._slots_of_id: dict[str, set[int]] = {}
 
     @classmethod
-    def from_arrow(cls, table: pa.Table, dim: int, version: int) -> VectorMatrix:
-        """Build a copy from the table's rows read at `version` (column-wise: no Python object per value)."""
+    def from_batches(cls, batches: Iterable[pa.RecordBatch], dim: int, version: int, rows: int) -> VectorMatrix:
+        """Build a copy from the table's rows read at `version`, batch by batch (`rows`: how many to expect).
+
+        Batches, and columns rather than rows, keep the transient memory of a load to one batch's worth.
+        """
         matrix = cls(dim, version)
-        n = table.num_rows
-        matrix._reserve(n)
-        vectors = table["vector"].combine_chunks().values.to_numpy(zero_copy_only=False).reshape(-1, dim)
-        matrix._vectors[:n] = vectors
-        norms = np.linalg.norm(matrix._vectors[:n], axis=1)
-        matrix._inverse_norms[:n] = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-        matrix._created[:n] = table["created_ts"].to_numpy()
-        matrix._windows[:n] = table["windows"].to_numpy()
-        matrix._alive[:n] = True
-        for name in _CODED:
-            values, codes = np.unique(np.asarray(table[name].to_pylist(), dtype=object), return_inverse=True)
-            matrix._codes[name] = {str(v): i for i, v in enumerate(values)}
-            matrix._coded[name][:n] = codes
-        matrix._ids = [str(i) for i in table["id"].to_pylist()]
-        chunks = table["chunk"].to_pylist()
-        for slot, (memory, chunk) in enumerate(zip(matrix._ids, chunks, strict=True)):
-            matrix._slot_of_key[f"{memory}:{chunk}"] = slot
-            matrix._slots_of_id.setdefault(memory, set()).add(slot)
-        matrix._n = n
+        matrix._reserve(rows)
+        for batch in batches:
+            start, n = matrix._n, batch.num_rows
+            matrix._reserve(start + n)
+            end = start + n
+            vectors = batch.column("vector").flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+            matrix._vectors[start:end] = vectors
+            norms = np.linalg.norm(matrix._vectors[start:end], axis=1)
+            matrix._inverse_norms[start:end] = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+            matrix._created[start:end] = batch.column("created_ts").to_numpy()
+            matrix._windows[start:end] = batch.column("windows").to_numpy()
+            matrix._alive[start:end] = True
+            for name in _CODED:
+                codes = matrix._codes[name]
+                matrix._coded[name][start:end] = [
+                    codes.setdefault(str(v), len(codes)) for v in batch.column(name).to_pylist()
+                ]
+            ids = [str(i) for i in batch.column("id").to_pylist()]
+            for slot, (memory, chunk) in enumerate(zip(ids, batch.column("chunk").to_pylist(), strict=True), start):
+                matrix._slot_of_key[f"{memory}:{chunk}"] = slot
+                matrix._slots_of_id.setdefault(memory, set()).add(slot)
+            matrix._ids.extend(ids)
+            matrix._n = end
         return matrix
 
     @property
@@ -223,13 +230,12 @@ class Mirror:
             else:  # another commit slipped in between: only a reload can tell what it did
                 self._matrix = None
 
-    def load(self, read: Callable[[], pa.Table]) -> None:
+    def load(self, read: Callable[[], Iterable[pa.RecordBatch]], rows: int) -> None:
         """Read the table into a new copy; searches keep going to the table until it is in place."""
         before = self._table_version()
-        data = read()
+        matrix = VectorMatrix.from_batches(read(), self._dim, before, rows)
         if self._table_version() != before:
             return  # the table moved while it was read: the next upkeep tries again
-        matrix = VectorMatrix.from_arrow(data, self._dim, before)
         with self._lock:
             # A commit since the check would leave this copy stale from the start: keep the old state then.
             if self._table_version() == before:

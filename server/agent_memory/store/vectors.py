@@ -35,7 +35,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -302,6 +302,12 @@ class VectorIndex:
 
         return retry(what, WRITE_ATTEMPTS, locked, self._refresh)
 
+    def _read_all(self) -> Iterable[pa.RecordBatch]:
+        """Return every row's vector and filter columns, a batch at a time."""
+        columns = ["id", "chunk", "windows", "user", "namespace", "session_id", "created_ts", "vector"]
+        query = self._table.search().select(columns).limit(None)  # type: ignore[attr-defined]
+        return retry("read", READ_ATTEMPTS, lambda: query.to_batches(8192), self._refresh)  # type: ignore[no-any-return]
+
     def _version(self) -> int:
         return int(self._table.version)
 
@@ -349,7 +355,7 @@ class VectorIndex:
             if self._ann_due(rows):
                 self._build_ann(rows)
             if self._matrix_due():
-                self._mirror.load(lambda: retry("read", READ_ATTEMPTS, self._table.to_arrow, self._refresh))
+                self._mirror.load(self._read_all, self._rows)
                 # The table read is gone once copied: hand its memory back (Arrow's pool, then glibc's heap).
                 pa.default_memory_pool().release_unused()
                 heap.trim()
