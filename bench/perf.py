@@ -65,6 +65,7 @@ class SeedEmbedder:
     def __init__(self, texts: list[str], vectors: Vectors) -> None:
         self._row = {t: i for i, t in enumerate(texts[: len(vectors)])}
         self._vectors = vectors
+        self.real = 0
         self.synthetic = 0
 
     @property
@@ -82,6 +83,7 @@ class SeedEmbedder:
         for k, text in enumerate(texts):
             row = self._row.get(text)
             if row is not None:
+                self.real += 1
                 out[k] = self._vectors[row]
                 continue
             self.synthetic += 1
@@ -274,7 +276,8 @@ async def seeded(cache: Path, texts: list[str], real: int) -> tuple[Path, dict[s
     embedder = SeedEmbedder(texts, real_vectors(cache, texts[:real]))
     print(f"seeding {len(texts)} memories into {target} ...", file=sys.stderr, flush=True)
     info: dict[str, Any] = dict(await seed(target, texts, embedder))
-    info["real_vectors"] = len(texts) - embedder.synthetic
+    # Vector rows, not memories: a memory is embedded whole and by sentence (chunking.py).
+    info["real_vectors"] = embedder.real
     info["synthetic_vectors"] = embedder.synthetic
     marker.write_text(json.dumps(info))
     return target, info
