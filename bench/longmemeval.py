@@ -295,6 +295,9 @@ async def wait_indexed(service: MemoryService) -> None:
             raise RuntimeError(service.indexer.error)
         if time.monotonic() > deadline:
             raise TimeoutError("the vector index did not catch up")
+    # Recall is timed warm, as in a server that has been up a few seconds: compaction, scalar indexes and the
+    # in-memory copy of the vectors are done (a recall right after a burst would scan LanceDB instead).
+    await service.indexer.settle()
 
 
 def _vector_count(service: MemoryService) -> int:
