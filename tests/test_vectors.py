@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from agent_memory.config import load_settings
 from agent_memory.embedder import BackgroundModel
+from agent_memory.service import MemoryService
 from agent_memory.store import vectors as vectors_module
 from agent_memory.store.vectors import VectorIndex, VectorRow
 from tests.conftest import HashEmbedder
@@ -275,3 +277,23 @@ def test_the_in_memory_copy_answers_even_once_an_ann_index_exists(
     index._mirror.drop()
     exact = [_scored(index, q, exact=True) for q in queries]  # LanceDB's exact scan
     assert [[i for i, _ in r] for r in from_copy] == [[i for i, _ in r] for r in exact]
+
+
+@pytest.mark.anyio
+async def test_exact_search_rows_setting_sizes_the_in_memory_copy(tmp_path: Path) -> None:
+    settings = load_settings({"AGENT_MEMORY_DATA_DIR": str(tmp_path), "AGENT_MEMORY_EXACT_SEARCH_ROWS": "0"})
+    service = await MemoryService.open(settings, HashEmbedder())
+    try:
+        stored = await service.remember("The spare key is under the blue flowerpot")
+        assert await service.indexer.drain(30) and await service.indexer.settle(60)
+        assert service.indexer.vectors is not None and service.indexer.vectors._mirror.current() is None
+        found = await service.recall("where is the spare key")
+        assert found.mode == "hybrid" and found.hits[0].id == stored.id  # answered by LanceDB
+    finally:
+        await service.close()
+    on = await MemoryService.open(load_settings({"AGENT_MEMORY_DATA_DIR": str(tmp_path)}), HashEmbedder())
+    try:
+        assert await on.indexer.drain(30) and await on.indexer.settle(60)
+        assert on.indexer.vectors is not None and on.indexer.vectors._mirror.current() is not None
+    finally:
+        await on.close()

@@ -57,6 +57,8 @@ class Settings:
     summary_max_messages: int = 2_000
     model_wait_seconds: float = 0.0
     index_poll_seconds: float = 2.0
+    # Vector rows searched exactly in memory (~1.8 KB each; 0: always search LanceDB): see store/vectors.py.
+    exact_search_rows: int = 50_000
     scrub_secrets: bool = True
     log_level: str = "WARNING"
     # HTTP transport: bearer token -> user; the token, never a tool argument, decides whose memories.
@@ -83,6 +85,8 @@ class Settings:
             )
         if self.model_wait_seconds < 0:
             raise ConfigError("AGENT_MEMORY_MODEL_WAIT_SECONDS must be 0 or more.")
+        if self.exact_search_rows < 0:
+            raise ConfigError("AGENT_MEMORY_EXACT_SEARCH_ROWS must be 0 (off) or more.")
         if not self.index_poll_seconds > 0:
             raise ConfigError("AGENT_MEMORY_INDEX_POLL_SECONDS must be more than 0.")
         for f in fields(self):
@@ -158,6 +162,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "AGENT_MEMORY_SCRUB_SECRETS": ("scrub_secrets", bool),
     "AGENT_MEMORY_MODEL_WAIT_SECONDS": ("model_wait_seconds", float),
     "AGENT_MEMORY_INDEX_POLL_SECONDS": ("index_poll_seconds", float),
+    "AGENT_MEMORY_EXACT_SEARCH_ROWS": ("exact_search_rows", int),
     "AGENT_MEMORY_LOG_LEVEL": ("log_level", str),
     "AGENT_MEMORY_HTTP_HOST": ("http_host", str),
     "AGENT_MEMORY_HTTP_PORT": ("http_port", int),

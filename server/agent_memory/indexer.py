@@ -200,7 +200,9 @@ class Indexer:
         name = table_name(self._model.embedder.name, dim)
         options = dict(self._settings.vector_storage_options)
         lock = self._settings.data_dir / "vectors.lock"  # local even when the index lives in an object store
-        vectors = await asyncio.to_thread(VectorIndex, self._settings.vector_location, name, dim, options, lock)
+        vectors = await asyncio.to_thread(
+            VectorIndex, self._settings.vector_location, name, dim, options, lock, self._settings.exact_search_rows
+        )
         known = await self._buffer.get_value("vector_table")
         # Count marked rows first: another process marks rows only after upserting them, so the index
         # counted afterwards holds at least as many, and a busy neighbour does not look like a lost index.

@@ -129,6 +129,7 @@ class VectorIndex:
         dim: int,
         storage_options: Mapping[str, str] | None = None,
         lock_path: Path | None = None,
+        matrix_max_rows: int | None = None,
     ) -> None:
         # `location` is a directory or an object-store URI (s3://bucket/prefix); credentials and endpoint come
         # from `storage_options` or the standard AWS_* environment, which LanceDB reads itself.
@@ -159,6 +160,7 @@ class VectorIndex:
         self._upkeep = threading.Lock()
         # The in-memory copy for exact search while the table is small.
         self._mirror = Mirror(dim, self._version)
+        self._matrix_max_rows = MATRIX_MAX_ROWS if matrix_max_rows is None else matrix_max_rows
         self._writes = 0
         self._scalar_ready = False
         # Rows the ANN index was trained on (after a restart: the rows it covers, so retraining comes later).
@@ -313,7 +315,7 @@ class VectorIndex:
 
     def _matrix_due(self) -> bool:
         """Return True when the in-memory copy should be (re)loaded; free it once the table outgrows it."""
-        if 0 < self._rows <= MATRIX_MAX_ROWS:
+        if 0 < self._rows <= self._matrix_max_rows:
             return self._mirror.current() is None
         self._mirror.drop()
         return False
