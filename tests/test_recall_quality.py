@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from agent_memory import recall
 from agent_memory.config import DEFAULT_MODEL, Settings
 from agent_memory.embedder import SentenceTransformerEmbedder
 from agent_memory.ranking import fts_query, length_prior, rrf
@@ -129,17 +130,17 @@ async def test_a_time_window_ranking_equals_a_search_inside_the_window(tmp_path:
         match = fts_query("garden restaurant plans")
         assert match is not None
         found: dict[str, Any] = {}
-        by_vector = await service._nearest(vector, base, pool, found)
+        by_vector = await recall.nearest(service, vector, base, pool, found)
         by_keyword = [m.id for m, _ in await service.buffer.keyword_search("default", match, base, pool)]
         found.update(await service.buffer.by_ids("default", by_keyword, base))
         for days in (0, 1, 10, 60, 119):  # from a window inside the candidates to one far larger than the pool
             window = replace(base, since_ts=(NOW - timedelta(days=days + 0.5)).timestamp(), until_ts=NOW.timestamp())
             size = await service.buffer.count_matching("default", window)
             assert size == days + 1
-            searched = await service._nearest(vector, window, pool, dict(found))
-            assert await service._within(by_vector, window, size, pool, found, vector=vector) == searched
+            searched = await recall.nearest(service, vector, window, pool, dict(found))
+            assert await recall.within(service, by_vector, window, size, pool, found, vector=vector) == searched
             searched_kw = [m.id for m, _ in await service.buffer.keyword_search("default", match, window, pool)]
-            assert await service._within(by_keyword, window, size, pool, found, match=match) == searched_kw
+            assert await recall.within(service, by_keyword, window, size, pool, found, match=match) == searched_kw
     finally:
         await service.close()
 
