@@ -104,7 +104,6 @@ async def run(service: MemoryService, text: str, filters: Filters, limit: int, m
     )
 
 
-
 async def _query_vector(service: MemoryService, text: str) -> Vectors | None:
     """Return the query's embedding once the index has caught up, or None when semantic search is unavailable."""
     wait = service.settings.model_wait_seconds
@@ -119,6 +118,7 @@ async def _query_vector(service: MemoryService, text: str) -> Vectors | None:
         return None
     await service.indexer.drain(DRAIN_TIMEOUT)
     return await service.model.embed_query(text)
+
 
 async def nearest(
     service: MemoryService, query_vector: Vectors, filters: Filters, pool: int, found: dict[str, Memory]
@@ -140,6 +140,7 @@ async def nearest(
     missing = [i for i, _ in nearest if i not in found]
     found.update(await service.buffer.by_ids(service.settings.user, missing, filters))
     return [i for i, _ in nearest if i in found]
+
 
 async def within(
     service: MemoryService,

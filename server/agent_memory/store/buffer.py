@@ -34,6 +34,8 @@ WRITE_WAIT_SECONDS = 60.0
 UNEMBEDDABLE = -1
 # Keyword search ranks this many times the wanted rows before checking their scope (see keyword_search).
 KEYWORD_HEAD_FACTOR = 4
+
+
 class Buffer:
     """The SQLite store; one connection per process, opened once."""
 

@@ -46,9 +46,7 @@ class Summaries:
                 (user, id),
             )
 
-    async def save(
-        self, user: str, namespace: str, session_key: str, focus: str, summary: StoredSummary
-    ) -> None:
+    async def save(self, user: str, namespace: str, session_key: str, focus: str, summary: StoredSummary) -> None:
         """Store a summary with the ids it covers."""
         async with self._transaction() as db:
             await db.execute(
