@@ -8,8 +8,9 @@ moves the version on, and must not search a copy whose version is not the table'
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -149,7 +150,7 @@ class VectorMatrix:
         return [(self._ids[candidates[i]], float(picked[i]), int(self._windows[candidates[i]])) for i in order]
 
     def _reserve(self, size: int) -> None:
-        """Grow the arrays (doubling) to hold `size` rows."""
+        """Grow the arrays (by a quarter, at least) to hold `size` rows."""
         capacity = len(self._alive)
         if size <= capacity:
             return
@@ -189,33 +190,14 @@ class Mirror:
             matrix = self._matrix
         return matrix if matrix is not None and matrix.version == self._table_version() else None
 
-    def search(
-        self,
-        vector: Floats,
-        *,
-        user: str,
-        namespace: str,
-        session_id: str | None,
-        since_ts: float | None,
-        until_ts: float | None,
-        limit: int,
-    ) -> list[tuple[str, float, int]] | None:
-        """Search the copy (see VectorMatrix.search) if it mirrors the table's current version, else return None."""
+    @contextlib.contextmanager
+    def searchable(self) -> Iterator[VectorMatrix | None]:
+        """Hold the copy for a search: yield it if it mirrors the table's current version, else None."""
         version = self._table_version()
         # Under the lock: a write followed onto the copy mid-search could tear a row being replaced.
         with self._lock:
             matrix = self._matrix
-            if matrix is None or matrix.version != version:
-                return None
-            return matrix.search(
-                vector,
-                user=user,
-                namespace=namespace,
-                session_id=session_id,
-                since_ts=since_ts,
-                until_ts=until_ts,
-                limit=limit,
-            )
+            yield matrix if matrix is not None and matrix.version == version else None
 
     def follow(self, versions: tuple[int, int], change: Callable[[VectorMatrix], None]) -> None:
         """Apply the owner's commit, made between table versions (before, after), to a copy current before it."""

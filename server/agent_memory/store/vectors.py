@@ -226,27 +226,30 @@ class VectorIndex:
 
         `exact` skips the ANN index (to measure it against exact search).
         """
-        where: Expr = (col("user") == lit(user)) & (col("namespace") == lit(namespace))
-        if session_id is not None:
-            where = where & (col("session_id") == lit(session_id))
-        if since_ts is not None:
-            where = where & (col("created_ts") >= lit(since_ts))
-        if until_ts is not None:
-            where = where & (col("created_ts") <= lit(until_ts))
-        ann = self._ann_rows > 0 and not exact
         # The in-memory copy, when current, is exact and faster than either LanceDB search.
-        found = self._mirror.search(
-            vector,
-            user=user,
-            namespace=namespace,
-            session_id=session_id,
-            since_ts=since_ts,
-            until_ts=until_ts,
-            limit=limit * OVERSAMPLE,
-        )
-        if found is not None:
-            rows = found
-        else:
+        with self._mirror.searchable() as matrix:
+            rows = (
+                None
+                if matrix is None
+                else matrix.search(
+                    vector,
+                    user=user,
+                    namespace=namespace,
+                    session_id=session_id,
+                    since_ts=since_ts,
+                    until_ts=until_ts,
+                    limit=limit * OVERSAMPLE,
+                )
+            )
+        if rows is None:
+            where: Expr = (col("user") == lit(user)) & (col("namespace") == lit(namespace))
+            if session_id is not None:
+                where = where & (col("session_id") == lit(session_id))
+            if since_ts is not None:
+                where = where & (col("created_ts") >= lit(since_ts))
+            if until_ts is not None:
+                where = where & (col("created_ts") <= lit(until_ts))
+            ann = self._ann_rows > 0 and not exact
             rows = self._search(vector, where, limit * OVERSAMPLE, ann=ann)
             if ann and len(rows) < limit * OVERSAMPLE:
                 # A narrow filter can leave the probed partitions short of hits; the filtered set is small: go exact.
