@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from agent_memory import lean
 from agent_memory.config import DEFAULT_MODEL, EmbedLoader, load_settings
@@ -69,9 +70,9 @@ def library_vectors() -> np.ndarray:
 def test_lean_vectors_equal_sentence_transformers_vectors(
     library_vectors: np.ndarray, loader: EmbedLoader, backend: str
 ) -> None:
-    lean = SentenceTransformerEmbedder(DEFAULT_MODEL, loader=loader)
+    lean = SentenceTransformerEmbedder(DEFAULT_MODEL, loader=loader, precision="float32")
     assert lean.load() == 384
-    assert lean.backend == backend
+    assert (lean.backend, lean.precision) == (backend, "float32")
     vectors = lean.embed(TEXTS)
     assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS), 384)
     assert np.abs(vectors - library_vectors).max() < 1e-5
@@ -81,6 +82,49 @@ def test_lean_vectors_equal_sentence_transformers_vectors(
     assert np.abs(one_by_one - library_vectors).max() < 1e-5
     assert lean.embed([]).shape == (0, 384)
     assert lean.token_counts(["hello world", "word " * 400]) == [4, 256]  # [CLS] hello world [SEP]; truncated
+
+
+def test_bfloat16_vectors_point_where_the_library_vectors_do(library_vectors: np.ndarray) -> None:
+    fast = SentenceTransformerEmbedder(DEFAULT_MODEL, precision="bfloat16")
+    assert fast.load() == 384
+    assert (fast.backend, fast.precision) == ("torch", "bfloat16")
+    vectors = fast.embed(TEXTS)
+    assert vectors.dtype == np.float32 and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # The residual stream and layer norms stay float32: every vector is within a cosine of 1e-4 of the exact one
+    # (a layer norm or the residual in bfloat16 would be off by ~1e-3 to 1e-2).
+    assert (vectors * library_vectors).sum(axis=1).min() > 0.9999
+    one_by_one = np.concatenate([fast.embed([t]) for t in TEXTS])
+    assert (one_by_one * library_vectors).sum(axis=1).min() > 0.9999
+    # Rankings follow the exact vectors: each text's nearest other text is the same.
+    exact, close = library_vectors @ library_vectors.T, vectors @ library_vectors.T
+    np.fill_diagonal(exact, -1)
+    np.fill_diagonal(close, -1)
+    assert (exact.argmax(axis=1) == close.argmax(axis=1)).all()
+
+
+def test_bfloat16_keeps_the_weights_in_half_the_memory_and_layer_norms_exact() -> None:
+    from agent_memory.bert import BertEncoder
+
+    pipeline = read_pipeline(BUNDLED)
+    assert pipeline is not None
+    encoder = BertEncoder(pipeline.transformer_dir, 256, torch.bfloat16)
+    dtypes = {key: tensor.dtype for key, tensor in encoder._w.items()}
+    assert dtypes["encoder.layer.0.intermediate.dense.weight"] == torch.bfloat16
+    assert dtypes["embeddings.word_embeddings.weight"] == torch.bfloat16
+    assert dtypes["encoder.layer.5.output.LayerNorm.weight"] == torch.float32
+    assert {d for k, d in dtypes.items() if "LayerNorm" not in k and d.is_floating_point} == {torch.bfloat16}
+
+
+def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it() -> None:
+    from agent_memory.bert import native_bfloat16
+
+    embedder = SentenceTransformerEmbedder(DEFAULT_MODEL)
+    embedder.load()
+    assert embedder.precision == ("bfloat16" if native_bfloat16() else "float32")
+    assert load_settings({}).embed_precision == "auto"
+    assert load_settings({"AGENT_MEMORY_EMBED_PRECISION": "float32"}).embed_precision == "float32"
+    with pytest.raises(ConfigError, match="AGENT_MEMORY_EMBED_PRECISION"):
+        load_settings({"AGENT_MEMORY_EMBED_PRECISION": "int8"})
 
 
 def test_the_default_model_loads_on_torch_alone_and_prints_nothing() -> None:

@@ -15,6 +15,7 @@ from agent_memory.errors import ConfigError
 
 SummarizerChoice = Literal["auto", "anthropic", "sampling", "extractive"]
 EmbedLoader = Literal["auto", "transformers", "sentence-transformers"]
+EmbedPrecision = Literal["auto", "float32", "bfloat16"]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 APP_NAME = "agent-memory"
@@ -42,6 +43,8 @@ class Settings:
     # How a standard local model loads: auto (plain torch for BERT, else transformers), transformers, or always
     # the sentence-transformers library (README, configuration).
     embed_loader: EmbedLoader = "auto"
+    # The plain-torch BERT's matrix products: auto is bfloat16 where the CPU has bf16 instructions (see bert.py).
+    embed_precision: EmbedPrecision = "auto"
     summarizer: SummarizerChoice = "auto"
     anthropic_api_key: str | None = field(default=None, repr=False)
     anthropic_base_url: str | None = None
@@ -82,6 +85,10 @@ class Settings:
             raise ConfigError(
                 "AGENT_MEMORY_EMBED_LOADER must be auto, transformers or sentence-transformers, "
                 f"not {self.embed_loader!r}."
+            )
+        if self.embed_precision not in ("auto", "float32", "bfloat16"):
+            raise ConfigError(
+                f"AGENT_MEMORY_EMBED_PRECISION must be auto, float32 or bfloat16, not {self.embed_precision!r}."
             )
         if self.model_wait_seconds < 0:
             raise ConfigError("AGENT_MEMORY_MODEL_WAIT_SECONDS must be 0 or more.")
@@ -146,6 +153,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "AGENT_MEMORY_NAMESPACE": ("namespace", str),
     "AGENT_MEMORY_MODEL": ("model", str),
     "AGENT_MEMORY_EMBED_LOADER": ("embed_loader", str),
+    "AGENT_MEMORY_EMBED_PRECISION": ("embed_precision", str),
     "AGENT_MEMORY_SUMMARIZER": ("summarizer", str),
     "AGENT_MEMORY_SUMMARY_MODEL": ("summary_model", str),
     "ANTHROPIC_API_KEY": ("anthropic_api_key", str),

@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from agent_memory import heap, lean
-from agent_memory.config import DEFAULT_MODEL, EmbedLoader
+from agent_memory.config import DEFAULT_MODEL, EmbedLoader, EmbedPrecision, Settings
 from agent_memory.errors import BackendError, ConfigError
 from agent_memory.lean import Vectors as Vectors  # the type every caller of the embedder uses
 from agent_memory.modelspec import Pipeline, read_pipeline
@@ -85,13 +85,22 @@ class SentenceTransformerEmbedder:
     """
 
     # 16, not 64: the attention activations of a 64-text batch add ~250 MB to peak RSS, for no speed gain on CPU.
-    def __init__(self, setting: str, batch_size: int = 16, loader: EmbedLoader = "auto") -> None:
+    def __init__(
+        self, setting: str, batch_size: int = 16, loader: EmbedLoader = "auto", precision: EmbedPrecision = "auto"
+    ) -> None:
         self._setting = setting
         self._batch_size = batch_size
         self._loader = loader
+        self._precision = precision
         self._encode: Callable[[list[str]], Vectors] | None = None
         self._count: Callable[[list[str]], list[int]] = _char_counts
         self.backend: str | None = None  # "torch", "transformers" or "sentence-transformers" once loaded
+        self.precision = "float32"  # of the matrix products, once loaded ("bfloat16" on the torch backend)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SentenceTransformerEmbedder:
+        """Return the embedder the settings configure."""
+        return cls(settings.model, loader=settings.embed_loader, precision=settings.embed_precision)
 
     @property
     def name(self) -> str:
@@ -109,7 +118,7 @@ class SentenceTransformerEmbedder:
         if pipeline is not None:
             backends: list[tuple[str, Callable[[Pipeline], lean.TokenEncoder]]] = [("transformers", lean.AutoEncoder)]
             if self._loader == "auto":
-                backends.insert(0, ("torch", lean.bert_encoder))
+                backends.insert(0, ("torch", lambda p: lean.bert_encoder(p, self._precision)))
             for backend, make in backends:
                 try:
                     model = lean.Pooled(make(pipeline), pipeline, self._batch_size)
@@ -118,6 +127,7 @@ class SentenceTransformerEmbedder:
                     logger.info("model %s does not load with %s (%s)", target, backend, exc)
                 else:
                     self._encode, self._count, self.backend = model.encode, model.token_counts, backend
+                    self.precision = model.precision
                     return model.dim
         return self._load_full(target)
 

@@ -156,7 +156,7 @@ def _sqlite(settings: Settings, checks: list[Check]) -> dict[str, Any] | None:
 
 
 def _model(settings: Settings, checks: list[Check]) -> int | None:
-    embedder = SentenceTransformerEmbedder(settings.model, loader=settings.embed_loader)
+    embedder = SentenceTransformerEmbedder.from_settings(settings)
     start = time.monotonic()
     try:
         dim = embedder.load()
@@ -166,7 +166,7 @@ def _model(settings: Settings, checks: list[Check]) -> int | None:
         checks.append(Check(name="model", status="fail", detail=detail, fix=str(exc)))
         return None
     took = time.monotonic() - start
-    detail = f"{embedder.name} loads in {took:.1f} s with {embedder.backend} (dim {dim})"
+    detail = f"{embedder.name} loads in {took:.1f} s with {embedder.backend} in {embedder.precision} (dim {dim})"
     checks.append(Check(name="model", status="ok", detail=detail))
     return dim
 

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from agent_memory.config import EmbedPrecision
 from agent_memory.modelspec import Pipeline
 
 Vectors = np.ndarray[Any, np.dtype[np.float32]]
@@ -29,11 +30,15 @@ class TokenEncoder(Protocol):
         ...
 
 
-def bert_encoder(pipeline: Pipeline) -> TokenEncoder:
+def bert_encoder(pipeline: Pipeline, precision: EmbedPrecision = "auto") -> TokenEncoder:
     """Return the plain-torch BERT encoder of a pipeline (bert.Unsupported, a ValueError, if it is no plain BERT)."""
-    from agent_memory.bert import BertEncoder  # its Unsupported is a ValueError
+    import torch
 
-    return BertEncoder(pipeline.transformer_dir, pipeline.max_seq_length)
+    from agent_memory.bert import BertEncoder, native_bfloat16  # its Unsupported is a ValueError
+
+    bf16 = precision == "bfloat16" or (precision == "auto" and native_bfloat16())
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    return BertEncoder(pipeline.transformer_dir, pipeline.max_seq_length, dtype)
 
 
 class AutoEncoder:
@@ -72,6 +77,7 @@ class Pooled:
         self._batch_size = batch_size
         self.dim = encoder.dim
         self.token_counts = encoder.token_counts
+        self.precision = str(getattr(encoder, "dtype", "float32")).removeprefix("torch.")
 
     def encode(self, texts: list[str]) -> Vectors:
         """Embed texts, a batch at a time, as L2-normalised float32 vectors."""

@@ -69,7 +69,7 @@ class MemoryService:
         make_private_dir(settings)
         buffer = await Buffer.open(settings.sqlite_path)
         make_private_dir(settings)  # again: the -wal and -shm files of a database made by an older version
-        model = BackgroundModel(embedder or SentenceTransformerEmbedder(settings.model, loader=settings.embed_loader))
+        model = BackgroundModel(embedder or SentenceTransformerEmbedder.from_settings(settings))
         if without_model is not None:
             model.disable(without_model)
         else:
