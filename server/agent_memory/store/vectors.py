@@ -360,7 +360,9 @@ class VectorIndex:
             if self._ann_due(rows):
                 self._build_ann(rows)
             if self._matrix_due():
+                started = time.monotonic()
                 self._mirror.load(self._read_all, self._rows)
+                logger.info("copied %d vector rows into memory in %.1f s", rows, time.monotonic() - started)
                 # The table read is gone once copied: hand its memory back (Arrow's pool, then glibc's heap).
                 pa.default_memory_pool().release_unused()
                 heap.trim()
