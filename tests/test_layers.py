@@ -15,7 +15,8 @@ OWNERS = {
     "mcp": {"mcp_server.py", "mcp_http.py"},
     "sentence_transformers": {"embedder.py"},
     "transformers": {"lean.py"},
-    "torch": {"lean.py", "bert.py"},
+    # store/matrix.py: the in-memory copy's float16 product (numpy has no fast one), once the model has loaded torch.
+    "torch": {"lean.py", "bert.py", "store/matrix.py"},
     "tokenizers": {"bert.py"},
     "safetensors": {"bert.py"},
     "anthropic": {"summarizer.py"},

@@ -182,10 +182,29 @@ def test_in_memory_search_returns_what_lancedb_exact_search_returns(tmp_path: Pa
     index._mirror.drop()
     assert index._mirror.current() is None
     scanned = [_scored(index, q, **f) for q in queries for f in FILTERS]
-    assert any(in_memory) and [len(r) for r in in_memory] == [len(r) for r in scanned]
-    for mine, theirs in zip(in_memory, scanned, strict=True):
-        assert [i for i, _ in mine] == [i for i, _ in theirs]
-        assert np.allclose([s for _, s in mine], [s for _, s in theirs], atol=1e-5)
+    assert any(in_memory)
+    _same_ranking(in_memory, scanned)
+
+
+# The copy holds float16 vectors: its similarities are within ~1e-4 of float32 ones at 32 dimensions (~3e-5 at
+# MiniLM's 384), so two rows closer than that may swap places.
+CLOSE = 2e-4
+
+
+def _same_ranking(mine: list[list[tuple[str, float]]], exact: list[list[tuple[str, float]]]) -> None:
+    """Assert two lists of results rank alike, up to the swaps of rows whose similarities are within CLOSE."""
+    assert [len(r) for r in mine] == [len(r) for r in exact]
+    for ours, theirs in zip(mine, exact, strict=True):
+        assert np.allclose([s for _, s in ours], [s for _, s in theirs], atol=CLOSE)
+        scores = dict(theirs)
+        for memory, similarity in ours:
+            if memory in scores:
+                assert abs(similarity - scores[memory]) < CLOSE
+            else:  # in our top k only by a near-tie at the cut
+                assert similarity < theirs[-1][1] + CLOSE
+    # Swaps are the exception: most result lists are identical.
+    same = sum([i for i, _ in a] == [i for i, _ in b] for a, b in zip(mine, exact, strict=True))
+    assert same >= 0.9 * len(mine)
 
 
 def test_own_writes_keep_the_in_memory_copy_current(tmp_path: Path) -> None:
@@ -193,12 +212,16 @@ def test_own_writes_keep_the_in_memory_copy_current(tmp_path: Path) -> None:
     rows = _rows(0, 50)
     index.upsert(rows[:40])
     index.maintain()
-    assert index._mirror.current() is not None
+    loaded = index._mirror.current()
+    assert loaded is not None
+    vectors = loaded._vectors
+    assert vectors.dtype == np.float16 and len(vectors) >= 50  # loaded with room for a quarter more rows
     index.upsert(rows[40:])  # new rows
     index.upsert([VectorRow("m0", "u", "default", "s1", 0.0, rows[45].vector)])  # m0 now points where m45 does
     index.delete(["m1"])
     matrix = index._mirror.current()
     assert matrix is not None and matrix.rows == 49
+    assert matrix._vectors is vectors  # the new rows went into that room: nothing was copied to grow
     assert _search(index, rows[45].vector)[:2] in (["m45", "m0"], ["m0", "m45"])
     assert "m1" not in _search(index, rows[1].vector)
     assert _search(index, rows[49].vector)[0] == "m49"
@@ -276,7 +299,7 @@ def test_the_in_memory_copy_answers_even_once_an_ann_index_exists(
     from_copy = [_scored(index, q) for q in queries]
     index._mirror.drop()
     exact = [_scored(index, q, exact=True) for q in queries]  # LanceDB's exact scan
-    assert [[i for i, _ in r] for r in from_copy] == [[i for i, _ in r] for r in exact]
+    _same_ranking(from_copy, exact)
 
 
 @pytest.mark.anyio

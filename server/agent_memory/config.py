@@ -60,7 +60,7 @@ class Settings:
     summary_max_messages: int = 2_000
     model_wait_seconds: float = 0.0
     index_poll_seconds: float = 2.0
-    # Vector rows searched exactly in memory (~1.8 KB each; 0: always search LanceDB): see store/vectors.py.
+    # Vector rows searched exactly in memory (~0.9 KB each; 0: always search LanceDB): see store/vectors.py.
     exact_search_rows: int = 50_000
     scrub_secrets: bool = True
     log_level: str = "WARNING"

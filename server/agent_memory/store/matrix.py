@@ -1,9 +1,13 @@
 """An in-memory copy of a small vector table, searched exactly with one matrix product.
 
 Below ANN size, LanceDB's exact search reads and scores every row of the table per query (~20 ms at 10k
-rows on 2 cores); the same search over a float32 matrix in memory takes a fraction of a millisecond. The
-copy belongs to the table version it mirrors (`version`): the owner applies its own writes to it and
-moves the version on, and must not search a copy whose version is not the table's.
+rows on 2 cores); the same search over a matrix in memory takes about a millisecond. The copy belongs to
+the table version it mirrors (`version`): the owner applies its own writes to it and moves the version on,
+and must not search a copy whose version is not the table's.
+
+The vectors are held normalised in float16, half the memory of float32 (~33 MB less at 42k rows). One
+float16 product over every row ranks them to within ~5e-4; the best few are then scored again in float32
+from the same rows, which puts their similarities within ~3e-5 of the float32 ones.
 """
 
 from __future__ import annotations
@@ -21,8 +25,12 @@ if TYPE_CHECKING:
     from agent_memory.store.vectors import VectorRow
 
 Floats = np.ndarray[Any, np.dtype[np.float32]]
+Halves = np.ndarray[Any, np.dtype[np.float16]]
 # Filter columns held as small integer codes, so a filter is one vectorised comparison.
 _CODED = ("user", "namespace", "session_id")
+# Rows rescored in float32 past the limit: the float16 product ranks to within ~5e-4, and rows that close to
+# the cut are few.
+_RESCORE_EXTRA = 32
 
 
 class VectorMatrix:
@@ -32,8 +40,7 @@ class VectorMatrix:
         self.version = version
         self._dim = dim
         self._n = 0
-        self._vectors: Floats = np.zeros((0, dim), dtype=np.float32)
-        self._inverse_norms: Floats = np.zeros(0, dtype=np.float32)
+        self._vectors: Halves = np.zeros((0, dim), dtype=np.float16)
         self._created = np.zeros(0, dtype=np.float64)
         self._windows = np.zeros(0, dtype=np.int32)
         self._alive = np.zeros(0, dtype=bool)
@@ -50,15 +57,15 @@ class VectorMatrix:
         Batches, and columns rather than rows, keep the transient memory of a load to one batch's worth.
         """
         matrix = cls(dim, version)
-        matrix._reserve(rows)
+        # Room for a quarter more rows now: pages of zeros take no memory until rows land in them, while
+        # growing later copies the whole matrix, old and new resident at once (the peak of a write burst).
+        matrix._reserve(rows + rows // 4)
         for batch in batches:
             start, n = matrix._n, batch.num_rows
             matrix._reserve(start + n)
             end = start + n
             vectors = batch.column("vector").flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
-            matrix._vectors[start:end] = vectors
-            norms = np.linalg.norm(matrix._vectors[start:end], axis=1)
-            matrix._inverse_norms[start:end] = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+            matrix._vectors[start:end] = _normalised(vectors)
             matrix._created[start:end] = batch.column("created_ts").to_numpy()
             matrix._windows[start:end] = batch.column("windows").to_numpy()
             matrix._alive[start:end] = True
@@ -91,10 +98,7 @@ class VectorMatrix:
                 self._ids.append(row.id)
                 self._slot_of_key[row.key] = slot
                 self._slots_of_id.setdefault(row.id, set()).add(slot)
-            vector = np.asarray(row.vector, dtype=np.float32)
-            norm = float(np.linalg.norm(vector))
-            self._vectors[slot] = vector
-            self._inverse_norms[slot] = 1.0 / norm if norm > 0 else 0.0
+            self._vectors[slot] = _normalised(np.asarray(row.vector, dtype=np.float32)[None, :])[0]
             self._created[slot] = row.created_ts
             self._windows[slot] = row.windows
             self._alive[slot] = True
@@ -140,14 +144,15 @@ class VectorMatrix:
             return []
         query = np.asarray(vector, dtype=np.float32)
         norm = float(np.linalg.norm(query))
-        # One product over all rows is cheaper than gathering the candidates' rows first.
-        scores = (self._vectors[:n] @ query) * self._inverse_norms[:n] * (1.0 / norm if norm > 0 else 0.0)
-        picked = scores[candidates]
-        if candidates.size > limit:
-            top = np.argpartition(-picked, limit - 1)[:limit]
-            candidates, picked = candidates[top], picked[top]
-        order = np.argsort(-picked, kind="stable")
-        return [(self._ids[candidates[i]], float(picked[i]), int(self._windows[candidates[i]])) for i in order]
+        query = query / norm if norm > 0 else query
+        shortlist = limit + _RESCORE_EXTRA
+        if candidates.size > shortlist:
+            # One product over all rows is cheaper than gathering the candidates' rows first.
+            rough = _product(self._vectors[:n], query.astype(np.float16))[candidates]
+            candidates = candidates[np.argpartition(-rough, shortlist - 1)[:shortlist]]
+        scores = self._vectors[candidates].astype(np.float32) @ query
+        order = np.argsort(-scores, kind="stable")[:limit]
+        return [(self._ids[candidates[i]], float(scores[i]), int(self._windows[candidates[i]])) for i in order]
 
     def _reserve(self, size: int) -> None:
         """Grow the arrays (by a quarter, at least) to hold `size` rows."""
@@ -163,11 +168,26 @@ class VectorMatrix:
             return bigger
 
         self._vectors = grown(self._vectors)
-        self._inverse_norms = grown(self._inverse_norms)
         self._created = grown(self._created)
         self._windows = grown(self._windows)
         self._alive = grown(self._alive)
         self._coded = {name: grown(array) for name, array in self._coded.items()}
+
+
+def _normalised(vectors: Floats) -> Halves:
+    """Return the rows scaled to unit length, in float16 (a zero row stays zero)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    return np.asarray(unit, dtype=np.float16)
+
+
+def _product(rows: Halves, query: Halves) -> Floats:
+    """Return rows @ query in float16: torch has a vectorised float16 product, numpy has none (~50x slower)."""
+    import torch  # already imported by the embedding model whose queries this scores
+
+    with torch.inference_mode():
+        scores = torch.from_numpy(rows) @ torch.from_numpy(query)
+    return np.asarray(scores.float().numpy(), dtype=np.float32)
 
 
 class Mirror:

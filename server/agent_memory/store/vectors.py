@@ -80,8 +80,8 @@ SCALAR_INDEXES: dict[str, type[Bitmap] | type[BTree]] = {
     "session_id": BTree,
     "created_ts": BTree,
 }
-# Up to this many rows, searches go to an in-memory copy of the table (store/matrix.py; ~1.8 KB per row, so
-# ~90 MB at most): a chat-sized memory takes ~4 rows (whole and by sentence), so that is ~12k such memories.
+# Up to this many rows, searches go to an in-memory copy of the table (store/matrix.py; ~0.9 KB per row, so
+# ~45 MB at most): a chat-sized memory takes ~4 rows (whole and by sentence), so that is ~12k such memories.
 # The ANN index is built earlier (ANN_MIN_ROWS), ready for when the table outgrows the copy.
 MATRIX_MAX_ROWS = 50_000
 # Rows fetched per memory wanted: several windows of one long memory can crowd the nearest rows.
