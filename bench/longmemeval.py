@@ -180,7 +180,7 @@ class SharedEmbedder:
         """Embed texts, reusing vectors already computed for the same text (documents only)."""
         if not self.caching:
             return self._inner.embed(texts)
-        keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
+        keys = [_key(t) for t in texts]
         todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
         if todo:
             first = {k: t for k, t in zip(keys, texts, strict=True)}
@@ -189,6 +189,29 @@ class SharedEmbedder:
         self.misses += len(todo)
         self.hits += len(keys) - len(todo)
         return np.stack([self._cache[k] for k in keys]).astype(np.float32)
+
+    @property
+    def sums_tokens(self) -> bool:
+        """Return whether the wrapped model pools by mean (then the indexer asks for token sums of sentences)."""
+        return self._inner.sums_tokens
+
+    def token_sums(self, texts: Sequence[str]) -> tuple[Vectors, Vectors]:
+        """Return summed token states and token counts, reusing the sums of texts already read.
+
+        Keyed apart from vectors ("token sums" and the text): a sum is not a vector. Counts come from the tokenizer.
+        """
+        if not self.caching:
+            return self._inner.token_sums(texts)
+        keys = [_key(f"token sums\n{t}") for t in texts]
+        todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        if todo:
+            first = {k: t for k, t in zip(keys, texts, strict=True)}
+            sums, _ = self._inner.token_sums([first[k] for k in todo])
+            self._cache.update(zip(todo, sums, strict=True))
+        self.misses += len(todo)
+        self.hits += len(keys) - len(todo)
+        counts = np.asarray(self._inner.token_counts(texts), dtype=np.float32)[:, None]
+        return np.stack([self._cache[k] for k in keys]).astype(np.float32), counts
 
     def reset(self) -> None:
         """Forget in-memory vectors unless they are persisted to a cache file."""
@@ -203,6 +226,10 @@ class SharedEmbedder:
         keys = np.array(list(self._cache.keys()))
         with self._cache_file.open("wb") as handle:
             np.savez(handle, keys=keys, vectors=np.stack(list(self._cache.values())))
+
+
+def _key(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 # -------------------------------------------------------------------------------------------- ingest

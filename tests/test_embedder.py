@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from agent_memory import lean
+from agent_memory.background import BackgroundModel
 from agent_memory.config import DEFAULT_MODEL, EmbedLoader, load_settings
-from agent_memory.embedder import SLICE_TOKENS, BackgroundModel, SentenceTransformerEmbedder, resolve_model
+from agent_memory.embedder import SLICE_TOKENS, SentenceTransformerEmbedder, resolve_model
 from agent_memory.errors import ConfigError
 from agent_memory.indexer import _within_windows
 from agent_memory.modelspec import read_pipeline

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from agent_memory.background import BackgroundModel
 from agent_memory.config import load_settings
-from agent_memory.embedder import BackgroundModel
 from agent_memory.service import MemoryService
 from agent_memory.store import vectors as vectors_module
 from agent_memory.store.vectors import VectorIndex, VectorRow

@@ -8,15 +8,22 @@ A chat-sized memory is embedded whole and also sentence by sentence: people ment
 way, I took my niece to the museum on Saturday") inside a message about something else, and one vector for the
 whole message mostly says what the message is about. A sentence's own vector finds the aside. The search
 subtracts what the best of n windows gains by chance alone, so more windows do not win merely for being more.
+
+`plan` gives each text to embed with its spans. A model with mean pooling (MiniLM) reads a chat-sized memory
+sentence by sentence and pools the memory's own vector from the tokens of those same passes
+(BackgroundModel.embed_spans), so each token is read once, not twice. Sentence vectors pooled from one pass over
+the whole memory ("late chunking") were tried instead and lost recall: in a 300-character message every token's
+hidden state is mostly about the message, so an aside's vector stayed close to the whole's (docs/quality.md).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 
 # Bump when the windows change: the vector table name carries it, so existing indexes rebuild from SQLite.
-VERSION = 2
+VERSION = 3
 # 160 words are about 210 word pieces in English prose: inside the model's 256 even with numbers and markup.
 WINDOW_WORDS = 160
 # Overlap so a sentence cut at one window's edge is whole in its neighbour.
@@ -30,24 +37,49 @@ _WORD = re.compile(r"\S+")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
 
 
+Span = tuple[int, int]  # a text's characters [start, end)
+
+
 def chunks(
     text: str, window: int = WINDOW_WORDS, overlap: int = OVERLAP_WORDS, max_chunks: int = MAX_CHUNKS
 ) -> list[str]:
-    """Return the windows of text to embed: the text itself when short, else overlapping word windows."""
-    spans = [m.span() for m in _WORD.finditer(text)]
-    if len(spans) <= window:
-        parts = sentences(text, max_chunks - 1)
-        return [text, *parts] if len(parts) > 1 else [text]
+    """Return the text of each vector: the text and its sentences when short, else overlapping word windows."""
+    texts = plan(text, window, overlap, max_chunks)
+    return flatten([whole for whole, _ in texts], [spans for _, spans in texts])
+
+
+def plan(
+    text: str, window: int = WINDOW_WORDS, overlap: int = OVERLAP_WORDS, max_chunks: int = MAX_CHUNKS
+) -> list[tuple[str, list[Span]]]:
+    """Return the texts to embed, each with the spans of it that get a vector of their own (covering it, or none).
+
+    A chat-sized memory is one text whose sentences are its spans (none when it is one sentence); a long one is
+    one text per window, without spans. `chunks` lists the texts of the same vectors, in the same order.
+    """
+    words = [m.span() for m in _WORD.finditer(text)]
+    if len(words) <= window:
+        spans = sentence_spans(text, max_chunks - 1)
+        return [(text, spans if len(spans) > 1 else [])]
     # Full-length windows spread evenly from the first word to the last: no stub window at the end, and past
     # the cap the windows sample the whole text (start and end included) instead of only its beginning.
-    count = min(max_chunks, math.ceil((len(spans) - overlap) / (window - overlap)))
-    last = len(spans) - window
+    count = min(max_chunks, math.ceil((len(words) - overlap) / (window - overlap)))
+    last = len(words) - window
     starts = sorted({round(i * last / (count - 1)) for i in range(count)})
-    return [text[spans[s][0] : spans[s + window - 1][1]] for s in starts]
+    return [(text[words[s][0] : words[s + window - 1][1]], []) for s in starts]
+
+
+def flatten(texts: Sequence[str], spans: Sequence[Sequence[Span]]) -> list[str]:
+    """Return each text followed by its spans' texts: one text per vector, as `chunks` lists them."""
+    return [part for text, pairs in zip(texts, spans, strict=True) for part in (text, *(text[a:b] for a, b in pairs))]
 
 
 def sentences(text: str, cap: int = MAX_CHUNKS - 1) -> list[str]:
     """Return the sentences of text (consecutive ones joined evenly when there are more than `cap`)."""
+    return [text[a:b] for a, b in sentence_spans(text, cap)]
+
+
+def sentence_spans(text: str, cap: int = MAX_CHUNKS - 1) -> list[Span]:
+    """Return where the sentences of text are (consecutive ones joined evenly when there are more than `cap`)."""
     bounds, start = [], 0
     for match in _SENTENCE_BREAK.finditer(text):
         bounds.append((start, match.start()))
@@ -57,4 +89,4 @@ def sentences(text: str, cap: int = MAX_CHUNKS - 1) -> list[str]:
     if len(spans) > cap:
         size = math.ceil(len(spans) / cap)
         spans = [(spans[i][0], spans[min(i + size, len(spans)) - 1][1]) for i in range(0, len(spans), size)]
-    return [text[a:b] for a, b in spans]
+    return spans

@@ -1,4 +1,4 @@
-"""Sentence embeddings behind a small interface, loaded in a background thread.
+"""Sentence embeddings behind a small interface (background.py loads and serves them to async code).
 
 Importing torch (and transformers or sentence-transformers) takes seconds, so nothing here imports them at
 module load: `SentenceTransformerEmbedder.load` does, on the loader thread, after the server is answering.
@@ -6,23 +6,18 @@ module load: `SentenceTransformerEmbedder.load` does, on the loader thread, afte
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import importlib.util
 import logging
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from agent_memory import heap, lean
+from agent_memory import lean
 from agent_memory.config import DEFAULT_MODEL, EmbedLoader, EmbedPrecision, Settings
-from agent_memory.errors import BackendError, ConfigError
+from agent_memory.errors import ConfigError
 from agent_memory.lean import Vectors as Vectors  # the type every caller of the embedder uses
 from agent_memory.modelspec import Pipeline, read_pipeline
 
@@ -34,6 +29,9 @@ _DEFAULT_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 # long a recall's query waits for the lock.
 EMBED_SLICE = 16
 SLICE_TOKENS = 2048
+# Sentences read per hold of the model lock at most (BackgroundModel.embed_spans): SLICE_TOKENS binds first for any
+# longer than 16 tokens, so the slice costs about what a slice of whole texts does.
+PART_SLICE = 128
 
 
 class Embedder(Protocol):
@@ -50,6 +48,20 @@ class Embedder(Protocol):
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Embed texts (blocking); shape (len(texts), dim)."""
+        ...
+
+
+@runtime_checkable
+class MeanPooler(Protocol):
+    """An Embedder whose vectors are mean-pooled token states, so a text's vector can be summed from its parts."""
+
+    @property
+    def sums_tokens(self) -> bool:
+        """Return whether token_sums works for the model as loaded."""
+        ...
+
+    def token_sums(self, texts: Sequence[str]) -> tuple[Vectors, Vectors]:
+        """Return each text's summed last hidden states (n, dim) and its token count (n, 1) (blocking)."""
         ...
 
 
@@ -94,6 +106,7 @@ class SentenceTransformerEmbedder:
         self._precision = precision
         self._encode: Callable[[list[str]], Vectors] | None = None
         self._count: Callable[[list[str]], list[int]] = _char_counts
+        self._summing: lean.Pooled | None = None  # set when the model pools by mean
         self.backend: str | None = None  # "torch", "transformers" or "sentence-transformers" once loaded
         self.precision = "float32"  # of the matrix products, once loaded ("bfloat16" on the torch backend)
 
@@ -128,6 +141,7 @@ class SentenceTransformerEmbedder:
                 else:
                     self._encode, self._count, self.backend = model.encode, model.token_counts, backend
                     self.precision = model.precision
+                    self._summing = model if model.sums_tokens else None
                     return model.dim
         return self._load_full(target)
 
@@ -157,6 +171,16 @@ class SentenceTransformerEmbedder:
         assert self._encode is not None, "load() first"
         return self._encode(list(texts))
 
+    @property
+    def sums_tokens(self) -> bool:
+        """Return whether the model pools by mean on a lean backend (token_sums works)."""
+        return self._summing is not None
+
+    def token_sums(self, texts: Sequence[str]) -> tuple[Vectors, Vectors]:
+        """Return each text's summed last hidden states and its token count (see lean.Pooled.token_sums)."""
+        assert self._summing is not None, "token_sums needs a model that pools by mean"
+        return self._summing.token_sums(list(texts), SLICE_TOKENS)
+
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """Return how many tokens each text becomes (characters, for a model loaded by the library)."""
         return self._count(list(texts))
@@ -164,146 +188,3 @@ class SentenceTransformerEmbedder:
 
 def _char_counts(texts: list[str]) -> list[int]:
     return [len(t) for t in texts]
-
-
-class ModelState(StrEnum):
-    """Where the background load stands."""
-
-    LOADING = "loading"
-    READY = "ready"
-    FAILED = "failed"
-
-
-class BackgroundModel:
-    """Loads an Embedder on a daemon thread and serves embeddings once ready."""
-
-    def __init__(self, embedder: Embedder, query_cache_size: int = 256) -> None:
-        self.embedder = embedder
-        self.state = ModelState.LOADING
-        self.error: str | None = None
-        self.dim: int | None = None
-        self._ready = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._cache: OrderedDict[str, Vectors] = OrderedDict()
-        self._cache_size = query_cache_size
-        self._lock = threading.Lock()
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        self._waiters_lock = threading.Lock()
-
-    def start(self) -> None:
-        """Begin loading in the background; returns at once."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._load, name="agent-memory-model", daemon=True)
-            self._thread.start()
-
-    def disable(self, reason: str) -> None:
-        """Never load: semantic search stays off for this process (CLI commands that need no model)."""
-        self.error = reason
-        self.state = ModelState.FAILED
-        self._ready.set()
-
-    def _load(self) -> None:
-        try:
-            self.dim = self.embedder.load()
-            self.state = ModelState.READY
-            logger.info("embedding model %s ready (dim %d)", self.embedder.name, self.dim)
-        except ConfigError as exc:
-            self.error = str(exc)
-            self.state = ModelState.FAILED
-            logger.error("%s", exc)
-        finally:
-            with self._waiters_lock:
-                self._ready.set()
-                waiters, self._waiters = self._waiters, []
-            for loop, future in waiters:
-                with contextlib.suppress(RuntimeError):  # that event loop is already closed
-                    loop.call_soon_threadsafe(_settle, future)
-
-    @property
-    def ready(self) -> bool:
-        """Return True once the model can embed."""
-        return self.state is ModelState.READY
-
-    async def wait(self, timeout: float | None = None) -> bool:
-        """Wait until the load finished (either way); return whether the model is ready."""
-        # A future settled by the loader thread, not a worker thread blocked on an Event: a blocked
-        # worker would keep the interpreter from exiting until the model finished loading.
-        with self._waiters_lock:
-            if self._ready.is_set():
-                return self.ready
-            loop = asyncio.get_running_loop()
-            future: asyncio.Future[None] = loop.create_future()
-            self._waiters.append((loop, future))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(future), timeout)
-        return self.ready
-
-    async def embed(self, texts: Sequence[str]) -> Vectors:
-        """Embed documents on a worker thread, a slice at a time, in the order given."""
-        if not texts:
-            return np.zeros((0, self.dim or 0), dtype=np.float32)
-        order, tokens = list(range(len(texts))), None
-        if len(texts) > 1:
-            # A slice costs its longest text times its size (padding): slicing texts of similar length wastes little.
-            tokens = await asyncio.to_thread(self._count_locked, texts)
-            cost = tokens or [len(t) for t in texts]
-            order.sort(key=cost.__getitem__)
-        out: Vectors | None = None
-        for rows in _slices(order, tokens):
-            # The model lock is taken per slice, so a recall's query waits for one slice, not a whole batch.
-            part = await asyncio.to_thread(self._embed_locked, [texts[i] for i in rows])
-            if out is None:
-                out = np.empty((len(texts), part.shape[1]), dtype=np.float32)
-            out[rows] = part
-        assert out is not None
-        return out
-
-    async def embed_query(self, text: str) -> Vectors:
-        """Embed one query, with a small cache for repeats."""
-        cached = self._cache.get(text)
-        if cached is not None:
-            self._cache.move_to_end(text)
-            return cached
-        vector: Vectors = (await self.embed([text]))[0]
-        self._cache[text] = vector
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return vector
-
-    async def release_memory(self) -> None:
-        """Hand memory freed by finished embedding batches back to the OS (the server idles most of its life)."""
-        await asyncio.to_thread(heap.trim)
-
-    def _count_locked(self, texts: Sequence[str]) -> list[int] | None:
-        """Return each text's tokens, or None if the embedder cannot count them."""
-        if not isinstance(self.embedder, TokenCounter):
-            return None
-        with self._lock:  # the model's tokenizer is not shared between threads
-            return self.embedder.token_counts(texts)
-
-    def _embed_locked(self, texts: Sequence[str]) -> Vectors:
-        # One model, two cores: serialise so a bulk batch and a query do not thrash each other.
-        with self._lock:
-            try:
-                result: Vectors = np.asarray(self.embedder.embed(texts), dtype=np.float32)
-            except (RuntimeError, ValueError, OSError, MemoryError) as exc:  # torch and tokenizer failures
-                raise BackendError(f"The embedding model failed: {exc}") from exc
-            return result
-
-
-def _slices(order: list[int], tokens: list[int] | None) -> list[list[int]]:
-    """Cut texts sorted by cost into slices of at most EMBED_SLICE texts and, if counted, SLICE_TOKENS tokens."""
-    slices: list[list[int]] = []
-    for i in order:
-        # Sorted ascending, so text i is the longest of its slice: with it, the slice pads to (size + 1) x its tokens.
-        size = len(slices[-1]) if slices else EMBED_SLICE
-        if size < EMBED_SLICE and (tokens is None or (size + 1) * tokens[i] <= SLICE_TOKENS):
-            slices[-1].append(i)
-        else:
-            slices.append([i])
-    return slices
-
-
-def _settle(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)

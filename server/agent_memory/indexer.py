@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from agent_memory import chunking
+from agent_memory.background import BackgroundModel
 from agent_memory.config import Settings
-from agent_memory.embedder import BackgroundModel
 from agent_memory.errors import BackendError
 from agent_memory.store.buffer import Buffer
 from agent_memory.store.rows import PendingRow
@@ -241,16 +241,20 @@ class Indexer:
         return len(rows)
 
     async def _embed(self, rows: Sequence[PendingRow]) -> list[VectorRow]:
-        """Embed rows, a long one as several windows."""
+        """Embed rows: a chat-sized one whole and sentence by sentence, a long one as several windows."""
         from agent_memory.store.vectors import VectorRow
 
-        split = [(r, chunking.chunks(r.content)) for r in rows]
-        windows = [(r, n, len(texts), text) for r, texts in split for n, text in enumerate(texts)]
-        vectors = await self._model.embed([text for *_, text in windows])
-        return [
-            VectorRow(r.id, r.user, r.namespace, r.session_id, r.created_ts, vectors[i], n, count)
-            for i, (r, n, count, _) in enumerate(windows)
-        ]
+        plans = [(r, chunking.plan(r.content)) for r in rows]
+        texts = [(text, spans) for _, plan in plans for text, spans in plan]
+        blocks = iter(await self._model.embed_spans([t for t, _ in texts], [s for _, s in texts]))
+        out = []
+        for r, plan in plans:
+            vectors = [vector for _ in plan for vector in next(blocks)]
+            out += [
+                VectorRow(r.id, r.user, r.namespace, r.session_id, r.created_ts, v, n, len(vectors))
+                for n, v in enumerate(vectors)
+            ]
+        return out
 
     async def _embed_one_by_one(self, rows: Sequence[PendingRow]) -> tuple[list[PendingRow], list[VectorRow]]:
         """Embed a failed batch row by row; set aside rows that fail alone while others succeed.

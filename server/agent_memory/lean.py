@@ -78,6 +78,8 @@ class Pooled:
         self.dim = encoder.dim
         self.token_counts = encoder.token_counts
         self.precision = str(getattr(encoder, "dtype", "float32")).removeprefix("torch.")
+        # A text's mean pooling can be summed from its parts' passes; cls and max pooling cannot.
+        self.sums_tokens = pipeline.pooling == "mean"
 
     def encode(self, texts: list[str]) -> Vectors:
         """Embed texts, a batch at a time, as L2-normalised float32 vectors."""
@@ -94,6 +96,43 @@ class Pooled:
         if not parts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.asarray(torch.cat(parts).numpy(), dtype=np.float32)
+
+    def token_sums(self, texts: list[str], max_tokens: int) -> tuple[Vectors, Vectors]:
+        """Return each text's last hidden states summed over its tokens, and its token count (unnormalised).
+
+        Mean pooling divides the first by the second; kept apart, the parts of a text add up to a mean over all
+        their tokens (BackgroundModel.embed_spans). Texts of similar length go together, at most max_tokens padded
+        tokens (or one text) at a time.
+        """
+        import torch
+
+        assert self.sums_tokens, "token_sums needs mean pooling"
+        if self._pipeline.do_lower_case:
+            texts = [t.lower() for t in texts]
+        counts = self._encoder.token_counts(texts)
+        sums, sizes = torch.zeros((len(texts), self.dim)), torch.zeros((len(texts), 1))
+        # Sentences are short: a batch is bounded by its padded tokens alone, so small matrix products do not each
+        # pay the per-call cost that a 16-text batch of them would.
+        with torch.inference_mode():
+            for rows in slices(sorted(range(len(texts)), key=counts.__getitem__), counts, max_tokens, max_tokens):
+                tokens, attention_mask = self._encoder.run([texts[i] for i in rows])
+                mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+                sums[rows] = (tokens * mask).sum(dim=1).float()
+                sizes[rows] = mask.sum(dim=1).float()
+        return np.asarray(sums.numpy(), dtype=np.float32), np.asarray(sizes.numpy(), dtype=np.float32)
+
+
+def slices(order: list[int], tokens: list[int] | None, size: int, max_tokens: int) -> list[list[int]]:
+    """Cut texts sorted by cost into slices of at most size texts and, if counted, max_tokens padded tokens."""
+    cut: list[list[int]] = []
+    for i in order:
+        # Sorted ascending, so text i is the longest of its slice: with it, the slice pads to (n + 1) x its tokens.
+        n = len(cut[-1]) if cut else size
+        if n < size and (tokens is None or (n + 1) * tokens[i] <= max_tokens):
+            cut[-1].append(i)
+        else:
+            cut.append([i])
+    return cut
 
 
 def _pool(torch: Any, tokens: Any, attention_mask: Any, mode: str) -> Any:

@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from agent_memory import timeframe
-from agent_memory.embedder import ModelState, Vectors
+from agent_memory.background import ModelState
+from agent_memory.embedder import Vectors
 from agent_memory.errors import BackendError
 from agent_memory.models import Hit, Memory, RecallResult
 from agent_memory.ranking import fts_query, length_prior, pack, recency_boost, rrf

@@ -15,9 +15,10 @@ from typing import Any
 
 from agent_memory import history, recall
 from agent_memory import validation as check
+from agent_memory.background import BackgroundModel, ModelState
 from agent_memory.config import Settings
 from agent_memory.datadir import make_private_dir
-from agent_memory.embedder import BackgroundModel, Embedder, ModelState, SentenceTransformerEmbedder
+from agent_memory.embedder import Embedder, SentenceTransformerEmbedder
 from agent_memory.errors import BackendError, InvalidInput, NotFound
 from agent_memory.indexer import Indexer
 from agent_memory.models import (
