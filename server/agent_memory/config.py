@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from agent_memory.errors import ConfigError
 
@@ -23,6 +23,14 @@ _SCOPE_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
 # RFC 6750 b64token: what an HTTP client can send after "Bearer " (no spaces, commas or colons).
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 MIN_TOKEN_CHARS = 16
+
+
+def _check_choice(variable: str, value: str, choices: Any) -> None:
+    """Raise ConfigError unless value is one of the Literal type's choices (the type is the one list of them)."""
+    allowed = get_args(choices)
+    if value not in allowed:
+        listed = ", ".join(allowed[:-1]) + f" or {allowed[-1]}"
+        raise ConfigError(f"{variable} must be {listed}, not {value!r}.")
 
 
 def default_data_dir() -> Path:
@@ -77,19 +85,9 @@ class Settings:
     def __post_init__(self) -> None:
         for name in ("user", "namespace"):
             _check_scope(name, getattr(self, name))
-        if self.summarizer not in ("auto", "anthropic", "sampling", "extractive"):
-            raise ConfigError(
-                f"AGENT_MEMORY_SUMMARIZER must be auto, anthropic, sampling or extractive, not {self.summarizer!r}."
-            )
-        if self.embed_loader not in ("auto", "transformers", "sentence-transformers"):
-            raise ConfigError(
-                "AGENT_MEMORY_EMBED_LOADER must be auto, transformers or sentence-transformers, "
-                f"not {self.embed_loader!r}."
-            )
-        if self.embed_precision not in ("auto", "float32", "bfloat16"):
-            raise ConfigError(
-                f"AGENT_MEMORY_EMBED_PRECISION must be auto, float32 or bfloat16, not {self.embed_precision!r}."
-            )
+        _check_choice("AGENT_MEMORY_SUMMARIZER", self.summarizer, SummarizerChoice)
+        _check_choice("AGENT_MEMORY_EMBED_LOADER", self.embed_loader, EmbedLoader)
+        _check_choice("AGENT_MEMORY_EMBED_PRECISION", self.embed_precision, EmbedPrecision)
         if self.model_wait_seconds < 0:
             raise ConfigError("AGENT_MEMORY_MODEL_WAIT_SECONDS must be 0 or more.")
         if self.exact_search_rows < 0:

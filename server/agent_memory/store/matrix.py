@@ -142,9 +142,7 @@ class VectorMatrix:
         candidates = np.flatnonzero(mask)
         if candidates.size == 0 or limit <= 0:
             return []
-        query = np.asarray(vector, dtype=np.float32)
-        norm = float(np.linalg.norm(query))
-        query = query / norm if norm > 0 else query
+        query = _unit(np.asarray(vector, dtype=np.float32)[None, :])[0]
         shortlist = limit + _RESCORE_EXTRA
         if candidates.size > shortlist:
             # One product over all rows is cheaper than gathering the candidates' rows first.
@@ -174,11 +172,16 @@ class VectorMatrix:
         self._coded = {name: grown(array) for name, array in self._coded.items()}
 
 
-def _normalised(vectors: Floats) -> Halves:
-    """Return the rows scaled to unit length, in float16 (a zero row stays zero)."""
+def _unit(vectors: Floats) -> Floats:
+    """Return the rows scaled to unit length (a zero row stays zero)."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
-    return np.asarray(unit, dtype=np.float16)
+    unit: Floats = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    return unit
+
+
+def _normalised(vectors: Floats) -> Halves:
+    """Return the rows scaled to unit length, in float16: how the copy holds them."""
+    return np.asarray(_unit(vectors), dtype=np.float16)
 
 
 def _product(rows: Halves, query: Halves) -> Floats:
