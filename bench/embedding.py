@@ -19,11 +19,11 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 
-from agent_memory.background import BackgroundModel
-from agent_memory.chunking import flatten, plan
 from agent_memory.config import DEFAULT_MODEL
-from agent_memory.embedder import SentenceTransformerEmbedder
-from agent_memory.indexer import BATCH
+from agent_memory.embedding.chunking import flatten, plan
+from agent_memory.embedding.embedder import SentenceTransformerEmbedder
+from agent_memory.embedding.host import BackgroundModel
+from agent_memory.index.indexer import BATCH
 from perf import DATA, corpus
 
 

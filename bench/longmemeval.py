@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 
 from agent_memory.config import DEFAULT_MODEL, Settings
-from agent_memory.embedder import SentenceTransformerEmbedder, Vectors
+from agent_memory.embedding.embedder import SentenceTransformerEmbedder, Vectors
 from agent_memory.errors import InvalidInput
-from agent_memory.ranking import fts_query
+from agent_memory.recall.score import fts_query
 from agent_memory.service import MemoryService
 from agent_memory.store.rows import Filters
 

@@ -45,7 +45,7 @@ from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 
 from agent_memory.config import DEFAULT_MODEL, Settings
-from agent_memory.embedder import Embedder, SentenceTransformerEmbedder, Vectors
+from agent_memory.embedding.embedder import Embedder, SentenceTransformerEmbedder, Vectors
 from agent_memory.models import NewMemory
 from agent_memory.service import MemoryService
 
@@ -264,7 +264,7 @@ async def seed(data_dir: Path, texts: list[str], embedder: Embedder | None = Non
 
 async def seeded(cache: Path, texts: list[str], real: int) -> tuple[Path, dict[str, Any]]:
     """Return a cached seeded store of len(texts) memories, seeding it first if needed."""
-    from agent_memory.indexer import table_name
+    from agent_memory.index.indexer import table_name
 
     real = min(real, len(texts))
     # Keyed by the vector table too: a new row layout would otherwise make the server re-embed the whole store.
@@ -334,8 +334,8 @@ async def bulk(texts: list[str]) -> dict[str, Any]:
 
 def ann_overlap(source: Path, queries: list[str]) -> dict[str, Any] | None:
     """Compare the ANN index's top 10 with exact search's on a store, for real query vectors; None without one."""
-    from agent_memory.indexer import table_name
-    from agent_memory.store.vectors import VectorIndex
+    from agent_memory.index.indexer import table_name
+    from agent_memory.index.lance import VectorIndex
 
     index = VectorIndex(Settings(data_dir=source).vector_dir, table_name(DEFAULT_MODEL, 384), 384)
     if not index.has_ann():

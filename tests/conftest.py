@@ -15,7 +15,7 @@ import pytest
 from mcp.client import Client
 
 from agent_memory.config import Settings
-from agent_memory.mcp_server import build_server
+from agent_memory.mcp.server import build_server
 
 MODES = ["legacy", "auto"]
 

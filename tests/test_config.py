@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from agent_memory.background import BackgroundModel, ModelState
 from agent_memory.config import load_settings
-from agent_memory.embedder import SentenceTransformerEmbedder, resolve_model
+from agent_memory.embedding.embedder import SentenceTransformerEmbedder, resolve_model
+from agent_memory.embedding.host import BackgroundModel, ModelState
 from agent_memory.errors import ConfigError
 
 

@@ -1,5 +1,5 @@
 """Run `python -m agent_memory` like the `agent-memory` command."""
 
-from agent_memory.cli import main
+from agent_memory.cli.main import main
 
 raise SystemExit(main())

@@ -13,14 +13,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from agent_memory import history, recall
-from agent_memory import validation as check
-from agent_memory.background import BackgroundModel, ModelState
 from agent_memory.config import Settings
-from agent_memory.datadir import make_private_dir
-from agent_memory.embedder import Embedder, SentenceTransformerEmbedder
+from agent_memory.embedding.embedder import Embedder, SentenceTransformerEmbedder
+from agent_memory.embedding.host import BackgroundModel, ModelState
 from agent_memory.errors import BackendError, InvalidInput, NotFound
-from agent_memory.indexer import Indexer
+from agent_memory.index.indexer import Indexer
 from agent_memory.models import (
     BulkItem,
     BulkResult,
@@ -31,13 +28,17 @@ from agent_memory.models import (
     RememberResult,
     SummaryResult,
 )
-from agent_memory.scrubber import scrub, scrub_json
-from agent_memory.store.buffer import Buffer
+from agent_memory.recall import pipeline as recall
+from agent_memory.store.files import make_private_dir
 from agent_memory.store.rows import Filters, NewRow
-from agent_memory.summarizer import (
+from agent_memory.store.sqlite import Buffer
+from agent_memory.summary import history
+from agent_memory.summary.backends import (
     AnthropicSummarizer,
     SummaryPlan,
 )
+from agent_memory.write import validation as check
+from agent_memory.write.scrubber import scrub, scrub_json
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,192 @@
+"""The `agent-memory` command: a thin face that turns flags into Settings and calls the service."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from agent_memory import __version__
+from agent_memory.config import Settings, env_names, load_settings
+from agent_memory.embedding import malloc as heap
+from agent_memory.errors import AgentMemoryError, InvalidInput
+
+EPILOG = (
+    "Run `agent-memory COMMAND --help` for a command's flags and an example.\n\n"
+    "Settings can also come from the environment:\n"
+    + "\n".join(f"  {env:<38} {name}" for env, name in env_names().items())
+)
+
+# name, one-line help, example(s)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": (
+        "run the MCP server over stdio (the default) or streamable HTTP",
+        "agent-memory serve --namespace work\n"
+        "  AGENT_MEMORY_HTTP_TOKENS=$TOKEN:alice agent-memory serve --transport http --port 8765",
+    ),
+    "remember": (
+        "store a memory",
+        "agent-memory remember 'The staging database is db-stage-2' --role fact --tag infra\n"
+        "  echo 'long note' | agent-memory remember -",
+    ),
+    "recall": ("find the memories most relevant to a query", "agent-memory recall 'which database for staging?'"),
+    "recent": ("list the newest memories, oldest first", "agent-memory recent --limit 10"),
+    "summarize": ("summarise stored history", "agent-memory summarize --session cli --focus decisions"),
+    "forget": (
+        "delete memories by id (in the namespace given by --namespace)",
+        "agent-memory forget 3f9c2d0e8a7b4c1d9e6f5a4b3c2d1e0f --namespace work",
+    ),
+    "export": (
+        "write memories to JSONL: every user and namespace unless --user/--namespace are given",
+        "agent-memory export -o memories.jsonl --namespace work",
+    ),
+    "import": (
+        "read memories from an export, a server-memory file or a mem0 export",
+        "agent-memory import memories.jsonl\n  agent-memory import ~/.mcp/memory.json --format server-memory",
+    ),
+    "reindex": ("rebuild the vector index from SQLite", "agent-memory reindex"),
+    "stats": ("show counts per namespace and role, index state and disk use", "agent-memory stats --json"),
+    "doctor": ("check the data dir, SQLite, the vector index, the model and the API key", "agent-memory doctor"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    # SUPPRESS: a flag given before or after the sub-command must not be reset by the other parser,
+    # and commands can tell a flag given on the command line from a default.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--data-dir", help="where memories are stored (default: your user data dir)")
+    common.add_argument("--user", help="whose memories to use (default: 'default')")
+    common.add_argument("--namespace", help="default project namespace (default: 'default')")
+    common.add_argument("--model", help="embedding model name or local path (default: all-MiniLM-L6-v2)")
+    common.add_argument("--log-level", help="stderr log level (default: WARNING)")
+    common.add_argument("--json", action="store_true", help="print JSON for scripts instead of tables")
+
+    parser = argparse.ArgumentParser(
+        prog="agent-memory",
+        description="Persistent memory for LLM clients over MCP, and the tools to manage it.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"agent-memory {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    cmd = {
+        name: sub.add_parser(
+            name,
+            parents=[common],
+            help=text,
+            description=text[0].upper() + text[1:] + ".",
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        for name, (text, example) in COMMANDS.items()
+    }
+    p = cmd["serve"]
+    p.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="default: stdio")
+    p.add_argument("--host", dest="http_host", help="HTTP address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", dest="http_port", type=int, help="HTTP port, 0 for any free one (default: 8765)")
+
+    p = cmd["remember"]
+    p.add_argument("content", help="the text to store; '-' reads it from stdin")
+    p.add_argument("--role", default="user", choices=["user", "assistant", "system", "fact"])
+    p.add_argument("--tag", action="append", dest="tags", metavar="TAG", help="a label; repeat for more")
+    p.add_argument("--session", default="cli", help="conversation id (default: 'cli')")
+    p.add_argument("--metadata", help="a JSON object kept with the memory")
+    p.add_argument("--created-at", help="when it was said (ISO 8601; default now)")
+    p.add_argument("--wait-index", action="store_true", help="load the model and index the memory before exiting")
+
+    p = cmd["recall"]
+    p.add_argument("query")
+    p.add_argument("--limit", type=int, default=5, help="how many hits (default 5)")
+    p.add_argument("--tag", action="append", dest="tags", metavar="TAG", help="only memories with this tag")
+    p.add_argument("--session", help="only this conversation")
+    p.add_argument("--since", help="only at or after this ISO 8601 date/time")
+    p.add_argument("--until", help="only at or before this ISO 8601 date/time")
+    p.add_argument("--max-tokens", type=int, help="token budget for the hits")
+    p.add_argument("--keyword", action="store_true", help="keyword + recency only: skip loading the model (fast)")
+    p.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the model (default 120)")
+
+    p = cmd["recent"]
+    p.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    p.add_argument("--session", help="only this conversation")
+
+    p = cmd["summarize"]
+    p.add_argument("--session", help="only this conversation")
+    p.add_argument("--limit", type=int, help="only the newest N messages")
+    p.add_argument("--since", help="only messages at or after this ISO 8601 date/time")
+    p.add_argument("--focus", help="what the summary should concentrate on")
+
+    p = cmd["forget"]
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the vector index (default 120)")
+
+    p = cmd["export"]
+    p.add_argument("-o", "--output", default="-", help="file to write (default stdout)")
+
+    p = cmd["import"]
+    p.add_argument("file", help="the file to read; '-' reads stdin")
+    p.add_argument("--format", default="auto", choices=["auto", "agent-memory", "server-memory", "mem0"])
+    p.add_argument("--no-index", action="store_true", help="commit only; a server or `reindex` indexes later")
+
+    p = cmd["doctor"]
+    p.add_argument("--no-model", action="store_true", help="skip loading the embedding model (faster)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = _parser().parse_args(argv)
+    args.json = getattr(args, "json", False)
+    # Everything this process creates (SQLite, its -wal/-shm, every LanceDB file, exports) is the user's only.
+    os.umask(0o077)
+    try:
+        settings = load_settings(
+            **{
+                k: getattr(args, k, None)
+                for k in ("data_dir", "user", "namespace", "model", "log_level", "http_host", "http_port")
+            }
+        )
+    except AgentMemoryError as exc:
+        print(f"agent-memory: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        stream=sys.stderr, level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    try:
+        if args.command in (None, "serve"):
+            return _serve(settings, getattr(args, "transport", "stdio"))
+        from agent_memory.cli.commands import run
+
+        return asyncio.run(run(args, settings))
+    except InvalidInput as exc:  # bad arguments: a usage error, like argparse's
+        print(f"agent-memory: {exc}", file=sys.stderr)
+        return 2
+    except AgentMemoryError as exc:
+        print(f"agent-memory: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `agent-memory export | head`: the reader is gone, nothing more to say
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 1
+    except OSError as exc:  # files the user named: missing, unreadable, disk full
+        print(f"agent-memory: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(settings: Settings, transport: str) -> int:
+    from agent_memory.mcp.server import build_server
+
+    heap.cap_arenas()
+    if transport == "http":
+        from agent_memory.mcp.http import serve
+
+        serve(
+            build_server(settings), settings, lambda url: print(f"agent-memory: serving MCP at {url}", file=sys.stderr)
+        )
+    else:
+        build_server(settings).run("stdio")
+    return 0

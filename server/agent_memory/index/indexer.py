@@ -1,0 +1,306 @@
+"""Background indexing: keeps the LanceDB index in step with SQLite.
+
+Every committed memory starts with `indexed = 0`. Once the model is loaded, this task embeds pending rows
+in batches, upserts them by id and marks them indexed. Because the upsert is idempotent and the flag is
+set only after it, a crash at any point leaves rows pending, and the next run (this process's loop, or
+the next start-up's catch-up pass) indexes them. The same path rebuilds a lost index.
+
+The task is supervised: an error from LanceDB or the embedder is recorded (the service reports it),
+then the batch is retried with exponential backoff until it succeeds. A batch the model fails on is
+embedded row by row, and a row that fails alone while others succeed is set aside (`indexed = -1`: found
+by keyword, reported by `doctor`, retried by `reindex`), so one bad text never holds back the rest.
+
+Other processes may write the same SQLite file, so the task also looks for pending rows every
+`index_poll_seconds` and before recall drains; two processes indexing the same row is harmless because
+the upsert is keyed by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from agent_memory.config import Settings
+from agent_memory.embedding import chunking
+from agent_memory.embedding.host import BackgroundModel
+from agent_memory.errors import BackendError
+from agent_memory.store.rows import PendingRow
+from agent_memory.store.sqlite import Buffer
+
+if TYPE_CHECKING:
+    from agent_memory.index.lance import VectorIndex, VectorRow
+
+logger = logging.getLogger(__name__)
+
+# Rows per indexing batch, and embedded windows at most (a long memory is several): enough texts for
+# BackgroundModel.embed to slice by length with little padding, one vector-table write per batch, and still a
+# few seconds of work, so progress is marked (and a crash loses) no more than that.
+BATCH = 256
+BATCH_WINDOWS = 512
+# Backoff after a failed batch: doubles from the first delay up to the cap, so a broken index never spins.
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 30.0
+STOP_UPKEEP_WAIT_SECONDS = 15.0
+
+
+def table_name(model_name: str, dim: int) -> str:
+    """Return the vector table for a model and row layout: a change builds a new index instead of mixing."""
+    slug = re.sub(r"[^a-z0-9]+", "_", model_name.lower()).strip("_")[-40:]
+    digest = hashlib.sha1(model_name.encode()).hexdigest()[:8]
+    return f"memories_{slug}_{digest}_{dim}_c{chunking.VERSION}"
+
+
+class Indexer:
+    """Owns the vector index and the task that fills it."""
+
+    def __init__(self, settings: Settings, buffer: Buffer, model: BackgroundModel) -> None:
+        self._settings = settings
+        self._buffer = buffer
+        self._model = model
+        self.vectors: VectorIndex | None = None
+        self.error: str | None = None
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Event()  # set (and replaced) after every batch or failure
+        self.ready = asyncio.Event()  # set once the index is open (or failed to open)
+        self._task: asyncio.Task[None] | None = None
+        self._upkeep: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the background task."""
+        self._task = asyncio.create_task(self._run(), name="agent-memory-indexer")
+
+    async def stop(self) -> None:
+        """Cancel the task; pending rows stay pending for the next start."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        upkeep = self._upkeep
+        if upkeep is not None and upkeep.is_alive():
+            # A short compaction is let finish: an interpreter exiting under a thread inside LanceDB's native
+            # code aborts the process. A long index build is left behind (its commit is atomic either way).
+            await asyncio.to_thread(upkeep.join, STOP_UPKEEP_WAIT_SECONDS)
+
+    def notify(self) -> None:
+        """Tell the task new rows are pending."""
+        self._wake.set()
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait (bounded) until every memory committed before this call is indexed; return whether it is.
+
+        Only rows already committed count (by any process): under a steady stream of writes the index is
+        never idle, and a recall must not wait for rows that arrive after it.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self.ready.wait()
+                if self.vectors is None or self.error is not None:
+                    return False  # failing: answer now instead of waiting for a retry
+                target = await self._buffer.last_pending()
+                if target is None:
+                    return True
+                self.notify()  # the rows may come from another process: this task never heard of them
+                while True:
+                    progress = self._progress
+                    if self.error is not None:
+                        return False
+                    if not await self._buffer.pending_through(target):
+                        return True
+                    await progress.wait()
+        except TimeoutError:
+            return False
+
+    async def _run(self) -> None:
+        if not await self._model.wait():
+            self.ready.set()
+            return
+        assert self._model.dim is not None
+        delay = RETRY_FIRST_SECONDS
+        trim = False
+        while True:
+            self._wake.clear()
+            try:
+                if self.vectors is None:
+                    await self._open(self._model.dim)
+                self.ready.set()
+                done = await self.index_pending()
+            # The supervisor is the outermost face of background work: whatever a batch raises is recorded and retried.
+            except Exception as exc:
+                self._failed(exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+                continue
+            if self.error is not None:
+                logger.warning("vector indexing recovered")
+                self.error = None
+            delay = RETRY_FIRST_SECONDS
+            self._advance()
+            if done:
+                trim = True
+            else:
+                self._start_upkeep()
+                if trim:  # a burst just ended: give its embedding memory back before sleeping
+                    trim = False
+                    await self._model.release_memory()
+                await self._wait_for_work()
+
+    def _failed(self, exc: BaseException, delay: float) -> None:
+        """Record an indexing failure where status() reports it; recall stops waiting for the index."""
+        where = "opening the vector index" if self.vectors is None else "indexing"
+        detail = " ".join(str(exc).split())[:240] or type(exc).__name__
+        self.error = f"{where} failed ({type(exc).__name__}: {detail}); retrying in {delay:g} s"
+        logger.warning("%s", self.error, exc_info=logger.isEnabledFor(logging.DEBUG))
+        self.ready.set()
+        self._advance()
+
+    def _advance(self) -> None:
+        """Wake every drain waiting for progress."""
+        self._progress.set()
+        self._progress = asyncio.Event()
+
+    async def _wait_for_work(self) -> None:
+        """Sleep until notified, or until the poll interval passes (rows written by other processes)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self._settings.index_poll_seconds)
+
+    def _start_upkeep(self, *, compact: bool = False) -> None:
+        """Compact and index the vector table on a daemon thread: no tool waits for it, and exit never does."""
+        vectors = self.vectors
+        if vectors is None or (self._upkeep is not None and self._upkeep.is_alive()):
+            return
+        if compact or vectors.needs_upkeep():
+            self._upkeep = threading.Thread(
+                target=_maintain, args=(vectors, compact), name="agent-memory-upkeep", daemon=True
+            )
+            self._upkeep.start()
+
+    async def settle(self, timeout: float = 3600.0) -> bool:
+        """Wait (bounded) until nothing is pending and compaction and index builds are done (benchmarks, tests)."""
+        deadline = time.monotonic() + timeout
+        if not await self.drain(timeout):
+            return False
+        self._start_upkeep(compact=True)
+        while self._upkeep is not None and self._upkeep.is_alive():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            await asyncio.to_thread(self._upkeep.join, min(remaining, 1.0))
+        return True
+
+    async def _open(self, dim: int) -> None:
+        from agent_memory.index.lance import VectorIndex
+
+        name = table_name(self._model.embedder.name, dim)
+        options = dict(self._settings.vector_storage_options)
+        lock = self._settings.data_dir / "vectors.lock"  # local even when the index lives in an object store
+        vectors = await asyncio.to_thread(
+            VectorIndex, self._settings.vector_location, name, dim, options, lock, self._settings.exact_search_rows
+        )
+        known = await self._buffer.get_value("vector_table")
+        # Count marked rows first: another process marks rows only after upserting them, so the index
+        # counted afterwards holds at least as many, and a busy neighbour does not look like a lost index.
+        marked = await self._buffer.count_indexed()
+        in_index = await asyncio.to_thread(vectors.count)
+        if known != name or in_index < marked:
+            # A new model, or an index deleted or damaged behind our back: rebuild from SQLite.
+            reset = await self._buffer.mark_all_pending()
+            await self._buffer.set_value("vector_table", name)
+            if known is not None and known != name:
+                # The old table is dead weight now: every row is being re-embedded into the new one.
+                await asyncio.to_thread(vectors.drop_table, known)
+            if reset:
+                logger.warning("vector index %s is behind SQLite; re-indexing %d memories", name, reset)
+        self.vectors = vectors  # only now: a failed check above is retried from the start
+
+    async def index_pending(self, batch: int = BATCH) -> int:
+        """Index one batch of pending rows; return how many were indexed."""
+        assert self.vectors is not None
+        rows = _within_windows(await self._buffer.pending(batch), BATCH_WINDOWS)
+        if not rows:
+            return 0
+        try:
+            batch_rows = await self._embed(rows)
+        except BackendError:
+            if len(rows) == 1:
+                raise
+            rows, batch_rows = await self._embed_one_by_one(rows)
+        await asyncio.to_thread(self.vectors.upsert, batch_rows)
+        ids = [r.id for r in rows]
+        await self._buffer.mark_indexed(ids)
+        # A memory forgotten while it was being embedded must not stay in the index as an orphan.
+        gone = sorted(set(ids) - await self._buffer.existing_ids(ids))
+        if gone:
+            await asyncio.to_thread(self.vectors.delete, gone)
+        return len(rows)
+
+    async def _embed(self, rows: Sequence[PendingRow]) -> list[VectorRow]:
+        """Embed rows: a chat-sized one whole and sentence by sentence, a long one as several windows."""
+        from agent_memory.index.lance import VectorRow
+
+        plans = [(r, chunking.plan(r.content)) for r in rows]
+        texts = [(text, spans) for _, plan in plans for text, spans in plan]
+        blocks = iter(await self._model.embed_spans([t for t, _ in texts], [s for _, s in texts]))
+        out = []
+        for r, plan in plans:
+            vectors = [vector for _ in plan for vector in next(blocks)]
+            out += [
+                VectorRow(r.id, r.user, r.namespace, r.session_id, r.created_ts, v, n, len(vectors))
+                for n, v in enumerate(vectors)
+            ]
+        return out
+
+    async def _embed_one_by_one(self, rows: Sequence[PendingRow]) -> tuple[list[PendingRow], list[VectorRow]]:
+        """Embed a failed batch row by row; set aside rows that fail alone while others succeed.
+
+        Without this, one text the model cannot embed would fail its batch forever and hold back every later
+        row. A row is set aside only when others embed fine, so a broken model never sets aside everything.
+        """
+        good: list[PendingRow] = []
+        embedded: list[VectorRow] = []
+        bad: list[PendingRow] = []
+        error: BackendError | None = None
+        for row in rows:
+            try:
+                embedded.extend(await self._embed([row]))
+                good.append(row)
+            except BackendError as exc:
+                bad.append(row)
+                error = exc
+        if not good:
+            assert error is not None
+            raise error
+        if bad:
+            for row in bad:
+                logger.warning("memory %s could not be embedded; keyword search still finds it: %s", row.id, error)
+            await self._buffer.mark_unembeddable([r.id for r in bad])
+        return good, embedded
+
+    async def reindex_all(self) -> int:
+        """Re-embed every memory (used by `agent-memory reindex`); return how many."""
+        total = await self._buffer.mark_all_pending()
+        self.notify()
+        return total
+
+
+def _within_windows(rows: list[PendingRow], limit: int) -> list[PendingRow]:
+    """Return the first rows whose windows add up to at most limit (always the first row); the rest wait."""
+    total = 0
+    for n, row in enumerate(rows):
+        total += len(chunking.chunks(row.content))
+        if total > limit and n > 0:
+            return rows[:n]
+    return rows
+
+
+def _maintain(vectors: VectorIndex, compact: bool) -> None:
+    try:
+        vectors.maintain(compact=compact)
+    except (OSError, RuntimeError, ValueError, BackendError) as exc:  # LanceDB's; the next idle moment retries
+        logger.warning("vector index upkeep failed: %s", exc)

@@ -1,0 +1,1 @@
+"""The retrieval pipeline: candidates, fusion and the whole score, time expressions."""

@@ -1,0 +1,1 @@
+"""Incremental summaries of stored history over pluggable backends."""

@@ -1,0 +1,322 @@
+"""Search speed: compaction keeps fragments bounded, the ANN index keeps answers findable, queries are cached."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agent_memory.config import load_settings
+from agent_memory.embedding.host import BackgroundModel
+from agent_memory.index import lance as vectors_module
+from agent_memory.index.lance import VectorIndex, VectorRow
+from agent_memory.service import MemoryService
+from tests.conftest import HashEmbedder
+
+DIM = 32
+
+
+def _rows(start: int, n: int, *, session: str = "s1", seed: int = 0) -> list[VectorRow]:
+    rng = np.random.default_rng(seed + start)
+    out = []
+    for i in range(start, start + n):
+        v = rng.standard_normal(DIM).astype(np.float32)
+        out.append(VectorRow(f"m{i}", "u", "default", session, float(i), v / np.linalg.norm(v)))
+    return out
+
+
+def _search(index: VectorIndex, vector: np.ndarray[Any, np.dtype[np.float32]], **kw: Any) -> list[str]:
+    args: dict[str, Any] = {"user": "u", "namespace": "default", "session_id": None, "since_ts": None, "until_ts": None}
+    args.update(kw)
+    return [i for i, _ in index.search(vector, limit=10, **args)]
+
+
+def test_many_single_adds_are_compacted_into_few_fragments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vectors_module, "COMPACT_EVERY", 50)
+    index = VectorIndex(tmp_path, "t", DIM)
+    for row in _rows(0, 300):
+        index.upsert([row])
+        if index.needs_upkeep():
+            index.maintain()
+    index.maintain(compact=True)
+    fragments = index._table.stats()["fragment_stats"]["num_fragments"]
+    assert fragments <= 2, fragments
+    assert index.count() == 300
+
+
+def test_ann_index_is_built_past_the_threshold_and_still_finds_exact_and_newer_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vectors_module, "ANN_MIN_ROWS", 600)
+    monkeypatch.setattr(vectors_module, "MATRIX_MAX_ROWS", 0)  # searches go to LanceDB, not the in-memory copy
+    index = VectorIndex(tmp_path, "t", DIM)
+    rows = _rows(0, 700)
+    index.upsert(rows[:300])
+    assert not index.needs_upkeep() or index.maintain() is None
+    assert not any(i.columns == ["vector"] for i in index._table.list_indices())
+    index.upsert(rows[300:])
+    assert index.needs_upkeep()
+    index.maintain()
+    assert any(i.columns == ["vector"] for i in index._table.list_indices())
+    assert not index.needs_upkeep()
+    # Refine re-ranks with full vectors, so a stored vector is its own nearest neighbour.
+    for row in rows[::70]:
+        assert _search(index, row.vector)[0] == row.id
+    # Rows added after the build are searched too (LanceDB scans fragments the index does not cover).
+    late = _rows(5000, 3, session="late", seed=1)
+    index.upsert(late)
+    assert _search(index, late[0].vector)[0] == late[0].id
+    # A narrow filter still gets every match, not only those in the probed partitions.
+    assert sorted(_search(index, late[1].vector, session_id="late")) == sorted(r.id for r in late)
+
+
+def test_ann_index_is_retrained_when_the_table_has_doubled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vectors_module, "ANN_MIN_ROWS", 300)
+    monkeypatch.setattr(vectors_module, "MATRIX_MAX_ROWS", 0)
+    index = VectorIndex(tmp_path, "t", DIM)
+    index.upsert(_rows(0, 300))
+    index.maintain()
+    assert index._ann_rows == 300
+    index.upsert(_rows(300, 299))
+    assert not index.needs_upkeep()
+    index.upsert(_rows(599, 1))
+    assert index.needs_upkeep()
+    index.maintain()
+    assert index._ann_rows == 600
+
+
+class CountingEmbedder(HashEmbedder):
+    """A HashEmbedder that counts the texts it embeds."""
+
+    def __init__(self) -> None:
+        self.embedded: list[str] = []
+        self.calls: list[int] = []
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        self.embedded.extend(texts)
+        self.calls.append(len(texts))
+        return super().embed(texts)
+
+
+@pytest.mark.anyio
+async def test_a_repeated_query_is_embedded_once_and_the_cache_stays_bounded() -> None:
+    embedder = CountingEmbedder()
+    model = BackgroundModel(embedder, query_cache_size=2)
+    model.start()
+    assert await model.wait(10)
+    first = await model.embed_query("what do I prefer?")
+    again = await model.embed_query("what do I prefer?")
+    assert embedder.embedded == ["what do I prefer?"]
+    assert np.array_equal(first, again)
+    await model.embed_query("b")
+    await model.embed_query("c")  # evicts the least recently used: "what do I prefer?"
+    await model.embed_query("what do I prefer?")
+    assert embedder.embedded == ["what do I prefer?", "b", "c", "what do I prefer?"]
+
+
+@pytest.mark.anyio
+async def test_documents_are_embedded_in_slices_of_similar_length_and_returned_in_order() -> None:
+    embedder = CountingEmbedder()
+    model = BackgroundModel(embedder)
+    model.start()
+    assert await model.wait(10)
+    texts = [f"memory {i} " + "about topic " * (i * 7 % 11) for i in range(40)]
+    vectors = await model.embed(texts)
+    assert np.array_equal(vectors, HashEmbedder().embed(texts))
+    # Each slice is padded to its longest text, so the slices hold texts of similar length.
+    assert embedder.embedded == sorted(texts, key=len)
+    assert embedder.calls == [16, 16, 8]  # the model lock is released between slices, so a query can go first
+    assert (await model.embed([])).shape == (0, HashEmbedder.dim)
+
+
+def _varied_rows(n: int) -> list[VectorRow]:
+    """Rows over two users, two namespaces, three sessions, spread in time, some with several windows."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in range(n):
+        windows = 3 if i % 5 == 0 else 1
+        for chunk in range(windows):
+            v = rng.standard_normal(DIM).astype(np.float32)
+            rows.append(
+                VectorRow(
+                    f"m{i}",
+                    "u" if i % 4 else "other",
+                    "default" if i % 3 else "work",
+                    f"s{i % 3}",
+                    float(i),
+                    v / np.linalg.norm(v),
+                    chunk=chunk,
+                    windows=windows,
+                )
+            )
+    return rows
+
+
+def _scored(index: VectorIndex, vector: np.ndarray[Any, np.dtype[np.float32]], **kw: Any) -> list[tuple[str, float]]:
+    args: dict[str, Any] = {"user": "u", "namespace": "default", "session_id": None, "since_ts": None, "until_ts": None}
+    args.update(kw)
+    return index.search(vector, limit=10, **args)
+
+
+FILTERS: list[dict[str, Any]] = [
+    {},
+    {"namespace": "work"},
+    {"user": "other"},
+    {"session_id": "s1"},
+    {"since_ts": 100.0, "until_ts": 250.0},
+    {"user": "nobody"},
+]
+
+
+def test_in_memory_search_returns_what_lancedb_exact_search_returns(tmp_path: Path) -> None:
+    index = VectorIndex(tmp_path, "t", DIM)
+    index.upsert(_varied_rows(400))
+    index.maintain()
+    assert index._mirror.current() is not None
+    queries = np.random.default_rng(1).standard_normal((10, DIM)).astype(np.float32)
+    in_memory = [_scored(index, q, **f) for q in queries for f in FILTERS]
+    index._mirror.drop()
+    assert index._mirror.current() is None
+    scanned = [_scored(index, q, **f) for q in queries for f in FILTERS]
+    assert any(in_memory)
+    _same_ranking(in_memory, scanned)
+
+
+# The copy holds float16 vectors: its similarities are within ~1e-4 of float32 ones at 32 dimensions (~3e-5 at
+# MiniLM's 384), so two rows closer than that may swap places.
+CLOSE = 2e-4
+
+
+def _same_ranking(mine: list[list[tuple[str, float]]], exact: list[list[tuple[str, float]]]) -> None:
+    """Assert two lists of results rank alike, up to the swaps of rows whose similarities are within CLOSE."""
+    assert [len(r) for r in mine] == [len(r) for r in exact]
+    for ours, theirs in zip(mine, exact, strict=True):
+        assert np.allclose([s for _, s in ours], [s for _, s in theirs], atol=CLOSE)
+        scores = dict(theirs)
+        for memory, similarity in ours:
+            if memory in scores:
+                assert abs(similarity - scores[memory]) < CLOSE
+            else:  # in our top k only by a near-tie at the cut
+                assert similarity < theirs[-1][1] + CLOSE
+    # Swaps are the exception: most result lists are identical.
+    same = sum([i for i, _ in a] == [i for i, _ in b] for a, b in zip(mine, exact, strict=True))
+    assert same >= 0.9 * len(mine)
+
+
+def test_own_writes_keep_the_in_memory_copy_current(tmp_path: Path) -> None:
+    index = VectorIndex(tmp_path, "t", DIM)
+    rows = _rows(0, 50)
+    index.upsert(rows[:40])
+    index.maintain()
+    loaded = index._mirror.current()
+    assert loaded is not None
+    vectors = loaded._vectors
+    assert vectors.dtype == np.float16 and len(vectors) >= 50  # loaded with room for a quarter more rows
+    index.upsert(rows[40:])  # new rows
+    index.upsert([VectorRow("m0", "u", "default", "s1", 0.0, rows[45].vector)])  # m0 now points where m45 does
+    index.delete(["m1"])
+    matrix = index._mirror.current()
+    assert matrix is not None and matrix.rows == 49
+    assert matrix._vectors is vectors  # the new rows went into that room: nothing was copied to grow
+    assert _search(index, rows[45].vector)[:2] in (["m45", "m0"], ["m0", "m45"])
+    assert "m1" not in _search(index, rows[1].vector)
+    assert _search(index, rows[49].vector)[0] == "m49"
+
+
+def test_another_writer_makes_the_copy_stale_until_upkeep_reloads_it(tmp_path: Path) -> None:
+    index = VectorIndex(tmp_path, "t", DIM)
+    rows = _rows(0, 31)
+    index.upsert(rows[:30])
+    index.maintain()
+    assert index._mirror.current() is not None
+    VectorIndex(tmp_path, "t", DIM).upsert(rows[30:])  # another process
+    index._refresh()  # what READ_CONSISTENCY does within a second
+    assert index._mirror.current() is None and index.needs_upkeep()
+    assert _search(index, rows[30].vector)[0] == "m30"  # answered by LanceDB meanwhile
+    index.maintain()
+    assert index._mirror.current() is not None
+    assert _search(index, rows[30].vector)[0] == "m30"
+
+
+def test_a_table_past_the_copy_limit_is_searched_in_lancedb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vectors_module, "MATRIX_MAX_ROWS", 40)
+    index = VectorIndex(tmp_path, "t", DIM)
+    rows = _rows(0, 60)
+    index.upsert(rows[:30])
+    index.maintain()
+    assert index._mirror.current() is not None
+    index.upsert(rows[30:])
+    assert not index.needs_upkeep() or index.maintain() is None
+    assert index._mirror.current() is None
+    assert _search(index, rows[55].vector)[0] == "m55"
+
+
+def test_searches_running_alongside_writes_see_whole_rows(tmp_path: Path) -> None:
+    index = VectorIndex(tmp_path, "t", DIM)
+    rows = _rows(0, 60)
+    index.upsert(rows[:40])
+    index.maintain()
+    assert index._mirror.current() is not None
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def search() -> None:
+        try:
+            while not done.is_set():
+                for row in rows[:5]:
+                    # m0..m4 never change: each is always its own vector's nearest, at similarity 1.
+                    best, similarity = _scored(index, row.vector)[0]
+                    assert best == row.id and similarity > 0.999, (best, similarity)
+        except BaseException as exc:  # handed to the main thread
+            errors.append(exc)
+
+    reader = threading.Thread(target=search)
+    reader.start()
+    try:
+        for n in range(40, 60):  # new rows grow the arrays; replacements rewrite rows in place
+            index.upsert([rows[n], VectorRow(f"m{n - 30}", "u", "default", "s1", 0.0, rows[n].vector)])
+    finally:
+        done.set()
+        reader.join(timeout=60)
+    assert not reader.is_alive() and not errors, errors
+    assert index._mirror.current() is not None
+
+
+def test_the_in_memory_copy_answers_even_once_an_ann_index_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vectors_module, "ANN_MIN_ROWS", 300)
+    index = VectorIndex(tmp_path, "t", DIM)
+    rows = _rows(0, 400)
+    index.upsert(rows)
+    index.maintain()
+    assert index.has_ann() and index._mirror.current() is not None
+    queries = np.random.default_rng(5).standard_normal((5, DIM)).astype(np.float32)
+    from_copy = [_scored(index, q) for q in queries]
+    index._mirror.drop()
+    exact = [_scored(index, q, exact=True) for q in queries]  # LanceDB's exact scan
+    _same_ranking(from_copy, exact)
+
+
+@pytest.mark.anyio
+async def test_exact_search_rows_setting_sizes_the_in_memory_copy(tmp_path: Path) -> None:
+    settings = load_settings({"AGENT_MEMORY_DATA_DIR": str(tmp_path), "AGENT_MEMORY_EXACT_SEARCH_ROWS": "0"})
+    service = await MemoryService.open(settings, HashEmbedder())
+    try:
+        stored = await service.remember("The spare key is under the blue flowerpot")
+        assert await service.indexer.drain(30) and await service.indexer.settle(60)
+        assert service.indexer.vectors is not None and service.indexer.vectors._mirror.current() is None
+        found = await service.recall("where is the spare key")
+        assert found.mode == "hybrid" and found.hits[0].id == stored.id  # answered by LanceDB
+    finally:
+        await service.close()
+    on = await MemoryService.open(load_settings({"AGENT_MEMORY_DATA_DIR": str(tmp_path)}), HashEmbedder())
+    try:
+        assert await on.indexer.drain(30) and await on.indexer.settle(60)
+        assert on.indexer.vectors is not None and on.indexer.vectors._mirror.current() is not None
+    finally:
+        await on.close()
