@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/embedding.py              # 512 texts of each kind, best of 2 rounds
 
-Three ways to embed the same memories, in batches of indexer.BATCH through BackgroundModel (sorted by token
+Three ways to embed the same memories, in batches of indexer.BATCH through ModelHost (sorted by token
 count, cut into slices of EMBED_SLICE): each text alone (one vector a memory); the text and each of its
 sentences in passes of their own (chunking VERSION 2: every token read twice); and what the indexer does now,
 the sentences in passes of their own and the text's vector pooled from their tokens (VERSION 3: read once).
@@ -21,33 +21,33 @@ from collections.abc import Awaitable, Callable
 
 from agent_memory.config import DEFAULT_MODEL
 from agent_memory.embedding.chunking import flatten, plan
-from agent_memory.embedding.embedder import SentenceTransformerEmbedder
-from agent_memory.embedding.host import BackgroundModel
+from agent_memory.embedding.embedder import ModelEmbedder
+from agent_memory.embedding.host import ModelHost
 from agent_memory.index.indexer import BATCH
 from perf import DATA, corpus
 
 
-async def alone(model: BackgroundModel, texts: list[str]) -> None:
+async def alone(model: ModelHost, texts: list[str]) -> None:
     """Embed each text as one vector."""
     for i in range(0, len(texts), BATCH):
         await model.embed(texts[i : i + BATCH])
 
 
-async def twice(model: BackgroundModel, texts: list[str]) -> None:
+async def twice(model: ModelHost, texts: list[str]) -> None:
     """Embed each text and, for a text of several sentences, each sentence in a pass of its own."""
     for i in range(0, len(texts), BATCH):
         split = [p for t in texts[i : i + BATCH] for p in plan(t)]
         await model.embed(flatten([t for t, _ in split], [s for _, s in split]))
 
 
-async def once(model: BackgroundModel, texts: list[str]) -> None:
+async def once(model: ModelHost, texts: list[str]) -> None:
     """Embed each text's sentences in passes of their own and pool the text's vector from them."""
     for i in range(0, len(texts), BATCH):
         split = [p for t in texts[i : i + BATCH] for p in plan(t)]
         await model.embed_spans([t for t, _ in split], [s for _, s in split])
 
 
-STRATEGIES: dict[str, Callable[[BackgroundModel, list[str]], Awaitable[None]]] = {
+STRATEGIES: dict[str, Callable[[ModelHost, list[str]], Awaitable[None]]] = {
     "text alone": alone,
     "+ sentences, read twice": twice,
     "+ sentences, read once": once,
@@ -63,8 +63,8 @@ async def main() -> None:
     random.seed(1)
     pool = corpus(DATA, 3000)
     kinds = {"snippets": random.sample(pool, args.texts), "short": [t[:60] for t in random.sample(pool, args.texts)]}
-    embedder = SentenceTransformerEmbedder(DEFAULT_MODEL)
-    model = BackgroundModel(embedder)
+    embedder = ModelEmbedder(DEFAULT_MODEL)
+    model = ModelHost(embedder)
     model.start()
     if not await model.wait(300):
         raise SystemExit(model.error)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from agent_memory.config import DEFAULT_MODEL, Settings
-from agent_memory.embedding.embedder import SentenceTransformerEmbedder, Vectors
+from agent_memory.embedding.embedder import ModelEmbedder, Vectors
 from agent_memory.errors import InvalidInput
 from agent_memory.recall.score import fts_query
 from agent_memory.service import MemoryService
@@ -149,10 +149,10 @@ def pick(questions: Sequence[Question], limit: int | None) -> list[Question]:
 
 
 class SharedEmbedder:
-    """The product's SentenceTransformerEmbedder, loaded once and shared by every per-question service."""
+    """The product's ModelEmbedder, loaded once and shared by every per-question service."""
 
     def __init__(self, model: str, cache_file: Path | None = None) -> None:
-        self._inner = SentenceTransformerEmbedder(model)
+        self._inner = ModelEmbedder(model)
         self._dim: int | None = None
         self._lock = threading.Lock()
         self._cache: dict[str, np.ndarray[Any, np.dtype[np.float32]]] = {}

@@ -45,7 +45,7 @@ from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 
 from agent_memory.config import DEFAULT_MODEL, Settings
-from agent_memory.embedding.embedder import Embedder, SentenceTransformerEmbedder, Vectors
+from agent_memory.embedding.embedder import Embedder, ModelEmbedder, Vectors
 from agent_memory.models import NewMemory
 from agent_memory.service import MemoryService
 
@@ -71,7 +71,7 @@ class SeedEmbedder:
     @property
     def name(self) -> str:
         """Return the real model's name, so the server finds the same table."""
-        return SentenceTransformerEmbedder(DEFAULT_MODEL).name
+        return ModelEmbedder(DEFAULT_MODEL).name
 
     def load(self) -> int:
         """Return the dimension; nothing to load."""
@@ -100,7 +100,7 @@ def real_vectors(cache: Path, texts: list[str]) -> Vectors:
     have: Vectors = np.load(path) if path.exists() else np.zeros((0, 384), dtype=np.float32)
     if len(have) < len(texts):
         print(f"embedding {len(texts) - len(have)} texts with the real model ...", file=sys.stderr, flush=True)
-        model = SentenceTransformerEmbedder(DEFAULT_MODEL)
+        model = ModelEmbedder(DEFAULT_MODEL)
         model.load()
         for i in range(len(have), len(texts), 640):
             have = np.concatenate([have, model.embed(texts[i : i + 640])])
@@ -340,7 +340,7 @@ def ann_overlap(source: Path, queries: list[str]) -> dict[str, Any] | None:
     index = VectorIndex(Settings(data_dir=source).vector_dir, table_name(DEFAULT_MODEL, 384), 384)
     if not index.has_ann():
         return None
-    model = SentenceTransformerEmbedder(DEFAULT_MODEL)
+    model = ModelEmbedder(DEFAULT_MODEL)
     model.load()
     scope: dict[str, Any] = {"user": "default", "namespace": "default", "session_id": None}
     overlaps, ann_s, exact_s = [], [], []

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from agent_memory.config import load_settings
-from agent_memory.embedding.embedder import SentenceTransformerEmbedder, resolve_model
-from agent_memory.embedding.host import BackgroundModel, ModelState
+from agent_memory.embedding.embedder import ModelEmbedder, resolve_model
+from agent_memory.embedding.host import ModelHost, ModelState
 from agent_memory.errors import ConfigError
 
 
@@ -51,7 +51,7 @@ def test_default_model_resolves_to_the_bundled_weights() -> None:
 
 def test_unloadable_model_gives_one_clear_message_naming_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    model = BackgroundModel(SentenceTransformerEmbedder("no-such-org/no-such-model-xyz"))
+    model = ModelHost(ModelEmbedder("no-such-org/no-such-model-xyz"))
     model.start()
     assert model._ready.wait(timeout=300)
     assert model.state is ModelState.FAILED

@@ -16,6 +16,8 @@ from agent_memory.errors import ConfigError
 SummarizerChoice = Literal["auto", "anthropic", "sampling", "extractive"]
 EmbedLoader = Literal["auto", "transformers", "sentence-transformers"]
 EmbedPrecision = Literal["auto", "float32", "bfloat16"]
+# Which candidates recall fuses: both (the product), or one alone (to measure each against the fusion).
+RecallMode = Literal["hybrid", "keyword", "vector"]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 APP_NAME = "agent-memory"
@@ -68,8 +70,11 @@ class Settings:
     summary_max_messages: int = 2_000
     model_wait_seconds: float = 0.0
     index_poll_seconds: float = 2.0
-    # Vector rows searched exactly in memory (~0.9 KB each; 0: always search LanceDB): see store/vectors.py.
+    # Vector rows searched exactly in memory (~0.9 KB each; 0: always search LanceDB): see index/exact.py.
     exact_search_rows: int = 50_000
+    recall_mode: RecallMode = "hybrid"
+    # Query embeddings kept for repeated queries (0: none; benchmarks measure fresh queries).
+    query_cache_size: int = 256
     scrub_secrets: bool = True
     log_level: str = "WARNING"
     # HTTP transport: bearer token -> user; the token, never a tool argument, decides whose memories.
@@ -88,6 +93,9 @@ class Settings:
         _check_choice("AGENT_MEMORY_SUMMARIZER", self.summarizer, SummarizerChoice)
         _check_choice("AGENT_MEMORY_EMBED_LOADER", self.embed_loader, EmbedLoader)
         _check_choice("AGENT_MEMORY_EMBED_PRECISION", self.embed_precision, EmbedPrecision)
+        _check_choice("AGENT_MEMORY_RECALL_MODE", self.recall_mode, RecallMode)
+        if self.query_cache_size < 0:
+            raise ConfigError("AGENT_MEMORY_QUERY_CACHE_SIZE must be 0 (off) or more.")
         if self.model_wait_seconds < 0:
             raise ConfigError("AGENT_MEMORY_MODEL_WAIT_SECONDS must be 0 or more.")
         if self.exact_search_rows < 0:
@@ -169,6 +177,8 @@ _ENV: dict[str, tuple[str, Any]] = {
     "AGENT_MEMORY_MODEL_WAIT_SECONDS": ("model_wait_seconds", float),
     "AGENT_MEMORY_INDEX_POLL_SECONDS": ("index_poll_seconds", float),
     "AGENT_MEMORY_EXACT_SEARCH_ROWS": ("exact_search_rows", int),
+    "AGENT_MEMORY_RECALL_MODE": ("recall_mode", str),
+    "AGENT_MEMORY_QUERY_CACHE_SIZE": ("query_cache_size", int),
     "AGENT_MEMORY_LOG_LEVEL": ("log_level", str),
     "AGENT_MEMORY_HTTP_HOST": ("http_host", str),
     "AGENT_MEMORY_HTTP_PORT": ("http_port", int),

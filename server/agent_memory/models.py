@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -133,3 +134,70 @@ class StoredSummary(BaseModel):
     text: str
     backend: Backend
     covered_ids: list[str]
+
+
+class SearchState(StrEnum):
+    """Whether recall can search by meaning right now."""
+
+    READY = "ready"
+    LOADING = "loading"  # the embedding model is still loading
+    BEHIND = "behind"  # the vector index failed to take new memories; older ones are still searched
+    OFF = "off"  # no semantic search in this process
+
+
+class SearchStatus(BaseModel):
+    """The state of semantic search, with a sentence for the caller when it is not ready."""
+
+    state: SearchState
+    message: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Return whether semantic search is fully available."""
+        return self.state is SearchState.READY
+
+
+class Group(BaseModel):
+    """Memory counts of one user and namespace."""
+
+    user: str
+    namespace: str
+    roles: dict[str, int]
+    total: int
+    pending: int
+
+
+class Stats(BaseModel):
+    """What the data dir holds and how big it is."""
+
+    data_dir: str
+    memories: int
+    pending: int
+    summaries: int
+    groups: list[Group]
+    vector_table: str | None
+    vector_rows: int | None
+    sqlite_bytes: int
+    vector_bytes: int
+
+
+CheckStatus = Literal["ok", "warn", "fail"]
+
+
+class Check(BaseModel):
+    """One doctor finding: what was checked, how it went, and the fix when it is not ok."""
+
+    name: str
+    status: CheckStatus
+    detail: str
+    fix: str | None = None
+
+
+class IndexStatus(BaseModel):
+    """The derived vector index as this process sees it."""
+
+    open: bool = Field(description="Whether the index is open and searchable.")
+    table: str | None = Field(description="The vector table the store's memories are indexed into.")
+    memories: int | None = Field(description="Memories the index holds, when open.")
+    pending: int = Field(description="Memories not yet indexed.")
+    error: str | None = Field(default=None, description="The indexer's last failure, while it retries.")

@@ -1,10 +1,13 @@
-"""The use cases: remember, recall, load_recent, summarize_history, forget. Faces call only this."""
+"""The use cases, and the only way in for every face: MCP, HTTP, the CLI and the benchmarks call these methods.
+
+The service owns the store (the source of truth), the model host and the indexer that keeps the vector index
+in step; none of them is reachable from outside. Operator methods (waiting for the index, reindex, stats,
+export pages, doctor) are here too, so a face never needs more than this class.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import hashlib
 import logging
 import uuid
 from collections import Counter
@@ -13,44 +16,61 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from agent_memory.config import Settings
-from agent_memory.embedding.embedder import Embedder, SentenceTransformerEmbedder
-from agent_memory.embedding.host import BackgroundModel, ModelState
+from agent_memory import diagnostics
+from agent_memory.config import RecallMode, Settings
+from agent_memory.embedding import malloc
+from agent_memory.embedding.embedder import Embedder, ModelEmbedder
+from agent_memory.embedding.host import ModelHost, ModelState
 from agent_memory.errors import BackendError, InvalidInput, NotFound
 from agent_memory.index.indexer import Indexer
 from agent_memory.models import (
     BulkItem,
     BulkResult,
+    Check,
     ForgetResult,
     NewMemory,
     RecallResult,
     RecentResult,
     RememberResult,
+    SearchState,
+    SearchStatus,
+    Stats,
     SummaryResult,
 )
-from agent_memory.recall import pipeline as recall
+from agent_memory.operations import Operations
+from agent_memory.recall import pipeline
 from agent_memory.store.files import make_private_dir
-from agent_memory.store.rows import Filters, NewRow
-from agent_memory.store.sqlite import Buffer
+from agent_memory.store.protocol import MemoryStore
+from agent_memory.store.rows import Filters
+from agent_memory.store.sqlite import SQLiteStore
 from agent_memory.summary import history
-from agent_memory.summary.backends import (
-    AnthropicSummarizer,
-    SummaryPlan,
-)
+from agent_memory.summary.backends import AnthropicSummarizer, SummaryPlan
+from agent_memory.write import prepare
 from agent_memory.write import validation as check
-from agent_memory.write.scrubber import scrub, scrub_json
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["Check", "Embedder", "MemoryService", "Stats", "doctor", "tune_process"]
 
-class MemoryService:
-    """One user's memory: the SQLite buffer, the vector index and the summarizers."""
 
-    def __init__(self, settings: Settings, buffer: Buffer, model: BackgroundModel) -> None:
+def tune_process() -> None:
+    """Tune the C heap for a long-running server (fewer malloc arenas); call once at start-up."""
+    malloc.cap_arenas()
+
+
+def doctor(settings: Settings, *, check_model: bool = True) -> list[Check]:
+    """Run every read-only check of the data dir, store, model, index and API key."""
+    return diagnostics.doctor(settings, check_model=check_model)
+
+
+class MemoryService(Operations):
+    """One user's memory: the store, the vector index and the summarizers."""
+
+    def __init__(self, settings: Settings, store: MemoryStore, model: ModelHost) -> None:
         self.settings = settings
-        self.buffer = buffer
-        self.model = model
-        self.indexer = Indexer(settings, buffer, model)
+        self._store = store
+        self._model = model
+        self._indexer = Indexer(settings, store, model)
         self.session_id = f"session-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         # "Now" for recall: recency and "last week" are measured from it (an evaluation replays another date).
         self.clock: Callable[[], datetime] = _utc_now
@@ -62,43 +82,50 @@ class MemoryService:
 
     @classmethod
     async def open(
-        cls, settings: Settings, embedder: Embedder | None = None, *, without_model: str | None = None
+        cls,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        *,
+        without_model: str | None = None,
+        store: MemoryStore | None = None,
     ) -> MemoryService:
-        """Open the stores, start loading the model and the indexer; returns without waiting for the model.
+        """Open the store, start loading the model and the indexer; returns without waiting for the model.
 
         `without_model` (the reason) keeps the model unloaded, for CLI commands that need no semantic search.
+        `store` replaces the configured store (tests hand in one opened with their own tuning).
         """
-        make_private_dir(settings)
-        buffer = await Buffer.open(settings.sqlite_path)
-        make_private_dir(settings)  # again: the -wal and -shm files of a database made by an older version
-        model = BackgroundModel(embedder or SentenceTransformerEmbedder.from_settings(settings))
+        if store is None:
+            make_private_dir(settings)
+            store = await SQLiteStore.open(settings.sqlite_path)
+            make_private_dir(settings)  # again: the -wal and -shm files of a database made by an older version
+        model = ModelHost(embedder or ModelEmbedder.from_settings(settings), settings.query_cache_size)
         if without_model is not None:
             model.disable(without_model)
         else:
             model.start()
-        service = cls(settings, buffer, model)
-        service.indexer.start()
+        service = cls(settings, store, model)
+        service._indexer.start()
         return service
 
     async def close(self) -> None:
-        """Stop background work and close the database."""
-        await self.indexer.stop()
-        await self.buffer.close()
+        """Stop background work and close the store."""
+        await self._indexer.stop()
+        await self._store.close()
 
-    def status(self) -> str:
-        """Describe the semantic search state in one sentence."""
-        if self.model.state is ModelState.LOADING:
-            return "The embedding model is still loading; semantic search starts when it is ready."
-        if self.model.state is ModelState.FAILED:
-            return f"Semantic search is off: {self.model.error}"
-        if self.indexer.error and self.indexer.vectors is None:
-            return f"Semantic search is off: {self.indexer.error}."
-        if self.indexer.error:
-            return (
-                f"The vector index is behind: {self.indexer.error}. Memories it does not hold yet are found by"
-                " keyword only."
-            )
-        return "ready"
+    def status(self) -> SearchStatus:
+        """Return the state of semantic search, with a sentence saying what it means when it is not ready."""
+        if self._model.state is ModelState.LOADING:
+            message = "The embedding model is still loading; semantic search starts when it is ready."
+            return SearchStatus(state=SearchState.LOADING, message=message)
+        if self._model.state is ModelState.FAILED:
+            return SearchStatus(state=SearchState.OFF, message=f"Semantic search is off: {self._model.error}")
+        error = self._indexer.error
+        if error and self._indexer.vectors is None:
+            return SearchStatus(state=SearchState.OFF, message=f"Semantic search is off: {error}.")
+        if error:
+            message = f"The vector index is behind: {error}. Memories it does not hold yet are found by keyword only."
+            return SearchStatus(state=SearchState.BEHIND, message=message)
+        return SearchStatus(state=SearchState.READY)
 
     async def remember(
         self,
@@ -111,29 +138,28 @@ class MemoryService:
         metadata: dict[str, Any] | None = None,
         created_at: str | None = None,
     ) -> RememberResult:
-        """Store a memory in SQLite (acknowledged on commit); the vector index follows in the background."""
-        row, redacted = self._prepare(
-            NewMemory(
-                content=content,
-                role=role,
-                tags=tags,
-                session_id=session_id,
-                namespace=namespace,
-                metadata=metadata,
-                created_at=created_at,
-            )
+        """Store a memory (acknowledged on commit); the vector index follows in the background."""
+        item = NewMemory(
+            content=content,
+            role=role,
+            tags=tags,
+            session_id=session_id,
+            namespace=namespace,
+            metadata=metadata,
+            created_at=created_at,
         )
-        [(memory_id, stamp, duplicate)] = await self.buffer.insert_many([row])
-        if not duplicate:
-            self.indexer.notify()
-        state = self.status()
-        notes = [] if state == "ready" else [state]
+        row, redacted = prepare.new_row(item, self.settings, self.session_id)
+        [inserted] = await self._store.insert_many([row])
+        if not inserted.duplicate:
+            self._indexer.notify()
+        status = self.status()
+        notes = [status.message] if status.message else []
         if redacted:
             notes.insert(0, _redaction_note(redacted))
         return RememberResult(
-            id=memory_id,
-            created_at=stamp,
-            duplicate=duplicate,
+            id=inserted.id,
+            created_at=inserted.created_at,
+            duplicate=inserted.duplicate,
             redacted=list(redacted),
             note=" ".join(notes) or None,
         )
@@ -141,55 +167,26 @@ class MemoryService:
     async def remember_many(self, items: Sequence[NewMemory]) -> BulkResult:
         """Store many memories in one transaction (imports); invalid items are reported, the rest stored."""
         outcomes: list[BulkItem] = []
-        rows: list[tuple[int, NewRow, tuple[str, ...]]] = []
+        rows = []
         for index, item in enumerate(items):
             try:
-                rows.append((index, *self._prepare(item)))
+                rows.append((index, *prepare.new_row(item, self.settings, self.session_id)))
             except InvalidInput as exc:
                 outcomes.append(BulkItem(index=index, error=str(exc)))
-        inserted = await self.buffer.insert_many([row for _, row, _ in rows])
+        inserted = await self._store.insert_many([row for _, row, _ in rows])
         outcomes.extend(
-            BulkItem(index=index, id=memory_id, created_at=stamp, duplicate=duplicate, redacted=list(redacted))
-            for (index, _, redacted), (memory_id, stamp, duplicate) in zip(rows, inserted, strict=True)
+            BulkItem(index=index, id=i.id, created_at=i.created_at, duplicate=i.duplicate, redacted=list(redacted))
+            for (index, _, redacted), i in zip(rows, inserted, strict=True)
         )
         outcomes.sort(key=lambda o: o.index)
         duplicates = sum(o.duplicate for o in outcomes)
         if len(inserted) > duplicates:
-            self.indexer.notify()
+            self._indexer.notify()
         failed = len(items) - len(inserted)
         return BulkResult(stored=len(inserted) - duplicates, duplicates=duplicates, failed=failed, items=outcomes)
 
-    def _prepare(self, item: NewMemory) -> tuple[NewRow, tuple[str, ...]]:
-        """Check, normalise and scrub one memory; every write path goes through here. Returns the kinds masked."""
-        text = check.content(item.content, self.settings)
-        role = check.role(item.role)
-        when = check.timestamp(item.created_at, "created_at") or datetime.now(UTC)
-        tags = check.tags(item.tags, self.settings)
-        metadata = check.metadata(item.metadata, self.settings)
-        redacted: tuple[str, ...] = ()
-        if self.settings.scrub_secrets:
-            # Before hashing and storing: the secret never reaches SQLite, FTS, the vector index or a summary.
-            scrubbed = scrub(text)
-            metadata, in_metadata = scrub_json(metadata)
-            tags_scrubbed, in_tags = scrub_json(list(tags))
-            text, tags = scrubbed.text, tuple(tags_scrubbed)
-            redacted = scrubbed.kinds + in_metadata + in_tags
-        row = NewRow(
-            id=uuid.uuid4().hex if item.id is None else check.label(item.id, "id"),
-            user=self.settings.user,
-            namespace=self._namespace(item.namespace),
-            session_id=self._session(item.session_id),
-            role=role,
-            content=text,
-            content_hash=hashlib.sha256(f"{role}\x1f{text}".encode()).hexdigest(),
-            tags=tags,
-            metadata=metadata,
-            created_at=when,
-        )
-        return row, redacted
-
     def scoped(self, user: str, session_id: str | None = None) -> MemoryService:
-        """Return a view of the same stores, model and indexer acting for another user (operator tools, HTTP tokens)."""
+        """Return a view of the same store, model and indexer acting for another user (operator tools, HTTP tokens)."""
         view = copy.copy(self)
         view.settings = replace(self.settings, user=user)
         if session_id is not None:
@@ -207,14 +204,32 @@ class MemoryService:
         since: str | None = None,
         until: str | None = None,
         max_tokens: int | None = None,
+        mode: RecallMode | None = None,
     ) -> RecallResult:
-        """Return the memories most relevant to the query: keyword and vector candidates, fused."""
-        text = check.query(query, self.settings)
-        limit = check.limit(limit, "limit", self.settings.max_recall_limit)
-        if max_tokens is not None:
-            max_tokens = check.limit(max_tokens, "max_tokens", 1_000_000)
-        filters = self._filters(namespace, session_id, tags, since, until)
-        return await recall.run(self, text, filters, limit, max_tokens)
+        """Return the memories most relevant to the query: keyword and vector candidates, fused.
+
+        `mode` searches by keyword or by vector alone (to measure each); the default is the configured one.
+        """
+        request = pipeline.Request(
+            text=check.query(query, self.settings),
+            filters=self._filters(namespace, session_id, tags, since, until),
+            limit=check.limit(limit, "limit", self.settings.max_recall_limit),
+            max_tokens=None if max_tokens is None else check.limit(max_tokens, "max_tokens", 1_000_000),
+            now=self.clock(),
+            mode=mode or self.settings.recall_mode,
+        )
+        outcome = await pipeline.run(self._store, self.settings.user, self._indexer, request)
+        status = self.status()
+        note = status.message
+        if not outcome.semantic and request.mode != "keyword":
+            note = (note or "Semantic search failed.") + " Results come from keyword search and recency."
+        return RecallResult(
+            hits=outcome.hits,
+            mode="hybrid" if outcome.semantic else "keyword",
+            degraded=not outcome.semantic and request.mode != "keyword",
+            omitted=outcome.omitted,
+            note=note,
+        )
 
     async def load_recent(
         self, *, limit: int = 20, session_id: str | None = None, namespace: str | None = None
@@ -222,30 +237,29 @@ class MemoryService:
         """Return the newest memories in scope, oldest first."""
         limit = check.limit(limit, "limit", self.settings.max_recent_limit)
         filters = self._filters(namespace, session_id, None, None, None)
-        return RecentResult(messages=await self.buffer.recent(self.settings.user, filters, limit))
+        return RecentResult(messages=await self._store.recent(self.settings.user, filters, limit))
 
     async def namespaces(self, prefix: str = "", limit: int = 100) -> list[str]:
         """Return this user's namespaces starting with `prefix` (for argument completion)."""
-        return await self.buffer.namespaces(self.settings.user, prefix[:64], limit)
+        return await self._store.namespaces(self.settings.user, prefix[:64], limit)
 
     async def forget(self, memory_id: str, *, namespace: str | None = None) -> ForgetResult:
-        """Delete a memory of this namespace from SQLite, the vector index and any summary that covered it."""
+        """Delete a memory of this namespace from the store, the vector index and any summary that covered it."""
         if not isinstance(memory_id, str) or not memory_id.strip():
             raise NotFound("id is empty: pass the id returned by remember or recall.")
         memory_id = check.utf8(memory_id, "id").strip()
-        space = self._namespace(namespace)
-        if not await self.buffer.delete(self.settings.user, memory_id, space):
+        space = prepare.namespace(namespace, self.settings)
+        if not await self._store.delete(self.settings.user, memory_id, space):
             raise NotFound(
                 f"No memory with id {memory_id[:80]!r} exists in namespace {space!r}; use recall or load_recent to"
                 " find ids, and pass the hit's namespace for a memory stored in another one."
             )
-        await self.buffer.summaries.drop_covering(self.settings.user, memory_id)
-        if self.indexer.vectors is not None:
-            try:
-                await asyncio.to_thread(self.indexer.vectors.delete, [memory_id])
-            except BackendError as exc:
-                # SQLite decides what exists: a vector left behind is never returned by recall.
-                logger.warning("could not delete %s from the vector index: %s", memory_id, exc)
+        await self._store.summaries.drop_covering(self.settings.user, memory_id)
+        try:
+            await self._indexer.forget([memory_id])
+        except BackendError as exc:
+            # The store decides what exists: a vector left behind is never returned by recall.
+            logger.warning("could not delete %s from the vector index: %s", memory_id, exc)
         return ForgetResult(id=memory_id, deleted=True)
 
     def wants_sampling(self) -> bool:
@@ -266,20 +280,14 @@ class MemoryService:
         cap = self.settings.summary_max_messages
         count = check.limit(limit, "limit", cap) if limit is not None else cap
         focus_key = check.optional_text(focus, "focus") or ""
-        return await history.plan(self.buffer, self.settings, filters, count, focus_key)
+        return await history.plan(self._store, self.settings, filters, count, focus_key)
 
     async def summarize_history(
         self, plan: SummaryPlan | None = None, *, sampled_text: str | None = None, **selection: Any
     ) -> SummaryResult:
         """Summarise the selected messages incrementally; `sampled_text` is what the client's LLM wrote for `plan`."""
         plan = plan or await self.plan_summary(**selection)
-        return await history.summarize(self.buffer, self.settings, plan, self._anthropic, sampled_text)
-
-    def _namespace(self, namespace: str | None) -> str:
-        return self.settings.namespace if namespace is None else check.label(namespace, "namespace")
-
-    def _session(self, session_id: str | None) -> str:
-        return self.session_id if session_id is None else check.label(session_id, "session_id")
+        return await history.summarize(self._store, self.settings, plan, self._anthropic, sampled_text)
 
     def _filters(
         self,
@@ -289,17 +297,7 @@ class MemoryService:
         since: str | None,
         until: str | None,
     ) -> Filters:
-        start = check.timestamp(since, "since")
-        end = check.timestamp(until, "until", end_of_day=True)
-        if start and end and start > end:
-            raise InvalidInput("since is after until: swap them or widen the range.")
-        return Filters(
-            namespace=self._namespace(namespace),
-            session_id=None if session_id is None else check.label(session_id, "session_id"),
-            tags=check.tags(tags, self.settings),
-            since_ts=start.timestamp() if start else None,
-            until_ts=end.timestamp() if end else None,
-        )
+        return prepare.filters(self.settings, namespace, session_id, tags, since, until)
 
 
 def _redaction_note(kinds: Sequence[str]) -> str:

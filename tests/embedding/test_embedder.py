@@ -1,4 +1,4 @@
-"""The embedder: the lean transformers path gives sentence-transformers' vectors, and everything else falls back."""
+"""The embedder: the pooling transformers path gives sentence-transformers' vectors, and everything else falls back."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from agent_memory.config import DEFAULT_MODEL, EmbedLoader, load_settings
-from agent_memory.embedding import pooling as lean
-from agent_memory.embedding.embedder import SLICE_TOKENS, SentenceTransformerEmbedder, resolve_model
-from agent_memory.embedding.host import BackgroundModel
+from agent_memory.embedding import pooling as pooling
+from agent_memory.embedding.embedder import SLICE_TOKENS, ModelEmbedder, resolve_model
+from agent_memory.embedding.host import ModelHost
 from agent_memory.embedding.model_files import read_pipeline
 from agent_memory.errors import ConfigError
 from agent_memory.index.indexer import _within_windows
@@ -61,7 +61,7 @@ def _edit_json(path: Path, change: dict[str, object]) -> None:
 
 @pytest.fixture(scope="module")
 def library_vectors() -> np.ndarray:
-    full = SentenceTransformerEmbedder(DEFAULT_MODEL, loader="sentence-transformers")
+    full = ModelEmbedder(DEFAULT_MODEL, loader="sentence-transformers")
     full.load()
     assert full.backend == "sentence-transformers"
     return full.embed(TEXTS)
@@ -71,22 +71,22 @@ def library_vectors() -> np.ndarray:
 def test_lean_vectors_equal_sentence_transformers_vectors(
     library_vectors: np.ndarray, loader: EmbedLoader, backend: str
 ) -> None:
-    lean = SentenceTransformerEmbedder(DEFAULT_MODEL, loader=loader, precision="float32")
-    assert lean.load() == 384
-    assert (lean.backend, lean.precision) == (backend, "float32")
-    vectors = lean.embed(TEXTS)
+    pooling = ModelEmbedder(DEFAULT_MODEL, loader=loader, precision="float32")
+    assert pooling.load() == 384
+    assert (pooling.backend, pooling.precision) == (backend, "float32")
+    vectors = pooling.embed(TEXTS)
     assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS), 384)
     assert np.abs(vectors - library_vectors).max() < 1e-5
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     # Batch composition (padding) does not change a text's vector.
-    one_by_one = np.concatenate([lean.embed([t]) for t in TEXTS])
+    one_by_one = np.concatenate([pooling.embed([t]) for t in TEXTS])
     assert np.abs(one_by_one - library_vectors).max() < 1e-5
-    assert lean.embed([]).shape == (0, 384)
-    assert lean.token_counts(["hello world", "word " * 400]) == [4, 256]  # [CLS] hello world [SEP]; truncated
+    assert pooling.embed([]).shape == (0, 384)
+    assert pooling.token_counts(["hello world", "word " * 400]) == [4, 256]  # [CLS] hello world [SEP]; truncated
 
 
 def test_bfloat16_vectors_point_where_the_library_vectors_do(library_vectors: np.ndarray) -> None:
-    fast = SentenceTransformerEmbedder(DEFAULT_MODEL, precision="bfloat16")
+    fast = ModelEmbedder(DEFAULT_MODEL, precision="bfloat16")
     assert fast.load() == 384
     assert (fast.backend, fast.precision) == ("torch", "bfloat16")
     vectors = fast.embed(TEXTS)
@@ -119,7 +119,7 @@ def test_bfloat16_keeps_the_weights_in_half_the_memory_and_layer_norms_exact() -
 def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it() -> None:
     from agent_memory.embedding.bert import native_bfloat16
 
-    embedder = SentenceTransformerEmbedder(DEFAULT_MODEL)
+    embedder = ModelEmbedder(DEFAULT_MODEL)
     embedder.load()
     assert embedder.precision == ("bfloat16" if native_bfloat16() else "float32")
     assert load_settings({}).embed_precision == "auto"
@@ -130,8 +130,8 @@ def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it() -> None:
 
 def test_the_default_model_loads_on_torch_alone_and_prints_nothing() -> None:
     code = (
-        "import sys; from agent_memory.embedding.embedder import SentenceTransformerEmbedder;"
-        "e = SentenceTransformerEmbedder('all-MiniLM-L6-v2'); e.load(); e.embed(['hello']);"
+        "import sys; from agent_memory.embedding.embedder import ModelEmbedder;"
+        "e = ModelEmbedder('all-MiniLM-L6-v2'); e.load(); e.embed(['hello']);"
         "print(e.backend, *(m in sys.modules for m in ('sentence_transformers', 'transformers', 'scipy')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
@@ -141,8 +141,8 @@ def test_the_default_model_loads_on_torch_alone_and_prints_nothing() -> None:
 
 def test_the_transformers_path_prints_nothing() -> None:
     code = (
-        "import sys; from agent_memory.embedding.embedder import SentenceTransformerEmbedder;"
-        "e = SentenceTransformerEmbedder('all-MiniLM-L6-v2', loader='transformers'); e.load(); e.embed(['hello']);"
+        "import sys; from agent_memory.embedding.embedder import ModelEmbedder;"
+        "e = ModelEmbedder('all-MiniLM-L6-v2', loader='transformers'); e.load(); e.embed(['hello']);"
         "print(e.backend, 'sentence_transformers' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
@@ -153,7 +153,7 @@ def test_the_transformers_path_prints_nothing() -> None:
 def test_a_bert_variant_plain_torch_does_not_run_loads_with_transformers(tmp_path: Path) -> None:
     model = _copy_model(tmp_path)
     _edit_json(model / "config.json", {"hidden_act": "gelu_new"})  # tanh-approximated GELU
-    embedder = SentenceTransformerEmbedder(str(model))
+    embedder = ModelEmbedder(str(model))
     assert embedder.load() == 384
     assert embedder.backend == "transformers"
 
@@ -163,16 +163,16 @@ def test_an_unreadable_tokenizer_gives_a_clear_config_error(tmp_path: Path) -> N
     (model / "tokenizer.json").write_text("{broken")
     (model / "vocab.txt").unlink()
     with pytest.raises(ConfigError, match="AGENT_MEMORY_MODEL"):
-        SentenceTransformerEmbedder(str(model)).load()
+        ModelEmbedder(str(model)).load()
 
 
 def test_a_non_standard_pipeline_loads_with_sentence_transformers(tmp_path: Path, library_vectors: np.ndarray) -> None:
     model = _copy_model(tmp_path)
-    # mean_sqrt_len pooling is one sentence-transformers runs and the lean path does not.
+    # mean_sqrt_len pooling is one sentence-transformers runs and the pooling path does not.
     pooling = {"pooling_mode_mean_tokens": False, "pooling_mode_mean_sqrt_len_tokens": True}
     _edit_json(model / "1_Pooling" / "config.json", pooling)
     assert read_pipeline(model) is None
-    full = SentenceTransformerEmbedder(str(model))
+    full = ModelEmbedder(str(model))
     assert full.load() == 384
     assert full.backend == "sentence-transformers"
     # Normalised, a mean over sqrt(len) points where the mean does: the library ran the edited pipeline.
@@ -184,7 +184,7 @@ def test_a_broken_non_standard_pipeline_still_fails_with_a_clear_config_error(tm
     modules = json.loads((model / "modules.json").read_text())
     modules.insert(2, {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"})
     (model / "modules.json").write_text(json.dumps(modules))
-    embedder = SentenceTransformerEmbedder(str(model))
+    embedder = ModelEmbedder(str(model))
     with pytest.raises(ConfigError, match="AGENT_MEMORY_MODEL") as caught:
         embedder.load()
     assert str(model) in str(caught.value)
@@ -196,12 +196,12 @@ def test_a_failing_lean_load_falls_back_to_transformers_then_sentence_transforme
     def broken(*args: object) -> None:
         raise OSError("weights unreadable")
 
-    monkeypatch.setattr(lean, "bert_encoder", broken)
-    embedder = SentenceTransformerEmbedder(DEFAULT_MODEL)
+    monkeypatch.setattr(pooling, "bert_encoder", broken)
+    embedder = ModelEmbedder(DEFAULT_MODEL)
     embedder.load()
     assert embedder.backend == "transformers"
-    monkeypatch.setattr(lean, "AutoEncoder", broken)
-    embedder = SentenceTransformerEmbedder(DEFAULT_MODEL)
+    monkeypatch.setattr(pooling, "AutoEncoder", broken)
+    embedder = ModelEmbedder(DEFAULT_MODEL)
     embedder.load()
     assert embedder.backend == "sentence-transformers"
     assert np.abs(embedder.embed(TEXTS) - library_vectors).max() < 1e-5
@@ -318,7 +318,7 @@ class WordCountingEmbedder(HashEmbedder):
 @pytest.mark.anyio
 async def test_a_batch_is_sliced_by_token_count_when_the_embedder_counts_tokens() -> None:
     embedder = WordCountingEmbedder()
-    model = BackgroundModel(embedder)
+    model = ModelHost(embedder)
     model.start()
     assert await model.wait(10)
     # Characters and words disagree: one long word versus many short ones.
@@ -333,7 +333,7 @@ async def test_a_batch_is_sliced_by_token_count_when_the_embedder_counts_tokens(
 @pytest.mark.anyio
 async def test_long_texts_go_fewer_to_a_slice_so_a_slice_stays_within_its_token_budget() -> None:
     embedder = WordCountingEmbedder()
-    model = BackgroundModel(embedder)
+    model = ModelHost(embedder)
     model.start()
     assert await model.wait(10)
     texts = [" ".join(["long"] * 250) + f" {i}" for i in range(10)] + [f"short {i}" for i in range(20)]

@@ -12,8 +12,8 @@ import torch
 
 from agent_memory.config import DEFAULT_MODEL, Settings
 from agent_memory.embedding.chunking import Span, chunks, flatten, plan, sentence_spans
-from agent_memory.embedding.embedder import SLICE_TOKENS, MeanPooler, SentenceTransformerEmbedder
-from agent_memory.embedding.host import BackgroundModel
+from agent_memory.embedding.embedder import SLICE_TOKENS, MeanPooler, ModelEmbedder
+from agent_memory.embedding.host import ModelHost
 from agent_memory.service import MemoryService
 from tests.conftest import HashEmbedder
 
@@ -23,16 +23,16 @@ TEXT = "Can you suggest a tomato variety? By the way, I visited the Louvre on 2/
 
 
 async def _blocks(embedder: Any, texts: list[str], spans: list[list[Span]]) -> list[np.ndarray]:
-    model = BackgroundModel(embedder)
+    model = ModelHost(embedder)
     model.start()
     assert await model.wait(60)
     return await model.embed_spans(texts, spans)
 
 
 @pytest.fixture(scope="module")
-def embedder() -> SentenceTransformerEmbedder:
+def embedder() -> ModelEmbedder:
     # float32: bfloat16 vectors move by ~1e-3 with what they are batched with, too much for exact checks.
-    model = SentenceTransformerEmbedder(DEFAULT_MODEL, precision="float32")
+    model = ModelEmbedder(DEFAULT_MODEL, precision="float32")
     model.load()
     assert model.backend == "torch"
     return model
@@ -47,7 +47,7 @@ def test_a_chat_sized_memory_is_one_text_whose_sentences_are_its_spans() -> None
     assert len(plan(long)) > 1 and all(not spans for _, spans in plan(long))
 
 
-def _hidden_states(embedder: SentenceTransformerEmbedder, text: str) -> torch.Tensor:
+def _hidden_states(embedder: ModelEmbedder, text: str) -> torch.Tensor:
     """Return the last hidden states of a text read alone, [CLS] and [SEP] included."""
     assert embedder._summing is not None
     tokens, mask = embedder._summing._encoder.run([text])
@@ -55,7 +55,7 @@ def _hidden_states(embedder: SentenceTransformerEmbedder, text: str) -> torch.Te
 
 
 async def test_the_memorys_vector_is_the_mean_of_its_sentences_tokens_and_each_sentence_keeps_its_own(
-    embedder: SentenceTransformerEmbedder,
+    embedder: ModelEmbedder,
 ) -> None:
     spans = sentence_spans(TEXT)
     (block,) = await _blocks(embedder, [TEXT], [spans])
@@ -75,12 +75,12 @@ async def test_the_memorys_vector_is_the_mean_of_its_sentences_tokens_and_each_s
 
 
 async def test_many_long_sentences_are_read_within_the_slice_token_budget(
-    embedder: SentenceTransformerEmbedder,
+    embedder: ModelEmbedder,
 ) -> None:
     # 16 sentences of ~160 tokens: in one batch 2,560 padded tokens, over the budget.
     sentence = "The quarterly infrastructure review covered " + "storage, networking and compute capacity " * 25 + "."
     text = " ".join([sentence] * 2)
-    model = BackgroundModel(embedder)
+    model = ModelHost(embedder)
     model.start()
     assert await model.wait(60) and embedder._summing is not None
     encoder = embedder._summing._encoder
@@ -102,7 +102,7 @@ async def test_many_long_sentences_are_read_within_the_slice_token_budget(
 
 
 async def test_the_library_reads_the_text_and_each_span_in_passes_of_their_own() -> None:
-    library = SentenceTransformerEmbedder(DEFAULT_MODEL, loader="sentence-transformers")
+    library = ModelEmbedder(DEFAULT_MODEL, loader="sentence-transformers")
     spans = sentence_spans(TEXT)
     (block,) = await _blocks(library, [TEXT], [spans])
     assert not library.sums_tokens
@@ -128,7 +128,7 @@ async def test_an_embedder_without_spans_gets_the_text_and_each_span_as_texts_of
 
 
 async def test_indexing_stores_each_memorys_vector_and_its_sentences_vectors(
-    tmp_path: Path, embedder: SentenceTransformerEmbedder
+    tmp_path: Path, embedder: ModelEmbedder
 ) -> None:
     settings = Settings(data_dir=tmp_path / "d", model_wait_seconds=60)
     service = await MemoryService.open(settings, embedder)

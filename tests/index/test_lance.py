@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from agent_memory.config import load_settings
-from agent_memory.embedding.host import BackgroundModel
+from agent_memory.embedding.host import ModelHost
 from agent_memory.index import lance as vectors_module
 from agent_memory.index.lance import VectorIndex, VectorRow
 from agent_memory.service import MemoryService
@@ -105,7 +105,7 @@ class CountingEmbedder(HashEmbedder):
 @pytest.mark.anyio
 async def test_a_repeated_query_is_embedded_once_and_the_cache_stays_bounded() -> None:
     embedder = CountingEmbedder()
-    model = BackgroundModel(embedder, query_cache_size=2)
+    model = ModelHost(embedder, query_cache_size=2)
     model.start()
     assert await model.wait(10)
     first = await model.embed_query("what do I prefer?")
@@ -121,7 +121,7 @@ async def test_a_repeated_query_is_embedded_once_and_the_cache_stays_bounded() -
 @pytest.mark.anyio
 async def test_documents_are_embedded_in_slices_of_similar_length_and_returned_in_order() -> None:
     embedder = CountingEmbedder()
-    model = BackgroundModel(embedder)
+    model = ModelHost(embedder)
     model.start()
     assert await model.wait(10)
     texts = [f"memory {i} " + "about topic " * (i * 7 % 11) for i in range(40)]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from agent_memory.config import DEFAULT_MODEL, Settings
-from agent_memory.embedding.embedder import SentenceTransformerEmbedder
+from agent_memory.embedding.embedder import ModelEmbedder
 from agent_memory.recall import pipeline as recall
 from agent_memory.recall.score import fts_query, length_prior, rrf
 from agent_memory.recall.timeframe import find
@@ -174,7 +174,7 @@ async def test_real_model_finds_a_fact_at_the_end_of_a_long_answer(tmp_path: Pat
         "We adopted a grey kitten from the shelter.",
     ]
     settings = Settings(data_dir=tmp_path / "d", model_wait_seconds=120)
-    service = await MemoryService.open(settings, SentenceTransformerEmbedder(DEFAULT_MODEL))
+    service = await MemoryService.open(settings, ModelEmbedder(DEFAULT_MODEL))
     try:
         target = await service.remember(long_answer, role="assistant")
         for text in distractors:

@@ -10,27 +10,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from agent_memory.cli import doctor as health
 from agent_memory.cli import importers
 from agent_memory.cli import output as out
 from agent_memory.cli.transfer import export_jsonl, import_text
 from agent_memory.config import Settings
 from agent_memory.errors import InvalidInput, NotFound
 from agent_memory.service import MemoryService
+from agent_memory.service import doctor as doctor_checks
 
 NO_MODEL = "this command does not load the model"
-STALL_SECONDS = 600.0
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -49,36 +46,18 @@ async def _opened(settings: Settings, without_model: str | None = NO_MODEL) -> A
 
 async def _index(service: MemoryService, timeout: float | None = None) -> str | None:
     """Wait until every pending memory is indexed, with a progress bar; return the problem if it cannot be."""
-    if not await service.model.wait(timeout):
-        return service.model.error or "the embedding model is still loading"
-    total = await service.buffer.count_pending()
-    progress = out.Progress("index", total)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    last_change, done = time.monotonic(), 0
+    bar: out.Progress | None = None
+
+    def report(done: int, total: int) -> None:
+        nonlocal bar
+        bar = bar or out.Progress("index", total)
+        bar.update(done)
+
     try:
-        while True:
-            drained = await service.indexer.drain(0.5)
-            current = total - await service.buffer.count_pending()
-            if drained and current >= total:
-                break
-            if drained:  # idle with rows pending: written by another process, or a wake-up it missed
-                service.indexer.notify()
-            if service.indexer.ready.is_set() and service.indexer.vectors is None:
-                return service.indexer.error or "the vector index could not be opened"
-            if service.indexer.error:  # the indexer retries with backoff; drain answers at once meanwhile
-                await asyncio.sleep(0.5)
-            now = time.monotonic()
-            if deadline is not None and now > deadline:
-                return "indexing is still running; the rest is indexed later"
-            if current != done:
-                done, last_change = current, now
-            elif now - last_change > STALL_SECONDS:
-                return "indexing made no progress; run `agent-memory doctor`"
-            progress.update(current)
-        progress.update(total)
-        return None
+        return await service.wait_indexed(timeout, report)
     finally:
-        progress.close()
+        if bar is not None:
+            bar.close()
 
 
 def _json_object(text: str | None, flag: str) -> dict[str, Any] | None:
@@ -195,8 +174,7 @@ async def forget(args: argparse.Namespace, settings: Settings) -> int:
     """Delete memories; loads the model (bounded) so their vectors leave the index too."""
     done: list[dict[str, Any]] = []
     async with _opened(settings, None) as service:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(service.indexer.ready.wait(), args.wait)
+        await service.wait_index_open(args.wait)
         for memory_id in args.ids:
             try:
                 await service.forget(memory_id)
@@ -214,7 +192,7 @@ async def export(args: argparse.Namespace, settings: Settings) -> int:
     """Write memories as JSONL to a file (written whole, then renamed into place) or stdout."""
     user, namespace = getattr(args, "user", None), getattr(args, "namespace", None)
     async with _opened(settings) as service:
-        progress = out.Progress("export", await service.buffer.count_scope(user, namespace))
+        progress = out.Progress("export", await service.count_memories(user=user, namespace=namespace))
         try:
             if args.output == "-":
                 written = await export_jsonl(
@@ -276,15 +254,18 @@ async def import_(args: argparse.Namespace, settings: Settings) -> int:
 async def reindex(args: argparse.Namespace, settings: Settings) -> int:
     """Re-embed every memory and rebuild the vector index."""
     async with _opened(settings, None) as service:
-        if not await service.model.wait():
-            raise InvalidInput(service.model.error or "the embedding model did not load")
-        await service.indexer.ready.wait()
-        await service.indexer.reindex_all()
-        total = await service.buffer.count_scope(None, None)  # all of them, even if a lost index marked them already
-        problem = await _index(service)
-        # Then compact and build the ANN index, so the next process starts on a tidy index.
-        if problem is None and not await service.indexer.settle():
-            problem = service.indexer.error or "the vector index could not be compacted"
+        bar: out.Progress | None = None
+
+        def report(done: int, total: int) -> None:
+            nonlocal bar
+            bar = bar or out.Progress("index", total)
+            bar.update(done)
+
+        try:
+            total, problem = await service.reindex(report)
+        finally:
+            if bar is not None:
+                bar.close()
     if problem:
         out.note(f"agent-memory: {problem}")
         return 1
@@ -298,7 +279,7 @@ async def reindex(args: argparse.Namespace, settings: Settings) -> int:
 async def stats(args: argparse.Namespace, settings: Settings) -> int:
     """Show what the store holds."""
     async with _opened(settings) as service:
-        found = await health.stats(service)
+        found = await service.stats()
     if args.json:
         out.emit_json(found)
         return 0
@@ -323,7 +304,7 @@ async def stats(args: argparse.Namespace, settings: Settings) -> int:
 
 async def doctor(args: argparse.Namespace, settings: Settings) -> int:
     """Check the setup read-only; exit 1 when something needs fixing."""
-    checks = await asyncio.to_thread(health.doctor, settings, check_model=not args.no_model)
+    checks = await asyncio.to_thread(doctor_checks, settings, check_model=not args.no_model)
     failed = any(c.status == "fail" for c in checks)
     if args.json:
         out.emit_json({"ok": not failed, "checks": [c.model_dump() for c in checks]})

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 from agent_memory import __version__
 from agent_memory.config import Settings, env_names, load_settings
-from agent_memory.embedding import malloc as heap
 from agent_memory.errors import AgentMemoryError, InvalidInput
 
 EPILOG = (
@@ -179,8 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _serve(settings: Settings, transport: str) -> int:
     from agent_memory.mcp.server import build_server
+    from agent_memory.service import tune_process
 
-    heap.cap_arenas()
+    tune_process()
     if transport == "http":
         from agent_memory.mcp.http import serve
 

@@ -56,7 +56,7 @@ async def export_jsonl(
     }
     out.write(json.dumps(header) + "\n")
     written, after = 0, 0
-    while page := await service.buffer.export_page(user, namespace, after, PAGE):
+    while page := await service.export_page(user=user, namespace=namespace, after=after, limit=PAGE):
         for rowid, owner, memory in page:
             record = {"type": "memory", "user": owner, **memory.model_dump(mode="json")}
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -70,7 +70,7 @@ async def export_jsonl(
 
 async def count_export(service: MemoryService, *, user: str | None, namespace: str | None) -> int:
     """Return how many memories an export with these filters writes (for progress)."""
-    return await service.buffer.count_scope(user, namespace)
+    return await service.count_memories(user=user, namespace=namespace)
 
 
 async def import_text(

@@ -11,7 +11,7 @@ subtracts what the best of n windows gains by chance alone, so more windows do n
 
 `plan` gives each text to embed with its spans. A model with mean pooling (MiniLM) reads a chat-sized memory
 sentence by sentence and pools the memory's own vector from the tokens of those same passes
-(BackgroundModel.embed_spans), so each token is read once, not twice. Sentence vectors pooled from one pass over
+(ModelHost.embed_spans), so each token is read once, not twice. Sentence vectors pooled from one pass over
 the whole memory ("late chunking") were tried instead and lost recall: in a 300-character message every token's
 hidden state is mostly about the message, so an aside's vector stayed close to the whole's (docs/quality.md).
 """

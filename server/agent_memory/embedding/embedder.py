@@ -1,7 +1,7 @@
-"""Sentence embeddings behind a small interface (background.py loads and serves them to async code).
+"""Sentence embeddings behind a small interface (host.py loads and serves them to async code).
 
 Importing torch (and transformers or sentence-transformers) takes seconds, so nothing here imports them at
-module load: `SentenceTransformerEmbedder.load` does, on the loader thread, after the server is answering.
+module load: `ModelEmbedder.load` does, on the loader thread, after the server is answering.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from agent_memory.config import DEFAULT_MODEL, EmbedLoader, EmbedPrecision, Settings
-from agent_memory.embedding import pooling as lean
+from agent_memory.embedding import pooling
 from agent_memory.embedding.model_files import Pipeline, read_pipeline
 from agent_memory.embedding.pooling import Vectors as Vectors  # the type every caller of the embedder uses
 from agent_memory.errors import ConfigError
@@ -24,12 +24,12 @@ from agent_memory.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 _DEFAULT_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
-# Texts embedded per hold of the model lock (see BackgroundModel.embed), and padded tokens at most when the
+# Texts embedded per hold of the model lock (see ModelHost.embed), and padded tokens at most when the
 # model counts tokens: long texts go 8 at a time, which bounds the attention activations (peak RSS) and how
 # long a recall's query waits for the lock.
 EMBED_SLICE = 16
 SLICE_TOKENS = 2048
-# Sentences read per hold of the model lock at most (BackgroundModel.embed_spans): SLICE_TOKENS binds first for any
+# Sentences read per hold of the model lock at most (ModelHost.embed_spans): SLICE_TOKENS binds first for any
 # longer than 16 tokens, so the slice costs about what a slice of whole texts does.
 PART_SLICE = 128
 
@@ -81,17 +81,17 @@ def resolve_model(setting: str) -> str:
 
 @runtime_checkable
 class TokenCounter(Protocol):
-    """An Embedder that can tell what a text costs to embed (BackgroundModel slices by it)."""
+    """An Embedder that can tell what a text costs to embed (ModelHost slices by it)."""
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """Return how many tokens each text becomes."""
         ...
 
 
-class SentenceTransformerEmbedder:
+class ModelEmbedder:
     """A sentence-transformers model from a name (hub) or a local path.
 
-    A local directory holding the standard Transformer → Pooling (→ Normalize) pipeline (see modelspec) runs
+    A local directory holding the standard Transformer → Pooling (→ Normalize) pipeline (see model_files) runs
     without the sentence-transformers library: a BERT model on plain torch (see bert), another on transformers.
     Anything else, a failure on the way, or `loader="sentence-transformers"` uses the full library.
     """
@@ -106,12 +106,12 @@ class SentenceTransformerEmbedder:
         self._precision = precision
         self._encode: Callable[[list[str]], Vectors] | None = None
         self._count: Callable[[list[str]], list[int]] = _char_counts
-        self._summing: lean.Pooled | None = None  # set when the model pools by mean
+        self._summing: pooling.Pooled | None = None  # set when the model pools by mean
         self.backend: str | None = None  # "torch", "transformers" or "sentence-transformers" once loaded
         self.precision = "float32"  # of the matrix products, once loaded ("bfloat16" on the torch backend)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SentenceTransformerEmbedder:
+    def from_settings(cls, settings: Settings) -> ModelEmbedder:
         """Return the embedder the settings configure."""
         return cls(settings.model, loader=settings.embed_loader, precision=settings.embed_precision)
 
@@ -129,12 +129,14 @@ class SentenceTransformerEmbedder:
         local = self._loader != "sentence-transformers" and Path(target).is_dir()
         pipeline = read_pipeline(Path(target)) if local else None
         if pipeline is not None:
-            backends: list[tuple[str, Callable[[Pipeline], lean.TokenEncoder]]] = [("transformers", lean.AutoEncoder)]
+            backends: list[tuple[str, Callable[[Pipeline], pooling.TokenEncoder]]] = [
+                ("transformers", pooling.AutoEncoder)
+            ]
             if self._loader == "auto":
-                backends.insert(0, ("torch", lambda p: lean.bert_encoder(p, self._precision)))
+                backends.insert(0, ("torch", lambda p: pooling.bert_encoder(p, self._precision)))
             for backend, make in backends:
                 try:
-                    model = lean.Pooled(make(pipeline), pipeline, self._batch_size)
+                    model = pooling.Pooled(make(pipeline), pipeline, self._batch_size)
                 # bert.Unsupported, or what transformers raises for a model it cannot read: try the next way.
                 except (ImportError, OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
                     logger.info("model %s does not load with %s (%s)", target, backend, exc)
@@ -177,7 +179,7 @@ class SentenceTransformerEmbedder:
         return self._summing is not None
 
     def token_sums(self, texts: Sequence[str]) -> tuple[Vectors, Vectors]:
-        """Return each text's summed last hidden states and its token count (see lean.Pooled.token_sums)."""
+        """Return each text's summed last hidden states and its token count (see pooling.Pooled.token_sums)."""
         assert self._summing is not None, "token_sums needs a model that pools by mean"
         return self._summing.token_sums(list(texts), SLICE_TOKENS)
 

@@ -37,7 +37,7 @@ class ModelState(StrEnum):
     FAILED = "failed"
 
 
-class BackgroundModel:
+class ModelHost:
     """Loads an Embedder on a daemon thread and serves embeddings once ready."""
 
     def __init__(self, embedder: Embedder, query_cache_size: int = 256) -> None:
@@ -136,7 +136,7 @@ class BackgroundModel:
         return [] if sums is None else _pool_parts(sums, sizes, spans)
 
     async def _slices(self, texts: Sequence[str], size: int = EMBED_SLICE) -> list[list[int]]:
-        """Return the texts' indices in embedding order, cut into slices of similar length (see lean.slices)."""
+        """Return the texts' indices in embedding order, cut into slices of similar length (see pooling.slices)."""
         order, tokens = list(range(len(texts))), None
         if len(texts) > 1:
             # A slice costs its longest text times its size (padding): slicing texts of similar length wastes little.

@@ -101,7 +101,7 @@ class Pooled:
         """Return each text's last hidden states summed over its tokens, and its token count (unnormalised).
 
         Mean pooling divides the first by the second; kept apart, the parts of a text add up to a mean over all
-        their tokens (BackgroundModel.embed_spans). Texts of similar length go together, at most max_tokens padded
+        their tokens (ModelHost.embed_spans). Texts of similar length go together, at most max_tokens padded
         tokens (or one text) at a time.
         """
         import torch

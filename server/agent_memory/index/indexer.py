@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING
 
 from agent_memory.config import Settings
 from agent_memory.embedding import chunking
-from agent_memory.embedding.host import BackgroundModel
+from agent_memory.embedding.host import ModelHost, ModelState
+from agent_memory.embedding.pooling import Vectors
 from agent_memory.errors import BackendError
-from agent_memory.store.rows import PendingRow
-from agent_memory.store.sqlite import Buffer
+from agent_memory.store.protocol import VECTOR_TABLE_KEY, MemoryStore
+from agent_memory.store.rows import Filters, PendingRow
 
 if TYPE_CHECKING:
     from agent_memory.index.lance import VectorIndex, VectorRow
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # Rows per indexing batch, and embedded windows at most (a long memory is several): enough texts for
-# BackgroundModel.embed to slice by length with little padding, one vector-table write per batch, and still a
+# ModelHost.embed to slice by length with little padding, one vector-table write per batch, and still a
 # few seconds of work, so progress is marked (and a crash loses) no more than that.
 BATCH = 256
 BATCH_WINDOWS = 512
@@ -48,6 +49,8 @@ BATCH_WINDOWS = 512
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 30.0
 STOP_UPKEEP_WAIT_SECONDS = 15.0
+# How long recall waits for just-written memories to reach the vector index before answering anyway.
+DRAIN_TIMEOUT = 2.0
 
 
 def table_name(model_name: str, dim: int) -> str:
@@ -60,9 +63,9 @@ def table_name(model_name: str, dim: int) -> str:
 class Indexer:
     """Owns the vector index and the task that fills it."""
 
-    def __init__(self, settings: Settings, buffer: Buffer, model: BackgroundModel) -> None:
+    def __init__(self, settings: Settings, store: MemoryStore, model: ModelHost) -> None:
         self._settings = settings
-        self._buffer = buffer
+        self._store = store
         self._model = model
         self.vectors: VectorIndex | None = None
         self.error: str | None = None
@@ -103,7 +106,7 @@ class Indexer:
                 await self.ready.wait()
                 if self.vectors is None or self.error is not None:
                     return False  # failing: answer now instead of waiting for a retry
-                target = await self._buffer.last_pending()
+                target = await self._store.last_pending()
                 if target is None:
                     return True
                 self.notify()  # the rows may come from another process: this task never heard of them
@@ -111,11 +114,43 @@ class Indexer:
                     progress = self._progress
                     if self.error is not None:
                         return False
-                    if not await self._buffer.pending_through(target):
+                    if not await self._store.pending_through(target):
                         return True
                     await progress.wait()
         except TimeoutError:
             return False
+
+    async def query_vector(self, text: str) -> Vectors | None:
+        """Return the query's embedding once the index has caught up, or None when semantic search is unavailable."""
+        wait = self._settings.model_wait_seconds
+        # Opt-in: trade first-call latency for semantic results while the model loads.
+        if self._model.state is ModelState.LOADING and wait > 0:
+            await self._model.wait(wait)
+        if self._model.ready and not self.ready.is_set():
+            # The model just finished; the index opens right after it (a fraction of a second).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.ready.wait(), max(wait, DRAIN_TIMEOUT))
+        if not self._model.ready or self.vectors is None:
+            return None
+        await self.drain(DRAIN_TIMEOUT)
+        return await self._model.embed_query(text)
+
+    async def nearest(self, vector: Vectors, user: str, filters: Filters, limit: int) -> list[tuple[str, float, int]]:
+        """Return window rows (memory id, similarity, windows) nearest the vector within the filters, best first."""
+        vectors = self.vectors
+        if vectors is None:
+            raise BackendError("The vector index is not open.")
+        rows = await asyncio.to_thread(
+            vectors.search,
+            vector,
+            user=user,
+            namespace=filters.namespace,
+            session_id=filters.session_id,
+            since_ts=filters.since_ts,
+            until_ts=filters.until_ts,
+            limit=limit,
+        )
+        return [(memory, similarity, 1) for memory, similarity in rows]
 
     async def _run(self) -> None:
         if not await self._model.wait():
@@ -203,15 +238,15 @@ class Indexer:
         vectors = await asyncio.to_thread(
             VectorIndex, self._settings.vector_location, name, dim, options, lock, self._settings.exact_search_rows
         )
-        known = await self._buffer.get_value("vector_table")
+        known = await self._store.get_value(VECTOR_TABLE_KEY)
         # Count marked rows first: another process marks rows only after upserting them, so the index
         # counted afterwards holds at least as many, and a busy neighbour does not look like a lost index.
-        marked = await self._buffer.count_indexed()
+        marked = await self._store.count_indexed()
         in_index = await asyncio.to_thread(vectors.count)
         if known != name or in_index < marked:
             # A new model, or an index deleted or damaged behind our back: rebuild from SQLite.
-            reset = await self._buffer.mark_all_pending()
-            await self._buffer.set_value("vector_table", name)
+            reset = await self._store.mark_all_pending()
+            await self._store.set_value(VECTOR_TABLE_KEY, name)
             if known is not None and known != name:
                 # The old table is dead weight now: every row is being re-embedded into the new one.
                 await asyncio.to_thread(vectors.drop_table, known)
@@ -222,7 +257,7 @@ class Indexer:
     async def index_pending(self, batch: int = BATCH) -> int:
         """Index one batch of pending rows; return how many were indexed."""
         assert self.vectors is not None
-        rows = _within_windows(await self._buffer.pending(batch), BATCH_WINDOWS)
+        rows = _within_windows(await self._store.pending(batch), BATCH_WINDOWS)
         if not rows:
             return 0
         try:
@@ -233,9 +268,9 @@ class Indexer:
             rows, batch_rows = await self._embed_one_by_one(rows)
         await asyncio.to_thread(self.vectors.upsert, batch_rows)
         ids = [r.id for r in rows]
-        await self._buffer.mark_indexed(ids)
+        await self._store.mark_indexed(ids)
         # A memory forgotten while it was being embedded must not stay in the index as an orphan.
-        gone = sorted(set(ids) - await self._buffer.existing_ids(ids))
+        gone = sorted(set(ids) - await self._store.existing_ids(ids))
         if gone:
             await asyncio.to_thread(self.vectors.delete, gone)
         return len(rows)
@@ -279,12 +314,17 @@ class Indexer:
         if bad:
             for row in bad:
                 logger.warning("memory %s could not be embedded; keyword search still finds it: %s", row.id, error)
-            await self._buffer.mark_unembeddable([r.id for r in bad])
+            await self._store.mark_unembeddable([r.id for r in bad])
         return good, embedded
+
+    async def forget(self, ids: Sequence[str]) -> None:
+        """Remove these memories' vectors, if the index is open (a row left behind is never returned by recall)."""
+        if self.vectors is not None:
+            await asyncio.to_thread(self.vectors.delete, list(ids))
 
     async def reindex_all(self) -> int:
         """Re-embed every memory (used by `agent-memory reindex`); return how many."""
-        total = await self._buffer.mark_all_pending()
+        total = await self._store.mark_all_pending()
         self.notify()
         return total
 

@@ -1,172 +1,189 @@
-"""recall: keyword and vector candidates, each again inside a time window the query names, fused and packed."""
+"""recall: keyword and vector candidates, each again inside a time window the query names, fused and packed.
+
+The steps, in order: read a time expression out of the query (`timeframe`); search the store by keyword
+while the query is embedded; search the vector index; search both again inside the time window, if any;
+fuse the rankings and score each memory (`score`); keep the best that fit the token budget.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from agent_memory.embedding.embedder import Vectors
-from agent_memory.embedding.host import ModelState
+from agent_memory.config import RecallMode
+from agent_memory.embedding.pooling import Vectors
 from agent_memory.errors import BackendError
-from agent_memory.models import Hit, Memory, RecallResult
-from agent_memory.recall import timeframe
-from agent_memory.recall.score import fts_query, length_prior, pack, recency_boost, rrf
+from agent_memory.models import Hit, Memory
+from agent_memory.recall import score, timeframe
+from agent_memory.recall.terms import search_terms
+from agent_memory.store.protocol import MemoryStore
 from agent_memory.store.rows import Filters
-
-if TYPE_CHECKING:
-    from agent_memory.service import MemoryService
 
 logger = logging.getLogger(__name__)
 
-CANDIDATES = 50
-# How long recall waits for just-written memories to reach the vector index before answering anyway.
-DRAIN_TIMEOUT = 2.0
+
+class VectorSearch(Protocol):
+    """The semantic side of recall: embeds queries and searches the vector index."""
+
+    async def query_vector(self, text: str) -> Vectors | None:
+        """Return the query's embedding, or None when semantic search is unavailable."""
+        ...
+
+    async def nearest(self, vector: Vectors, user: str, filters: Filters, limit: int) -> list[tuple[str, float, int]]:
+        """Return window rows (memory id, cosine similarity, windows of that memory) in scope, best first."""
+        ...
 
 
-async def run(service: MemoryService, text: str, filters: Filters, limit: int, max_tokens: int | None) -> RecallResult:
-    """Return the memories most relevant to a validated query within the filters."""
-    pool = max(CANDIDATES, limit * 4)
-    now = service.clock()
+@dataclass(frozen=True)
+class Request:
+    """A validated recall: the query, its scope and how much to return."""
+
+    text: str
+    filters: Filters
+    limit: int
+    max_tokens: int | None
+    now: datetime
+    mode: RecallMode = "hybrid"
+
+
+@dataclass
+class Outcome:
+    """The hits that fit the budget, how many did not, and whether vector search took part."""
+
+    hits: list[Hit]
+    omitted: int
+    semantic: bool
+
+
+@dataclass
+class _Candidates:
+    """What the searches found: memories by id and one ranking per search."""
+
+    found: dict[str, Memory] = field(default_factory=dict)
+    rankings: list[list[str]] = field(default_factory=list)
+
+
+async def run(store: MemoryStore, user: str, vectors: VectorSearch, request: Request) -> Outcome:
+    """Return the memories most relevant to a validated query within its filters."""
+    frame = timeframe.find(request.text, request.now)
+    window = await _window(store, user, request.filters, frame)
     # A time expression ("last week") is about when, not what: its words would only add keyword noise.
-    frame = timeframe.find(text, now)
-    ignore = frame.words if frame else ()
+    terms = search_terms(request.text, frame.words if frame else ())
+    pool = score.pool_size(request.limit)
+    candidates = _Candidates()
+    search = _Search(store, user, vectors, candidates, pool)
+    # The query embedding (model thread) runs while the store (its own thread) searches by keyword.
+    embedding = asyncio.create_task(_embed(vectors, request))
+    try:
+        if request.mode != "vector":
+            await search.keywords(terms, request.filters, window)
+    except BaseException:
+        embedding.cancel()
+        raise
+    semantic = await search.semantic(await embedding, request.filters, window)
+    ranked = _ranked(candidates, request.now)[: request.limit]
+    fitting = score.pack([m.content for _, m in ranked], request.max_tokens)
+    hits = [_hit(m, value) for value, m in ranked[:fitting]]
+    return Outcome(hits=hits, omitted=len(ranked) - fitting, semantic=semantic)
+
+
+async def _window(
+    store: MemoryStore, user: str, filters: Filters, frame: timeframe.Timeframe | None
+) -> tuple[Filters, int] | None:
+    """Return the filters narrowed to the query's time window and how many memories it holds, if any."""
     window = _narrowed(filters, frame) if frame else None
+    if window is None:
+        return None
     # An empty window changes nothing: skip it (an index range count, well under a millisecond).
-    in_window = await service.buffer.count_matching(service.settings.user, window) if window else 0
-    window = window if in_window else None
-    found: dict[str, Memory] = {}
-    rankings: list[list[str]] = []
-    match = fts_query(text, ignore)
-    # The query embedding (model thread) runs while SQLite (its own thread) does the keyword search.
-    query_vector_task = asyncio.create_task(_query_vector(service, text))
-    keyword_done = False
-    try:
-        if match is not None:
-            keyword = await service.buffer.keyword_search(service.settings.user, match, filters, pool)
-            found.update((m.id, m) for m, _ in keyword)
-            rankings.append([m.id for m, _ in keyword])
-            if window:
-                rankings.append(await within(service, rankings[-1], window, in_window, pool, found, match=match))
-        keyword_done = True
-    finally:
-        if not keyword_done:
-            query_vector_task.cancel()
-    semantic = False
-    try:
-        vector = await query_vector_task
-        if vector is not None:
-            rankings.append(await nearest(service, vector, filters, pool, found))
-            if window:
-                rankings.append(await within(service, rankings[-1], window, in_window, pool, found, vector=vector))
-            semantic = True
-    except BackendError as exc:
-        logger.warning("semantic search failed; answering by keyword: %s", exc)
+    count = await store.count_matching(user, window)
+    return (window, count) if count else None
+
+
+async def _embed(vectors: VectorSearch, request: Request) -> Vectors | None:
+    return None if request.mode == "keyword" else await vectors.query_vector(request.text)
+
+
+def _ranked(candidates: _Candidates, now: datetime) -> list[tuple[float, Memory]]:
+    """Fuse the rankings and score each memory found; best first."""
     # Within a time window each search ranks a second time: what was said then counts twice, which lifts it
     # softly; nothing outside the window is dropped, since people misplace dates.
-    fused = rrf(rankings)
+    fused = score.rrf(candidates.rankings)
     stamp = now.timestamp()
-
-    def final(m: Memory) -> float:
-        return fused[m.id] * length_prior(len(m.content)) + recency_boost((stamp - _ts(m)) / 86400)
-
-    scored = sorted(((final(found[i]), found[i]) for i in fused if i in found), key=lambda p: p[0], reverse=True)
-    scored = scored[:limit]
-    fitting = pack([m.content for _, m in scored], max_tokens)
-    hits = [
-        Hit(
-            id=m.id,
-            content=m.content,
-            role=m.role,
-            namespace=m.namespace,
-            session_id=m.session_id,
-            created_at=m.created_at,
-            tags=m.tags,
-            score=round(score, 6),
-        )
-        for score, m in scored[:fitting]
+    found = candidates.found
+    scored = [
+        (score.final_score(value, len(found[i].content), (stamp - _ts(found[i])) / 86400), found[i])
+        for i, value in fused.items()
+        if i in found
     ]
-    state = service.status()
-    if not semantic:
-        note: str | None = (state if state != "ready" else "Semantic search failed.") + (
-            " Results come from keyword search and recency."
-        )
-    else:
-        note = None if state == "ready" else state
-    return RecallResult(
-        hits=hits,
-        mode="hybrid" if semantic else "keyword",
-        degraded=not semantic,
-        omitted=len(scored) - fitting,
-        note=note,
-    )
+    return sorted(scored, key=lambda pair: pair[0], reverse=True)
 
 
-async def _query_vector(service: MemoryService, text: str) -> Vectors | None:
-    """Return the query's embedding once the index has caught up, or None when semantic search is unavailable."""
-    wait = service.settings.model_wait_seconds
-    # Opt-in: trade first-call latency for semantic results while the model loads.
-    if service.model.state is ModelState.LOADING and wait > 0:
-        await service.model.wait(wait)
-    if service.model.ready and not service.indexer.ready.is_set():
-        # The model just finished; the index opens right after it (a fraction of a second).
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(service.indexer.ready.wait(), max(wait, DRAIN_TIMEOUT))
-    if not service.model.ready or service.indexer.vectors is None:
-        return None
-    await service.indexer.drain(DRAIN_TIMEOUT)
-    return await service.model.embed_query(text)
+@dataclass
+class _Search:
+    """The searches of one recall, adding what they find to the shared candidates."""
 
+    store: MemoryStore
+    user: str
+    vectors: VectorSearch
+    candidates: _Candidates
+    pool: int
 
-async def nearest(
-    service: MemoryService, query_vector: Vectors, filters: Filters, pool: int, found: dict[str, Memory]
-) -> list[str]:
-    """Return vector-ranked ids that pass the filters, adding their memories to `found`."""
-    vectors = service.indexer.vectors
-    assert vectors is not None
-    nearest = await asyncio.to_thread(
-        vectors.search,
-        query_vector,
-        user=service.settings.user,
-        namespace=filters.namespace,
-        session_id=filters.session_id,
-        since_ts=filters.since_ts,
-        until_ts=filters.until_ts,
-        limit=pool,
-    )
-    # SQLite decides what exists and what passes the tag filters; the index may hold a forgotten id.
-    missing = [i for i, _ in nearest if i not in found]
-    found.update(await service.buffer.by_ids(service.settings.user, missing, filters))
-    return [i for i, _ in nearest if i in found]
+    async def keywords(self, terms: Sequence[str], filters: Filters, window: tuple[Filters, int] | None) -> None:
+        """Rank by keyword, and again inside the time window."""
+        if not terms:
+            return
+        ranking = await self._keyword(terms, filters)
+        self.candidates.rankings.append(ranking)
+        if window:
+            inside = self._inside(ranking, *window)
+            # Keyword search filters in the store, so a short ranking already holds every match in the window.
+            if inside is None and len(ranking) < self.pool:
+                inside = [i for i in ranking if self._in(i, window[0])]
+            self.candidates.rankings.append(inside if inside is not None else await self._keyword(terms, window[0]))
 
+    async def semantic(self, vector: Vectors | None, filters: Filters, window: tuple[Filters, int] | None) -> bool:
+        """Rank by vector, and again inside the time window; return whether vector search answered."""
+        if vector is None:
+            return False
+        try:
+            ranking = await self._nearest(vector, filters)
+            self.candidates.rankings.append(ranking)
+            if window:
+                inside = self._inside(ranking, *window)
+                if inside is None:
+                    inside = await self._nearest(vector, window[0])
+                self.candidates.rankings.append(inside)
+        except BackendError as exc:
+            logger.warning("semantic search failed; answering by keyword: %s", exc)
+            return False
+        return True
 
-async def within(
-    service: MemoryService,
-    ranked: list[str],
-    window: Filters,
-    in_window: int,
-    pool: int,
-    found: dict[str, Memory],
-    *,
-    match: str | None = None,
-    vector: Vectors | None = None,
-) -> list[str]:
-    """Return the ranking restricted to a time window: filtered from `ranked` when that is exact, else searched."""
-    assert window.since_ts is not None and window.until_ts is not None
-    inside = [i for i in ranked if window.since_ts <= _ts(found[i]) <= window.until_ts]
-    # The in-window part of `ranked` is exactly what a search inside the window returns when `ranked` holds the
-    # whole window, or a full pool from it, or (keyword search filters tags in SQL) every match there is.
-    if len(inside) >= min(in_window, pool) or (match is not None and len(ranked) < pool):
-        return inside
-    if vector is not None:
-        return await nearest(service, vector, window, pool, found)
-    assert match is not None
-    keyword = await service.buffer.keyword_search(service.settings.user, match, window, pool)
-    found.update((m.id, m) for m, _ in keyword)
-    return [m.id for m, _ in keyword]
+    async def _keyword(self, terms: Sequence[str], filters: Filters) -> list[str]:
+        found = await self.store.keyword_search(self.user, terms, filters, self.pool)
+        self.candidates.found.update((m.id, m) for m, _ in found)
+        return [m.id for m, _ in found]
+
+    async def _nearest(self, vector: Vectors, filters: Filters) -> list[str]:
+        rows = await self.vectors.nearest(vector, self.user, filters, self.pool * score.OVERSAMPLE)
+        nearest = score.best_windows(rows, self.pool)
+        # The store decides what exists and what passes the tag filters; the index may hold a forgotten id.
+        found = self.candidates.found
+        found.update(await self.store.by_ids(self.user, [i for i, _ in nearest if i not in found], filters))
+        return [i for i, _ in nearest if i in found]
+
+    def _inside(self, ranking: list[str], window: Filters, in_window: int) -> list[str] | None:
+        """Return the ranking's part inside the window when that is exactly what a search there would return."""
+        inside = [i for i in ranking if self._in(i, window)]
+        # It is, when the ranking holds the whole window or a full pool from it.
+        return inside if len(inside) >= min(in_window, self.pool) else None
+
+    def _in(self, memory_id: str, window: Filters) -> bool:
+        assert window.since_ts is not None and window.until_ts is not None
+        return window.since_ts <= _ts(self.candidates.found[memory_id]) <= window.until_ts
 
 
 def _narrowed(filters: Filters, frame: timeframe.Timeframe) -> Filters | None:
@@ -174,6 +191,19 @@ def _narrowed(filters: Filters, frame: timeframe.Timeframe) -> Filters | None:
     since = frame.start.timestamp() if filters.since_ts is None else max(frame.start.timestamp(), filters.since_ts)
     until = frame.end.timestamp() if filters.until_ts is None else min(frame.end.timestamp(), filters.until_ts)
     return replace(filters, since_ts=since, until_ts=until) if since <= until else None
+
+
+def _hit(memory: Memory, value: float) -> Hit:
+    return Hit(
+        id=memory.id,
+        content=memory.content,
+        role=memory.role,
+        namespace=memory.namespace,
+        session_id=memory.session_id,
+        created_at=memory.created_at,
+        tags=memory.tags,
+        score=round(value, 6),
+    )
 
 
 def _ts(memory: Memory) -> float:

@@ -1,42 +1,50 @@
-"""Pure ranking functions: keyword query building, rank fusion, recency and token budgets."""
+"""The whole recall score in one place: fusion of the rankings, the vector similarity of a memory, length and
+recency priors, and the token budget. Pure functions, no I/O."""
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Collection, Sequence
+from collections.abc import Iterable, Sequence
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-# Function words carry no topic; dropping them keeps BM25 from rewarding "the" and "did".
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below
-    between both but by can could did do does doing down during each few for from further had has have
-    having he her here hers herself him himself his how i if in into is it its itself just me more most
-    my myself no nor not now of off on once only or other our ours ourselves out over own same she
-    should so some such than that the their theirs them themselves then there these they this those
-    through to too under until up very was we were what when where which while who whom why will with
-    would you your yours yourself yourselves tell remember mention mentioned said say says know""".split()  # noqa: SIM905
-)
-
+# Candidates each search contributes to the fusion (at least four times the hits asked for).
+CANDIDATES = 50
 RRF_K = 60
+# Vector rows fetched per memory wanted: several windows of one long memory can crowd the nearest rows.
+OVERSAMPLE = 3
+# Spread of MiniLM cosine similarity between unrelated texts (about 0.06 on chat messages).
+SIMILARITY_SPREAD = 0.06
 
 
-def keyword_terms(text: str, ignore: Collection[str] = ()) -> list[str]:
-    """Return the distinct searchable words of a query, topic words first, without the `ignore` words."""
-    words = [w.lower() for w in _WORD.findall(text)]
-    topical = [w for w in words if w not in STOPWORDS and w not in ignore]
-    chosen = topical or words
-    return list(dict.fromkeys(chosen))
+def pool_size(limit: int) -> int:
+    """Return how many candidates each search contributes for `limit` hits."""
+    return max(CANDIDATES, limit * 4)
 
 
-def fts_query(text: str, ignore: Collection[str] = ()) -> str | None:
-    """Return an FTS5 MATCH expression (quoted terms joined by OR), or None when there is nothing to match."""
-    terms = keyword_terms(text, ignore)[:32]
-    if not terms:
-        return None
-    # Quoting makes every term a literal string: FTS5 operators in user text lose their meaning.
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+def many_draws_bonus(windows: int) -> float:
+    """Return how much the best of `windows` windows beats one window by chance alone.
+
+    A memory scored by its best window gets several draws: the maximum of n similarities of unrelated
+    text exceeds a single one by about spread * sqrt(2 ln n). Subtracting that keeps long memories from
+    outranking short ones merely for being long, while a window that truly matches still stands out.
+    """
+    return SIMILARITY_SPREAD * math.sqrt(2 * math.log(windows)) if windows > 1 else 0.0
+
+
+def best_windows(rows: Iterable[tuple[str, float, int]], limit: int) -> list[tuple[str, float]]:
+    """Return (memory id, similarity) of the best memories, from window rows (id, similarity, windows) best first.
+
+    A memory's first row is its best window; its similarity is corrected for the many draws of a long memory.
+    """
+    best: dict[str, float] = {}
+    for memory, similarity, windows in rows:
+        if memory not in best:
+            best[memory] = similarity - many_draws_bonus(windows)
+    return sorted(best.items(), key=lambda pair: pair[1], reverse=True)[:limit]
+
+
+def final_score(fused: float, chars: int, age_days: float) -> float:
+    """Return a memory's recall score: its fused rank score, shortened by length, lifted a little by recency."""
+    return fused * length_prior(chars) + recency_boost(age_days)
 
 
 def rrf(rankings: Sequence[Sequence[str]], weights: Sequence[float] | None = None, k: int = RRF_K) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""Rows and SQL fragments shared by the buffer's queries: what goes in, what comes out, and scope filters."""
+"""Rows and SQL fragments shared by the store's queries: what goes in, what comes out, and scope filters."""
 
 from __future__ import annotations
 
@@ -67,6 +67,15 @@ class NewRow:
     tags: Sequence[str]
     metadata: dict[str, Any]
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class Inserted:
+    """What an insert did with one row: its id and time, and whether it was an exact repeat."""
+
+    id: str
+    created_at: str
+    duplicate: bool
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ import aiosqlite
 from agent_memory.errors import BackendError
 from agent_memory.models import Memory
 from agent_memory.store.migrations import MIGRATIONS, statements
-from agent_memory.store.rows import COLUMNS, Filters, NewRow, PendingRow, by_ids_query, memory_from_row
+from agent_memory.store.protocol import VECTOR_TABLE_KEY
+from agent_memory.store.rows import COLUMNS, Filters, Inserted, NewRow, PendingRow, by_ids_query, memory_from_row
 from agent_memory.store.summaries import Summaries
 
 logger = logging.getLogger(__name__)
@@ -36,27 +37,39 @@ UNEMBEDDABLE = -1
 KEYWORD_HEAD_FACTOR = 4
 
 
-class Buffer:
+class SQLiteStore:
     """The SQLite store; one connection per process, opened once."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, write_wait_seconds: float = WRITE_WAIT_SECONDS) -> None:
         self._db = db
+        self._write_wait = write_wait_seconds
         # One connection serves every task of this process: write transactions take turns.
         self._write_lock = asyncio.Lock()
-        self.summaries = Summaries(db, self._transaction)
+        self._summaries = Summaries(db, self._transaction)
+
+    @property
+    def summaries(self) -> Summaries:
+        """Return the summaries table, on this connection."""
+        return self._summaries
 
     @classmethod
-    async def open(cls, path: Path) -> Buffer:
-        """Open (creating if needed) the database and apply pending migrations."""
+    async def open(
+        cls, path: Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS, write_wait_seconds: float = WRITE_WAIT_SECONDS
+    ) -> SQLiteStore:
+        """Open (creating if needed) the database and apply pending migrations.
+
+        `busy_timeout` is how long one statement waits for another process's lock; `write_wait_seconds` how long
+        a write keeps trying before the caller hears of it.
+        """
         # Autocommit mode: every write runs in an explicit BEGIN IMMEDIATE transaction (see _transaction).
-        db = await aiosqlite.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-        await db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        db = await aiosqlite.connect(path, timeout=busy_timeout, isolation_level=None)
+        await db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=FULL")
         await db.execute("PRAGMA foreign_keys=ON")
-        buffer = cls(db)
-        await buffer._migrate()
-        return buffer
+        store = cls(db, write_wait_seconds)
+        await store._migrate()
+        return store
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -67,7 +80,7 @@ class Buffer:
         becomes a BackendError that says so, never a raw "database is locked".
         """
         async with self._write_lock:
-            deadline = time.monotonic() + WRITE_WAIT_SECONDS
+            deadline = time.monotonic() + self._write_wait
             delay = 0.005
             while True:
                 try:
@@ -78,7 +91,7 @@ class Buffer:
                         raise
                     if time.monotonic() >= deadline:
                         raise BackendError(
-                            f"The memory database stayed locked by another process for {WRITE_WAIT_SECONDS:g}"
+                            f"The memory database stayed locked by another process for {self._write_wait:g}"
                             " seconds; nothing was written. Try again."
                         ) from None
                     logger.debug("database busy, retrying in %.3f s: %s", delay, exc)
@@ -119,13 +132,13 @@ class Buffer:
                     )
             logger.info("applied migration %d", version)
 
-    async def insert_many(self, rows: Sequence[NewRow]) -> list[tuple[str, str, bool]]:
+    async def insert_many(self, rows: Sequence[NewRow]) -> list[Inserted]:
         """Insert rows in one transaction, skipping content already stored; return (id, created_at, duplicate)."""
         # One immediate transaction: nothing of a failed batch is acknowledged.
         async with self._transaction():
             return [await self._insert_one(row) for row in rows]
 
-    async def _insert_one(self, row: NewRow) -> tuple[str, str, bool]:
+    async def _insert_one(self, row: NewRow) -> Inserted:
         stamp = row.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
         values = [
             row.id,
@@ -147,14 +160,14 @@ class Buffer:
                 values,
             )
             if cur.rowcount == 1:
-                return str(values[0]), stamp, False
+                return Inserted(str(values[0]), stamp, False)
             async with self._db.execute(
                 "SELECT id, created_at FROM memories WHERE user = ? AND namespace = ? AND content_hash = ?",
                 (row.user, row.namespace, row.content_hash),
             ) as found:
                 existing = await found.fetchone()
             if existing is not None:
-                return str(existing[0]), str(existing[1]), True
+                return Inserted(str(existing[0]), str(existing[1]), True)
             # A kept id (import) already names another memory, e.g. the same file imported into a second
             # namespace: store this one under a fresh id.
             values[0] = uuid.uuid4().hex
@@ -169,8 +182,13 @@ class Buffer:
             cur = await db.execute(sql, params)
         return cur.rowcount == 1
 
-    async def keyword_search(self, user: str, match: str, filters: Filters, limit: int) -> list[tuple[Memory, float]]:
-        """Return memories matching an FTS5 expression, best first, with their BM25 score (higher is better)."""
+    async def keyword_search(
+        self, user: str, terms: Sequence[str], filters: Filters, limit: int
+    ) -> list[tuple[Memory, float]]:
+        """Return memories matching any of the terms, best first, with their BM25 score (higher is better)."""
+        if not terms:
+            return []
+        match = fts_match(terms)
         where, params = filters.sql(user)
         # Rank the matches first and join only the best: joining every match to check the scope costs more
         # than ranking them (at 100k memories a common word matches thousands). When the best `head` hold
@@ -243,9 +261,10 @@ class Buffer:
             row = await cur.fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
-    async def pending_through(self, rowid: int) -> bool:
-        """Return whether any row up to `rowid` still waits for the vector index."""
-        async with self._db.execute("SELECT 1 FROM memories WHERE indexed = 0 AND rowid <= ? LIMIT 1", (rowid,)) as cur:
+    async def pending_through(self, position: int) -> bool:
+        """Return whether any row up to `position` (a rowid) still waits for the vector index."""
+        sql = "SELECT 1 FROM memories WHERE indexed = 0 AND rowid <= ? LIMIT 1"
+        async with self._db.execute(sql, (position,)) as cur:
             return await cur.fetchone() is not None
 
     async def existing_ids(self, ids: Sequence[str]) -> set[str]:
@@ -333,6 +352,12 @@ class Buffer:
             )
 
 
+def fts_match(terms: Sequence[str]) -> str:
+    """Return an FTS5 MATCH expression that matches any of the terms."""
+    # Quoting makes every term a literal string: FTS5 operators in user text lose their meaning.
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
 def _busy(exc: sqlite3.OperationalError) -> bool:
     """Return whether SQLite gave up waiting for another connection's lock."""
     text = str(exc).lower()
@@ -348,7 +373,7 @@ def inspect_file(path: Path) -> dict[str, Any]:
         memories, pending, skipped = db.execute(
             f"SELECT COUNT(*), COALESCE(SUM(indexed = 0), 0), COALESCE(SUM(indexed = {UNEMBEDDABLE}), 0) FROM memories"
         ).fetchone()
-        table = db.execute("SELECT value FROM kv WHERE key = 'vector_table'").fetchone()
+        table = db.execute("SELECT value FROM kv WHERE key = ?", (VECTOR_TABLE_KEY,)).fetchone()
     finally:
         db.close()
     return {

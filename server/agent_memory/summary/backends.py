@@ -13,11 +13,11 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from agent_memory.errors import BackendError
 from agent_memory.models import Backend, Memory, StoredSummary, SummaryRange, SummaryResult
-from agent_memory.recall.score import STOPWORDS, keyword_terms
+from agent_memory.recall.terms import STOPWORDS, keyword_terms
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +134,14 @@ def summary_result(plan: SummaryPlan, text: str, backend: Backend, *, new: int, 
         incremental=plan.cached is not None,
         note=note,
     )
+
+
+class Summarizer(Protocol):
+    """An LLM that writes a summary for one request."""
+
+    async def summarize(self, request: SummaryRequest) -> str:
+        """Return the summary text; raise BackendError when the backend fails."""
+        ...
 
 
 class AnthropicSummarizer:

@@ -7,10 +7,10 @@ import logging
 from agent_memory.config import Settings
 from agent_memory.errors import BackendError
 from agent_memory.models import Backend, StoredSummary, SummaryRange, SummaryResult
+from agent_memory.store.protocol import MemoryStore
 from agent_memory.store.rows import Filters
-from agent_memory.store.sqlite import Buffer
 from agent_memory.summary.backends import (
-    AnthropicSummarizer,
+    Summarizer,
     SummaryPlan,
     SummaryRequest,
     extractive_summary,
@@ -22,15 +22,15 @@ from agent_memory.write.scrubber import scrub
 logger = logging.getLogger(__name__)
 
 
-async def plan(buffer: Buffer, settings: Settings, filters: Filters, count: int, focus_key: str) -> SummaryPlan:
+async def plan(store: MemoryStore, settings: Settings, filters: Filters, count: int, focus_key: str) -> SummaryPlan:
     """Select the newest `count` messages in scope and find a stored summary that covers a prefix of them."""
-    selected = await buffer.recent(settings.user, filters, count)
+    selected = await store.recent(settings.user, filters, count)
     session_key = filters.session_id or ""
     ids = [m.id for m in selected]
     cached = next(
         (
             s
-            for s in await buffer.summaries.latest(settings.user, filters.namespace, session_key, focus_key)
+            for s in await store.summaries.latest(settings.user, filters.namespace, session_key, focus_key)
             if s.covered_ids and s.covered_ids == ids[: len(s.covered_ids)]
         ),
         None,
@@ -46,10 +46,10 @@ async def plan(buffer: Buffer, settings: Settings, filters: Filters, count: int,
 
 
 async def summarize(
-    buffer: Buffer,
+    store: MemoryStore,
     settings: Settings,
     plan: SummaryPlan,
-    anthropic: AnthropicSummarizer | None,
+    summarizer: Summarizer | None,
     sampled_text: str | None,
 ) -> SummaryResult:
     """Summarise the plan's new messages onto its stored summary, store the result and return it."""
@@ -69,9 +69,9 @@ async def summarize(
         return summary_result(plan, text, backend, new=0, note="Nothing new since the stored summary.")
     if sampled_text:
         text, backend = sampled_text.strip(), "sampling"
-    elif anthropic is not None:
+    elif summarizer is not None:
         try:
-            text, backend = await anthropic.summarize(plan.request), "anthropic"
+            text, backend = await summarizer.summarize(plan.request), "anthropic"
         except BackendError as exc:
             logger.warning("%s; falling back to the extractive summary", exc)
             text, backend = extractive_summary(plan.request), "extractive"
@@ -81,6 +81,6 @@ async def summarize(
     if settings.scrub_secrets:
         text = scrub(text).text  # a summary written by an outside LLM is stored too
     stored = StoredSummary(text=text, backend=backend, covered_ids=[m.id for m in plan.selected])
-    await buffer.summaries.save(settings.user, plan.namespace, plan.session_key, plan.focus, stored)
+    await store.summaries.save(settings.user, plan.namespace, plan.session_key, plan.focus, stored)
     new = len(plan.selected) - (len(plan.cached.covered_ids) if plan.cached else 0)
     return summary_result(plan, text, backend, new=new, note=note)

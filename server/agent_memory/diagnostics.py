@@ -1,4 +1,4 @@
-"""`stats` (what the store holds) and `doctor` (is everything usable, and if not, what to do)."""
+"""Diagnostics: `stats` (what the store holds) and `doctor` (is everything usable, and if not, what to do)."""
 
 from __future__ import annotations
 
@@ -7,69 +7,33 @@ import shutil
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel
+from typing import Any
 
 from agent_memory.config import Settings
-from agent_memory.embedding.embedder import SentenceTransformerEmbedder
+from agent_memory.embedding.embedder import ModelEmbedder
 from agent_memory.errors import ConfigError
 from agent_memory.index.indexer import table_name
-from agent_memory.service import MemoryService
+from agent_memory.models import Check, CheckStatus, Group, Stats
 from agent_memory.store.migrations import MIGRATIONS
+from agent_memory.store.protocol import VECTOR_TABLE_KEY, MemoryStore
 from agent_memory.store.sqlite import inspect_file
 
-Status = Literal["ok", "warn", "fail"]
 LOW_DISK_BYTES = 200 * 1024 * 1024
 
 
-class Group(BaseModel):
-    """Memory counts of one user and namespace."""
-
-    user: str
-    namespace: str
-    roles: dict[str, int]
-    total: int
-    pending: int
-
-
-class Stats(BaseModel):
-    """What the data dir holds and how big it is."""
-
-    data_dir: str
-    memories: int
-    pending: int
-    summaries: int
-    groups: list[Group]
-    vector_table: str | None
-    vector_rows: int | None
-    sqlite_bytes: int
-    vector_bytes: int
-
-
-class Check(BaseModel):
-    """One doctor finding: what was checked, how it went, and the fix when it is not ok."""
-
-    name: str
-    status: Status
-    detail: str
-    fix: str | None = None
-
-
-async def stats(service: MemoryService) -> Stats:
+async def stats(settings: Settings, store: MemoryStore) -> Stats:
     """Count memories per user, namespace and role, the index state and the disk use."""
     from agent_memory.index.lance import table_rows
 
-    settings = service.settings
     groups: dict[tuple[str, str], Group] = {}
-    for user, namespace, role, total, pending in await service.buffer.counts():
+    for user, namespace, role, total, pending in await store.counts():
         group = groups.setdefault(
             (user, namespace), Group(user=user, namespace=namespace, roles={}, total=0, pending=0)
         )
         group.roles[role] = total
         group.total += total
         group.pending += pending
-    table = await service.buffer.get_value("vector_table")
+    table = await store.get_value(VECTOR_TABLE_KEY)
     rows = None
     if table and (settings.vector_uri or settings.vector_dir.exists()):
         try:
@@ -81,7 +45,7 @@ async def stats(service: MemoryService) -> Stats:
         data_dir=str(settings.data_dir),
         memories=sum(g.total for g in groups.values()),
         pending=sum(g.pending for g in groups.values()),
-        summaries=await service.buffer.summaries.count(),
+        summaries=await store.summaries.count(),
         groups=list(groups.values()),
         vector_table=table,
         vector_rows=rows,
@@ -156,7 +120,7 @@ def _sqlite(settings: Settings, checks: list[Check]) -> dict[str, Any] | None:
 
 
 def _model(settings: Settings, checks: list[Check]) -> int | None:
-    embedder = SentenceTransformerEmbedder.from_settings(settings)
+    embedder = ModelEmbedder.from_settings(settings)
     start = time.monotonic()
     try:
         dim = embedder.load()
@@ -192,7 +156,7 @@ def _vectors(settings: Settings, database: dict[str, Any] | None, dim: int | Non
     if rows < indexed:
         detail = f"{rows:,} rows but {indexed:,} memories are marked indexed"
         checks.append(Check(name=name, status="fail", detail=detail, fix=rebuild))
-    elif dim is not None and table != table_name(SentenceTransformerEmbedder(settings.model).name, dim):
+    elif dim is not None and table != table_name(ModelEmbedder(settings.model).name, dim):
         detail = f"{table} was built with another model"
         checks.append(Check(name=name, status="warn", detail=detail, fix=rebuild))
     elif database["pending"]:
@@ -219,7 +183,7 @@ def _anthropic(settings: Settings) -> Check:
         return Check(name=name, status="fail", detail="ANTHROPIC_API_KEY contains spaces", fix="remove them")
     if not key.startswith("sk-ant-") or len(key) < 40:
         # A proxy (ANTHROPIC_BASE_URL) may take keys of its own shape.
-        status: Status = "warn" if settings.anthropic_base_url else "fail"
+        status: CheckStatus = "warn" if settings.anthropic_base_url else "fail"
         detail = "ANTHROPIC_API_KEY does not look like an Anthropic key (sk-ant-…)"
         return Check(name=name, status=status, detail=detail, fix="copy the key again from console.anthropic.com")
     return Check(name=name, status="ok", detail="set and well-formed (not checked online)")

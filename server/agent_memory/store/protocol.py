@@ -1,0 +1,137 @@
+"""The source of truth behind a protocol: what recall, the indexer and the service need from a store.
+
+SQLite implements it today (store/sqlite.py); a Postgres implementation satisfies the same protocol. Every
+value is bound as a parameter by the implementation; callers never build query text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from agent_memory.models import Memory, StoredSummary
+from agent_memory.store.rows import Filters, Inserted, NewRow, PendingRow
+
+# The settings key under which the store remembers which vector table its index rows live in.
+VECTOR_TABLE_KEY = "vector_table"
+
+
+class SummaryStore(Protocol):
+    """Stored summaries with the memory ids each covers."""
+
+    async def count(self) -> int:
+        """Count stored summaries."""
+        ...
+
+    async def latest(self, user: str, namespace: str, session_key: str, focus: str) -> list[StoredSummary]:
+        """Return the stored summaries for this key, newest first (a few)."""
+        ...
+
+    async def drop_covering(self, user: str, id: str) -> None:
+        """Delete stored summaries that covered a forgotten memory."""
+        ...
+
+    async def save(self, user: str, namespace: str, session_key: str, focus: str, summary: StoredSummary) -> None:
+        """Store a summary with the ids it covers."""
+        ...
+
+
+class MemoryStore(Protocol):
+    """Memories, keyword search, the indexing bookkeeping, summaries and small settings."""
+
+    @property
+    def summaries(self) -> SummaryStore:
+        """Return the summaries kept beside the memories."""
+        ...
+
+    async def close(self) -> None:
+        """Release the connection."""
+        ...
+
+    async def insert_many(self, rows: Sequence[NewRow]) -> list[Inserted]:
+        """Insert rows atomically, an exact repeat returning the stored memory; return one outcome per row."""
+        ...
+
+    async def delete(self, user: str, id: str, namespace: str | None = None) -> bool:
+        """Delete one memory of this user (and namespace, when given); return whether it existed."""
+        ...
+
+    async def keyword_search(
+        self, user: str, terms: Sequence[str], filters: Filters, limit: int
+    ) -> list[tuple[Memory, float]]:
+        """Return memories matching any of the terms, best first, with a relevance score (higher is better)."""
+        ...
+
+    async def by_ids(self, user: str, ids: Sequence[str], filters: Filters) -> dict[str, Memory]:
+        """Return the memories among `ids` that pass the filters, keyed by id."""
+        ...
+
+    async def count_matching(self, user: str, filters: Filters) -> int:
+        """Count the memories that pass the filters."""
+        ...
+
+    async def recent(self, user: str, filters: Filters, limit: int) -> list[Memory]:
+        """Return the newest `limit` memories in scope, oldest first."""
+        ...
+
+    async def namespaces(self, user: str, prefix: str, limit: int) -> list[str]:
+        """Return the user's namespaces that start with `prefix`, alphabetically."""
+        ...
+
+    async def pending(self, limit: int) -> list[PendingRow]:
+        """Return up to `limit` memories not yet in the vector index, oldest first."""
+        ...
+
+    async def last_pending(self) -> int | None:
+        """Return the position of the newest memory waiting for the vector index, or None."""
+        ...
+
+    async def pending_through(self, position: int) -> bool:
+        """Return whether any memory up to `position` still waits for the vector index."""
+        ...
+
+    async def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """Return which of these ids are still stored."""
+        ...
+
+    async def count_pending(self) -> int:
+        """Count memories not yet in the vector index."""
+        ...
+
+    async def count_indexed(self) -> int:
+        """Count memories recorded as present in the vector index."""
+        ...
+
+    async def mark_indexed(self, ids: Sequence[str]) -> None:
+        """Record that these memories are in the vector index."""
+        ...
+
+    async def mark_unembeddable(self, ids: Sequence[str]) -> None:
+        """Record that the model cannot embed these memories (found by keyword, skipped by the indexer)."""
+        ...
+
+    async def mark_all_pending(self) -> int:
+        """Mark every memory as needing indexing; return how many changed."""
+        ...
+
+    async def export_page(
+        self, user: str | None, namespace: str | None, after: int, limit: int
+    ) -> list[tuple[int, str, Memory]]:
+        """Return (position, user, memory) after `after` in insertion order, optionally within a scope."""
+        ...
+
+    async def count_scope(self, user: str | None, namespace: str | None) -> int:
+        """Count memories, optionally within one user and/or namespace."""
+        ...
+
+    async def counts(self) -> list[tuple[str, str, str, int, int]]:
+        """Return (user, namespace, role, memories, pending) for every group that has memories."""
+        ...
+
+    async def get_value(self, key: str) -> str | None:
+        """Return a stored setting."""
+        ...
+
+    async def set_value(self, key: str, value: str) -> None:
+        """Store a setting."""
+        ...

@@ -1,0 +1,71 @@
+"""Turn what a caller sent into what the store takes: checked, normalised and scrubbed rows, and scope filters."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+
+from agent_memory.config import Settings
+from agent_memory.errors import InvalidInput
+from agent_memory.models import NewMemory
+from agent_memory.store.rows import Filters, NewRow
+from agent_memory.write import validation as check
+from agent_memory.write.scrubber import scrub, scrub_json
+
+
+def new_row(item: NewMemory, settings: Settings, default_session: str) -> tuple[NewRow, tuple[str, ...]]:
+    """Check, normalise and scrub one memory; every write path goes through here. Returns the kinds masked."""
+    text = check.content(item.content, settings)
+    role = check.role(item.role)
+    when = check.timestamp(item.created_at, "created_at") or datetime.now(UTC)
+    tags = check.tags(item.tags, settings)
+    metadata = check.metadata(item.metadata, settings)
+    redacted: tuple[str, ...] = ()
+    if settings.scrub_secrets:
+        # Before hashing and storing: the secret never reaches the store, its keyword index, vectors or summaries.
+        scrubbed = scrub(text)
+        metadata, in_metadata = scrub_json(metadata)
+        tags_scrubbed, in_tags = scrub_json(list(tags))
+        text, tags = scrubbed.text, tuple(tags_scrubbed)
+        redacted = scrubbed.kinds + in_metadata + in_tags
+    row = NewRow(
+        id=uuid.uuid4().hex if item.id is None else check.label(item.id, "id"),
+        user=settings.user,
+        namespace=namespace(item.namespace, settings),
+        session_id=default_session if item.session_id is None else check.label(item.session_id, "session_id"),
+        role=role,
+        content=text,
+        content_hash=hashlib.sha256(f"{role}\x1f{text}".encode()).hexdigest(),
+        tags=tags,
+        metadata=metadata,
+        created_at=when,
+    )
+    return row, redacted
+
+
+def namespace(value: str | None, settings: Settings) -> str:
+    """Return the namespace asked for, or the configured one."""
+    return settings.namespace if value is None else check.label(value, "namespace")
+
+
+def filters(
+    settings: Settings,
+    namespace_: str | None,
+    session_id: str | None,
+    tags: list[str] | None,
+    since: str | None,
+    until: str | None,
+) -> Filters:
+    """Return checked scope filters within the configured user's memories."""
+    start = check.timestamp(since, "since")
+    end = check.timestamp(until, "until", end_of_day=True)
+    if start and end and start > end:
+        raise InvalidInput("since is after until: swap them or widen the range.")
+    return Filters(
+        namespace=namespace(namespace_, settings),
+        session_id=None if session_id is None else check.label(session_id, "session_id"),
+        tags=check.tags(tags, settings),
+        since_ts=start.timestamp() if start else None,
+        until_ts=end.timestamp() if end else None,
+    )
