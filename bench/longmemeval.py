@@ -38,9 +38,7 @@ import numpy as np
 from agent_memory.config import DEFAULT_MODEL, Settings
 from agent_memory.embedding.embedder import ModelEmbedder, Vectors
 from agent_memory.errors import InvalidInput
-from agent_memory.recall.score import fts_query
 from agent_memory.service import MemoryService
-from agent_memory.store.rows import Filters
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # ../shared/eval/data next to the repo; a git worktree sits deeper, so the nearest ancestor that has one wins.
@@ -258,14 +256,11 @@ def turn_time(session_date: datetime, turn_index: int) -> str:
 
 async def open_service(data_dir: Path, embedder: SharedEmbedder) -> MemoryService:
     """Open a fresh service on `data_dir` and wait until its vector index is open."""
-    settings = Settings(data_dir=data_dir, namespace=NAMESPACE, summarizer="extractive")
+    # No query cache: each timed recall pays for its own query embedding.
+    settings = Settings(data_dir=data_dir, namespace=NAMESPACE, summarizer="extractive", query_cache_size=0)
     service = await MemoryService.open(settings, embedder=embedder)
-    if not await service.model.wait():
-        raise RuntimeError(f"embedding model failed: {service.model.error}")
-    while service.indexer.vectors is None:
-        if service.indexer.error:
-            raise RuntimeError(service.indexer.error)
-        await asyncio.sleep(0.01)
+    if not await service.wait_index_open():
+        raise RuntimeError(f"the vector index did not open: {service.status().message}")
     return service
 
 
@@ -308,7 +303,7 @@ async def ingest(service: MemoryService, question: Question, roles: Iterable[str
     corpus.index_s = time.perf_counter() - start
     corpus.embed_misses = embedder.misses - misses_before
     corpus.embed_hits = embedder.hits - hits_before
-    indexed = await asyncio.to_thread(_vector_count, service)
+    indexed = (await service.index_status()).memories
     if indexed != corpus.stored:
         raise RuntimeError(f"{question.qid}: {indexed} vectors for {corpus.stored} stored memories")
     return corpus
@@ -316,61 +311,25 @@ async def ingest(service: MemoryService, question: Question, roles: Iterable[str
 
 async def wait_indexed(service: MemoryService) -> None:
     """Block until the background indexer has embedded every pending memory."""
-    deadline = time.monotonic() + INDEX_TIMEOUT
-    while not (await service.indexer.drain(5.0) and await service.buffer.count_pending() == 0):
-        if service.indexer.error:
-            raise RuntimeError(service.indexer.error)
-        if time.monotonic() > deadline:
-            raise TimeoutError("the vector index did not catch up")
+    problem = await service.wait_indexed(INDEX_TIMEOUT)
+    if problem is not None:
+        raise RuntimeError(f"the vector index did not catch up: {problem}")
     # Recall is timed warm, as in a server that has been up a few seconds: compaction, scalar indexes and the
     # in-memory copy of the vectors are done (a recall right after a burst would scan LanceDB instead).
-    await service.indexer.settle()
-
-
-def _vector_count(service: MemoryService) -> int:
-    """Return how many rows the vector index holds."""
-    assert service.indexer.vectors is not None
-    return service.indexer.vectors.count()
+    await service.settle()
 
 
 # ------------------------------------------------------------------------------------------ retrieve
 
 
 async def retrieve(service: MemoryService, mode: str, query: str, limit: int) -> list[str]:
-    """Return ranked memory ids for the query through one retrieval path."""
-    if mode == "hybrid":
-        result = await service.recall(query, limit=limit, namespace=NAMESPACE)
-        if result.degraded:
-            raise RuntimeError(f"recall ran without semantic search: {result.note}")
-        return [hit.id for hit in result.hits]
-    if mode == "keyword":
-        match = fts_query(query)
-        if match is None:
-            return []
-        found = await service.buffer.keyword_search(service.settings.user, match, Filters(namespace=NAMESPACE), limit)
-        return [memory.id for memory, _ in found]
-    if mode == "vector":
-        assert service.indexer.vectors is not None
-        vector = await service.model.embed_query(query)
-        nearest = await asyncio.to_thread(
-            service.indexer.vectors.search,
-            vector,
-            user=service.settings.user,
-            namespace=NAMESPACE,
-            session_id=None,
-            since_ts=None,
-            until_ts=None,
-            limit=limit,
-        )
-        return [memory_id for memory_id, _ in nearest]
-    raise ValueError(f"unknown mode {mode!r}")
-
-
-def forget_query_cache(service: MemoryService) -> None:
-    """Drop cached query vectors so each timed call pays for its own query embedding."""
-    cache = getattr(service.model, "_cache", None)
-    if cache is not None:
-        cache.clear()
+    """Return ranked memory ids for the query through one retrieval path of the product's recall."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}")
+    result = await service.recall(query, limit=limit, namespace=NAMESPACE, mode=mode)  # type: ignore[arg-type]
+    if result.degraded:
+        raise RuntimeError(f"recall ran without semantic search: {result.note}")
+    return [hit.id for hit in result.hits]
 
 
 # ------------------------------------------------------------------------------------------- metrics
@@ -466,7 +425,6 @@ async def run_question(question: Question, options: Options, embedder: SharedEmb
                 embedder.caching = False
                 run.ingest[variant].append(corpus)
                 for mode in modes:
-                    forget_query_cache(service)
                     start = time.perf_counter()
                     top = await retrieve(service, mode, question.text, TURN_K)
                     run.latency[(variant, mode)].append((time.perf_counter() - start) * 1000)

@@ -240,17 +240,17 @@ async def seed(data_dir: Path, texts: list[str], embedder: Embedder | None = Non
     service = await MemoryService.open(settings, embedder)
     try:
         # Time the import, not the model load: a long import starts long after the model is ready.
-        if not await service.model.wait(300):
-            raise RuntimeError(service.model.error or "the embedding model did not load")
+        if not await service.wait_index_open(300):
+            raise RuntimeError(service.status().message or "the vector index did not open")
         start = time.perf_counter()
         for i in range(0, len(texts), SEED_BATCH):
             await service.remember_many([NewMemory(content=t) for t in texts[i : i + SEED_BATCH]])
         acknowledged = time.perf_counter() - start
-        while not await service.indexer.drain(60):
-            if service.model.error or service.indexer.error:
-                raise RuntimeError(service.model.error or service.indexer.error)
+        problem = await service.wait_indexed()
+        if problem is not None:
+            raise RuntimeError(problem)
         indexed = time.perf_counter() - start
-        await service.indexer.settle()  # compaction, scalar indexes and the ANN index
+        await service.settle()  # compaction, scalar indexes and the ANN index
         settled = time.perf_counter() - start
     finally:
         await service.close()

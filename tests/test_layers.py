@@ -40,6 +40,52 @@ def test_only_the_owning_module_imports_each_outside_library(library: str) -> No
     assert importers <= OWNERS[library], importers
 
 
+# What each part of the package may import from the package: dependencies point one way,
+# faces -> service -> {recall, summary, write, index} -> {store, embedding}, and config, errors, models anywhere.
+BASE = {"config", "errors", "models", "__init__", "__version__"}
+SERVICE = {"service", "operations", "diagnostics"}
+ALLOWED = {
+    "mcp": BASE | {"service", "mcp"},
+    # `agent-memory serve` starts the MCP face.
+    "cli": BASE | {"service", "cli", "mcp"},
+    "service": BASE | SERVICE | {"recall", "summary", "write", "index", "store", "embedding"},
+    "operations": BASE | SERVICE | {"index", "store", "embedding", "errors"},
+    "diagnostics": BASE | {"diagnostics", "index", "store", "embedding"},
+    # recall and summary share the query words (recall/terms.py); summaries are scrubbed like every write.
+    "recall": BASE | {"recall", "store", "embedding"},
+    "summary": BASE | {"summary", "store", "write", "recall.terms"},
+    "write": BASE | {"write", "store"},
+    "index": BASE | {"index", "store", "embedding"},
+    "store": BASE | {"store"},
+    "embedding": BASE | {"embedding"},
+}
+
+
+def _internal_imports(path: Path) -> set[str]:
+    """Return the package modules `path` imports, as dotted names below agent_memory."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("agent_memory"):
+            base = node.module.removeprefix("agent_memory").lstrip(".")
+            names.update(f"{base}.{a.name}".strip(".") if not base or base in ALLOWED else base for a in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(a.name.removeprefix("agent_memory.") for a in node.names if a.name.startswith("agent_memory."))
+    return names
+
+
+def _part(name: str) -> str:
+    return name.split(".")[0]
+
+
+@pytest.mark.parametrize("part", sorted(ALLOWED))
+def test_each_part_imports_only_the_parts_below_it(part: str) -> None:
+    files = [PACKAGE / f"{part}.py"] if (PACKAGE / f"{part}.py").exists() else list((PACKAGE / part).rglob("*.py"))
+    assert files, part
+    for path in files:
+        for name in _internal_imports(path):
+            assert name in ALLOWED[part] or _part(name) in ALLOWED[part], f"{path.relative_to(PACKAGE)} imports {name}"
+
+
 def test_nothing_below_the_faces_prints() -> None:
     for path in PACKAGE.rglob("*.py"):
         if path.parent.name == "cli":
