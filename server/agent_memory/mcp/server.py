@@ -32,7 +32,7 @@ from agent_memory import __version__
 from agent_memory.config import Settings
 from agent_memory.embedding.embedder import Embedder
 from agent_memory.errors import AgentMemoryError
-from agent_memory.mcp.http import auth_for
+from agent_memory.mcp.auth import auth_for
 from agent_memory.models import ForgetResult, RecallResult, RecentResult, RememberResult, SummaryResult
 from agent_memory.service import MemoryService
 from agent_memory.summary.backends import SYSTEM_PROMPT, SummaryPlan
