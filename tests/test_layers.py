@@ -12,7 +12,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "server" / "agent_memory"
 
 OWNERS = {
-    "mcp": {"mcp/server.py", "mcp/http.py"},
+    "mcp": {"mcp/server.py", "mcp/http.py", "mcp/auth.py", "mcp/context.py", "mcp/sampling.py", "mcp/tools.py"},
     "sentence_transformers": {"embedding/embedder.py"},
     "transformers": {"embedding/pooling.py"},
     # index/exact.py: the in-memory copy's float16 product (numpy has no fast one), once the model has loaded torch.

@@ -1,22 +1,17 @@
-"""The MCP face over streamable HTTP: bearer tokens that decide the user, Host/Origin checks, the listener.
+"""The MCP face over streamable HTTP: Host/Origin checks, the exposure check, the listener.
 
-A token maps to one user; the SDK's bearer middleware answers 401 to a missing or unknown token before
-any MCP message is read, and binds each MCP session to the token's principal. Binding to a non-loopback
-address without tokens is refused unless explicitly allowed.
+Bearer tokens, which decide the user, are checked in `auth.py`. Binding to a non-loopback address without
+tokens is refused unless explicitly allowed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import logging
 import socket
 from collections.abc import Callable
 from typing import Any
 
-from mcp.server.auth.provider import AccessToken
-from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
@@ -28,34 +23,6 @@ logger = logging.getLogger(__name__)
 PATH = "/mcp"
 
 
-class TokenTable:
-    """Verify bearer tokens against the configured token → user table in constant time."""
-
-    def __init__(self, tokens: tuple[tuple[str, str], ...]) -> None:
-        # Compare digests so neither the content nor the length of a known token leaks through timing.
-        self._table = [(hashlib.sha256(token.encode()).digest(), user) for token, user in tokens]
-
-    async def verify_token(self, token: str) -> AccessToken | None:
-        """Return the token's user as the access token's client and subject, or None for an unknown token."""
-        digest = hashlib.sha256(token.encode()).digest()
-        user = None
-        for known, owner in self._table:  # no early exit: every request costs the same
-            if hmac.compare_digest(known, digest):
-                user = owner
-        if user is None:
-            return None
-        return AccessToken(token=token, client_id=user, subject=user, scopes=[])
-
-
-def auth_for(settings: Settings) -> tuple[AuthSettings | None, TokenTable | None]:
-    """Return the SDK auth settings and verifier when tokens are configured, else (None, None)."""
-    if not settings.http_tokens:
-        return None, None
-    url = f"http://{_bracketed(settings.http_host)}:{settings.http_port}"
-    # No OAuth server: resource_server_url=None keeps the SDK from advertising OAuth metadata.
-    return AuthSettings(issuer_url=url, resource_server_url=None), TokenTable(settings.http_tokens)  # type: ignore[arg-type]
-
-
 def transport_security(settings: Settings) -> TransportSecuritySettings:
     """Return the Host/Origin checks that stop DNS rebinding (a web page driving a local server)."""
     if settings.http_allowed_hosts:
@@ -63,7 +30,7 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
         origins = [f"{scheme}://{host}" for host in hosts for scheme in ("http", "https")]
         return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
     if settings.is_loopback():
-        names = {"127.0.0.1", "localhost", "[::1]", _bracketed(settings.http_host)}
+        names = {"127.0.0.1", "localhost", "[::1]", bracketed(settings.http_host)}
         return TransportSecuritySettings(
             allowed_hosts=[f"{name}:*" for name in sorted(names)],
             allowed_origins=[f"{scheme}://{name}:*" for name in sorted(names) for scheme in ("http", "https")],
@@ -76,7 +43,8 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
     return TransportSecuritySettings(enable_dns_rebinding_protection=False)
 
 
-def _bracketed(host: str) -> str:
+def bracketed(host: str) -> str:
+    """Return an IPv6 host in brackets, as a URL or Host header writes it."""
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
@@ -118,7 +86,7 @@ def serve(server: MCPServer[Any], settings: Settings, on_ready: Callable[[str], 
     )
     sock = listen(settings)
     host, port = sock.getsockname()[:2]
-    url = f"http://{_bracketed(host)}:{port}{PATH}"
+    url = f"http://{bracketed(host)}:{port}{PATH}"
 
     class Listener(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:

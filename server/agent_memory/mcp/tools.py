@@ -1,0 +1,162 @@
+"""The MCP tools: remember, recall, load_recent, summarize_history and forget, over the caller's service.
+
+Each parameter's `Field` description and each docstring is what the model reads in the tool's schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal, NamedTuple
+
+from mcp.server.mcpserver import Resolve
+from mcp_types import CreateMessageResult, TextContent, ToolAnnotations
+from pydantic import Field
+
+from agent_memory.mcp.context import Ctx, caller_service, tool_errors
+from agent_memory.mcp.sampling import sample_summary, summary_plan
+from agent_memory.models import ForgetResult, RecallResult, RecentResult, RememberResult, SummaryResult
+from agent_memory.summary.backends import SummaryPlan
+
+RoleArg = Literal["user", "assistant", "system", "fact"]
+Tags = Annotated[list[str] | None, Field(description="Labels such as ['preference', 'ui']; lower-cased.")]
+Session = Annotated[str | None, Field(description="Conversation id; defaults to this server process's session.")]
+Namespace = Annotated[str | None, Field(description="Project or topic bucket; defaults to the configured namespace.")]
+SessionFilter = Annotated[str | None, Field(description="Only this conversation's memories; default all sessions.")]
+Since = Annotated[str | None, Field(description="Only memories at or after this ISO 8601 date/time, e.g. 2024-05-01.")]
+Until = Annotated[
+    str | None, Field(description="Only memories at or before this ISO 8601 date/time (a date is inclusive).")
+]
+
+
+def hints(*, read_only: bool, destructive: bool, idempotent: bool, open_world: bool) -> ToolAnnotations:
+    """Return the behaviour hints a client shows next to a tool (keyword-only, so none is swapped)."""
+    return ToolAnnotations(
+        read_only_hint=read_only, destructive_hint=destructive, idempotent_hint=idempotent, open_world_hint=open_world
+    )
+
+
+async def remember(
+    content: Annotated[str, Field(description="The message or fact to store, in plain words.")],
+    ctx: Ctx,
+    role: Annotated[RoleArg, Field(description="Who said it; 'fact' for a standalone fact.")] = "user",
+    tags: Tags = None,
+    session_id: Session = None,
+    namespace: Namespace = None,
+    metadata: Annotated[dict[str, Any] | None, Field(description="Small JSON object kept with it.")] = None,
+    created_at: Annotated[
+        str | None, Field(description="When it was said (ISO 8601); defaults to now. For importing history.")
+    ] = None,
+) -> RememberResult:
+    """Store a message or fact in long-term memory. Repeating the exact same content returns the existing id."""
+    with tool_errors():
+        return await caller_service(ctx).remember(
+            content,
+            role=role,
+            tags=tags,
+            session_id=session_id,
+            namespace=namespace,
+            metadata=metadata,
+            created_at=created_at,
+        )
+
+
+async def recall(
+    query: Annotated[str, Field(description="What to look for, e.g. 'the user's UI preferences'.")],
+    ctx: Ctx,
+    limit: Annotated[int, Field(description="How many memories to return (1-50).")] = 5,
+    tags: Annotated[list[str] | None, Field(description="Only memories carrying all of these tags.")] = None,
+    session_id: SessionFilter = None,
+    namespace: Namespace = None,
+    since: Since = None,
+    until: Until = None,
+    max_tokens: Annotated[
+        int | None, Field(description="Token budget for the returned memories; extra hits are left out.")
+    ] = None,
+) -> RecallResult:
+    """Find the stored memories most relevant to a query (semantic and keyword search, best first)."""
+    with tool_errors():
+        return await caller_service(ctx).recall(
+            query,
+            limit=limit,
+            tags=tags,
+            session_id=session_id,
+            namespace=namespace,
+            since=since,
+            until=until,
+            max_tokens=max_tokens,
+        )
+
+
+async def load_recent(
+    ctx: Ctx,
+    limit: Annotated[int, Field(description="How many of the newest memories to return (1-200).")] = 20,
+    session_id: SessionFilter = None,
+    namespace: Namespace = None,
+) -> RecentResult:
+    """Return the newest stored messages, oldest first, to pick up where a conversation left off."""
+    with tool_errors():
+        return await caller_service(ctx).load_recent(limit=limit, session_id=session_id, namespace=namespace)
+
+
+async def summarize_history(
+    ctx: Ctx,
+    sampled: Annotated[CreateMessageResult | SummaryResult | None, Resolve(sample_summary)],
+    plan: Annotated[SummaryPlan, Resolve(summary_plan)],
+    session_id: SessionFilter = None,
+    namespace: Namespace = None,
+    limit: Annotated[int | None, Field(description="Summarise only the newest N messages.")] = None,
+    since: Since = None,
+    focus: Annotated[str | None, Field(description="What the summary should concentrate on.")] = None,
+) -> SummaryResult:
+    """Summarise stored history; repeated calls only process messages added since the last summary."""
+    if isinstance(sampled, SummaryResult):
+        return sampled
+    text = None
+    if sampled is not None and isinstance(sampled.content, TextContent):
+        text = sampled.content.text
+    with tool_errors():
+        return await caller_service(ctx).summarize_history(
+            sampled_text=text,
+            session_id=session_id,
+            namespace=namespace,
+            limit=limit,
+            since=since,
+            focus=focus,
+        )
+
+
+async def forget(
+    id: Annotated[str, Field(description="The id of the memory to delete, as returned by remember or recall.")],
+    ctx: Ctx,
+    namespace: Annotated[
+        str | None, Field(description="The memory's namespace (a recall hit shows it); default the configured one.")
+    ] = None,
+) -> ForgetResult:
+    """Delete one memory permanently, from storage, the search index and stored summaries."""
+    with tool_errors():
+        return await caller_service(ctx).forget(id, namespace=namespace)
+
+
+class Tool(NamedTuple):
+    """A tool function with the title and behaviour hints it is listed with."""
+
+    fn: Callable[..., Awaitable[Any]]
+    title: str
+    annotations: ToolAnnotations
+
+
+TOOLS = (
+    Tool(remember, "Remember", hints(read_only=False, destructive=False, idempotent=True, open_world=False)),
+    Tool(recall, "Recall", hints(read_only=True, destructive=False, idempotent=True, open_world=False)),
+    Tool(
+        load_recent,
+        "Load recent messages",
+        hints(read_only=True, destructive=False, idempotent=True, open_world=False),
+    ),
+    Tool(
+        summarize_history,
+        "Summarize history",
+        hints(read_only=False, destructive=False, idempotent=False, open_world=True),
+    ),
+    Tool(forget, "Forget", hints(read_only=False, destructive=True, idempotent=True, open_world=False)),
+)
