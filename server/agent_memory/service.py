@@ -44,13 +44,23 @@ from agent_memory.store.protocol import MemoryStore
 from agent_memory.store.rows import Filters
 from agent_memory.store.sqlite import SQLiteStore
 from agent_memory.summary import history
+from agent_memory.summary.backends import SYSTEM_PROMPT as SUMMARY_SYSTEM_PROMPT
 from agent_memory.summary.backends import AnthropicSummarizer, SummaryPlan
 from agent_memory.write import prepare
 from agent_memory.write import validation as check
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Check", "Embedder", "MemoryService", "Stats", "doctor", "tune_process"]
+__all__ = [
+    "SUMMARY_SYSTEM_PROMPT",
+    "Check",
+    "Embedder",
+    "MemoryService",
+    "Stats",
+    "SummaryPlan",
+    "doctor",
+    "tune_process",
+]
 
 
 def tune_process() -> None:

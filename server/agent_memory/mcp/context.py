@@ -12,9 +12,8 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from agent_memory.config import Settings
-from agent_memory.embedding.embedder import Embedder
 from agent_memory.errors import AgentMemoryError
-from agent_memory.service import MemoryService
+from agent_memory.service import Embedder, MemoryService
 
 Ctx = Context[MemoryService, Any]
 

@@ -13,7 +13,8 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from agent_memory.mcp.context import Ctx, caller_service, tool_errors
 from agent_memory.models import SummaryResult
-from agent_memory.summary.backends import SYSTEM_PROMPT, SummaryPlan
+from agent_memory.service import SUMMARY_SYSTEM_PROMPT as SYSTEM_PROMPT
+from agent_memory.service import SummaryPlan
 
 logger = logging.getLogger(__name__)
 

@@ -8,11 +8,10 @@ from mcp.server.mcpserver import MCPServer
 
 from agent_memory import __version__
 from agent_memory.config import Settings
-from agent_memory.embedding.embedder import Embedder
 from agent_memory.mcp import prompts, tools
 from agent_memory.mcp.auth import auth_for
 from agent_memory.mcp.context import OpenService
-from agent_memory.service import MemoryService
+from agent_memory.service import Embedder, MemoryService
 
 INSTRUCTIONS = """Persistent memory across conversations.
 - Call `recall` with a short description of what you need before answering questions that may depend on

@@ -15,7 +15,7 @@ from pydantic import Field
 from agent_memory.mcp.context import Ctx, caller_service, tool_errors
 from agent_memory.mcp.sampling import sample_summary, summary_plan
 from agent_memory.models import ForgetResult, RecallResult, RecentResult, RememberResult, SummaryResult
-from agent_memory.summary.backends import SummaryPlan
+from agent_memory.service import SummaryPlan
 
 RoleArg = Literal["user", "assistant", "system", "fact"]
 Tags = Annotated[list[str] | None, Field(description="Labels such as ['preference', 'ui']; lower-cased.")]
