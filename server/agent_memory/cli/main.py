@@ -83,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
         )
         for name, (text, example) in COMMANDS.items()
     }
+    _use_flags(cmd)
+    _admin_flags(cmd)
+    return parser
+
+
+def _use_flags(cmd: dict[str, argparse.ArgumentParser]) -> None:
+    """Add the flags of the commands that serve, store and search memories."""
     p = cmd["serve"]
     p.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="default: stdio")
     p.add_argument("--host", dest="http_host", help="HTTP address to bind (default: 127.0.0.1)")
@@ -122,6 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("ids", nargs="+", metavar="ID")
     p.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the vector index (default 120)")
 
+
+def _admin_flags(cmd: dict[str, argparse.ArgumentParser]) -> None:
+    """Add the flags of the commands that move, rebuild and check the store."""
     p = cmd["export"]
     p.add_argument("-o", "--output", default="-", help="file to write (default stdout)")
 
@@ -132,7 +142,6 @@ def _parser() -> argparse.ArgumentParser:
 
     p = cmd["doctor"]
     p.add_argument("--no-model", action="store_true", help="skip loading the embedding model (faster)")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
