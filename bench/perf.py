@@ -332,24 +332,33 @@ async def bulk(texts: list[str]) -> dict[str, Any]:
     return result
 
 
+def _rows(hits: list[Any]) -> list[tuple[str, float, int]]:
+    return [(h.id, h.similarity, h.windows) for h in hits]
+
+
 def ann_overlap(source: Path, queries: list[str]) -> dict[str, Any] | None:
     """Compare the ANN index's top 10 with exact search's on a store, for real query vectors; None without one."""
     from agent_memory.index.indexer import table_name
-    from agent_memory.index.lance import VectorIndex
+    from agent_memory.index.lance import LanceVectorIndex
+    from agent_memory.index.protocol import VectorScope
+    from agent_memory.index.tuning import IndexTuning
+    from agent_memory.recall.score import best_windows
 
-    index = VectorIndex(Settings(data_dir=source).vector_dir, table_name(DEFAULT_MODEL, 384), 384)
-    if not index.has_ann():
+    location = Settings(data_dir=source).vector_dir
+    # No exact search in memory: the ANN index answers, as it does past the exact search's size.
+    index = LanceVectorIndex(location, table_name(DEFAULT_MODEL, 384), 384, tuning=IndexTuning(exact_search_rows=0))
+    if not index.describe().ann_rows:
         return None
     model = ModelEmbedder(DEFAULT_MODEL)
     model.load()
-    scope: dict[str, Any] = {"user": "default", "namespace": "default", "session_id": None}
+    scope = VectorScope("default", "default")
     overlaps, ann_s, exact_s = [], [], []
     for vector in model.embed(queries):
         t = time.perf_counter()
-        ann = {i for i, _ in index.search(vector, **scope, since_ts=None, until_ts=None, limit=10)}
+        ann = {i for i, _ in best_windows(_rows(index.search(vector, scope, 30)), 10)}
         ann_s.append(time.perf_counter() - t)
         t = time.perf_counter()
-        exact = {i for i, _ in index.search(vector, **scope, since_ts=None, until_ts=None, limit=10, exact=True)}
+        exact = {i for i, _ in best_windows(_rows(index.search(vector, scope, 30, exact=True)), 10)}
         exact_s.append(time.perf_counter() - t)
         overlaps.append(len(ann & exact) / 10)
     return {

@@ -15,8 +15,8 @@ OWNERS = {
     "mcp": {"mcp/server.py", "mcp/http.py", "mcp/auth.py", "mcp/context.py", "mcp/sampling.py", "mcp/tools.py"},
     "sentence_transformers": {"embedding/embedder.py"},
     "transformers": {"embedding/pooling.py"},
-    # index/exact.py: the in-memory copy's float16 product (numpy has no fast one), once the model has loaded torch.
-    "torch": {"embedding/pooling.py", "embedding/bert.py", "index/exact.py"},
+    # embedding/half.py: the exact search's float16 product (numpy has no fast one), once the model has loaded torch.
+    "torch": {"embedding/pooling.py", "embedding/bert.py", "embedding/half.py"},
     "tokenizers": {"embedding/bert.py"},
     "safetensors": {"embedding/bert.py"},
     "anthropic": {"summary/backends.py"},

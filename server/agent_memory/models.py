@@ -200,4 +200,5 @@ class IndexStatus(BaseModel):
     table: str | None = Field(description="The vector table the store's memories are indexed into.")
     memories: int | None = Field(description="Memories the index holds, when open.")
     pending: int = Field(description="Memories not yet indexed.")
+    exact_search: bool = Field(default=False, description="Whether searches go to the exact search in memory.")
     error: str | None = Field(default=None, description="The indexer's last failure, while it retries.")

@@ -109,10 +109,12 @@ class Operations:
         """Return the vector index's state: open or not, its table, what it holds and what waits."""
         vectors = self._indexer.vectors
         memories = None if vectors is None else await asyncio.to_thread(vectors.count)
+        state = None if vectors is None else await asyncio.to_thread(vectors.describe)
         return IndexStatus(
             open=vectors is not None,
             table=await self._store.get_value(VECTOR_TABLE_KEY),
             memories=memories,
             pending=await self._store.count_pending(),
             error=self._indexer.error,
+            exact_search=state is not None and state.exact_search_current,
         )

@@ -11,9 +11,12 @@ import numpy as np
 import pytest
 
 from agent_memory.config import load_settings
+from agent_memory.embedding.half import half_product
 from agent_memory.embedding.host import ModelHost
-from agent_memory.index import lance as vectors_module
-from agent_memory.index.lance import VectorIndex, VectorRow
+from agent_memory.index.exact import numpy_product
+from agent_memory.index.lance import LanceVectorIndex
+from agent_memory.index.protocol import VectorHit, VectorRow, VectorScope
+from agent_memory.index.tuning import IndexTuning
 from agent_memory.service import MemoryService
 from tests.conftest import HashEmbedder
 
@@ -29,39 +32,38 @@ def _rows(start: int, n: int, *, session: str = "s1", seed: int = 0) -> list[Vec
     return out
 
 
-def _search(index: VectorIndex, vector: np.ndarray[Any, np.dtype[np.float32]], **kw: Any) -> list[str]:
-    args: dict[str, Any] = {"user": "u", "namespace": "default", "session_id": None, "since_ts": None, "until_ts": None}
-    args.update(kw)
-    return [i for i, _ in index.search(vector, limit=10, **args)]
+def _scored(index: LanceVectorIndex, vector: np.ndarray[Any, np.dtype[np.float32]], **kw: Any) -> list[VectorHit]:
+    return index.search(vector, VectorScope(**{"user": "u", "namespace": "default", **kw}), 10)
 
 
-def test_many_single_adds_are_compacted_into_few_fragments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(vectors_module, "COMPACT_EVERY", 50)
-    index = VectorIndex(tmp_path, "t", DIM)
+def _search(index: LanceVectorIndex, vector: np.ndarray[Any, np.dtype[np.float32]], **kw: Any) -> list[str]:
+    return [hit.id for hit in _scored(index, vector, **kw)]
+
+
+def test_many_single_adds_are_compacted_into_few_fragments(tmp_path: Path) -> None:
+    index = LanceVectorIndex(tmp_path, "t", DIM, tuning=IndexTuning(compact_every=50))
     for row in _rows(0, 300):
         index.upsert([row])
         if index.needs_upkeep():
             index.maintain()
     index.maintain(compact=True)
-    fragments = index._table.stats()["fragment_stats"]["num_fragments"]
+    fragments = index.describe().fragments
     assert fragments <= 2, fragments
     assert index.count() == 300
 
 
-def test_ann_index_is_built_past_the_threshold_and_still_finds_exact_and_newer_rows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(vectors_module, "ANN_MIN_ROWS", 600)
-    monkeypatch.setattr(vectors_module, "MATRIX_MAX_ROWS", 0)  # searches go to LanceDB, not the in-memory copy
-    index = VectorIndex(tmp_path, "t", DIM)
+def test_ann_index_is_built_past_the_threshold_and_still_finds_exact_and_newer_rows(tmp_path: Path) -> None:
+    # No exact search in memory: searches go to LanceDB.
+    index = LanceVectorIndex(tmp_path, "t", DIM, tuning=IndexTuning(ann_min_rows=600, exact_search_rows=0))
     rows = _rows(0, 700)
     index.upsert(rows[:300])
     assert not index.needs_upkeep() or index.maintain() is None
-    assert not any(i.columns == ["vector"] for i in index._table.list_indices())
+    assert index.describe().ann_rows == 0
     index.upsert(rows[300:])
     assert index.needs_upkeep()
     index.maintain()
-    assert any(i.columns == ["vector"] for i in index._table.list_indices())
+    assert index.describe().ann_rows == 700
+    assert LanceVectorIndex(tmp_path, "t", DIM).describe().ann_rows == 700  # in the table, as a new handle sees
     assert not index.needs_upkeep()
     # Refine re-ranks with full vectors, so a stored vector is its own nearest neighbour.
     for row in rows[::70]:
@@ -74,19 +76,17 @@ def test_ann_index_is_built_past_the_threshold_and_still_finds_exact_and_newer_r
     assert sorted(_search(index, late[1].vector, session_id="late")) == sorted(r.id for r in late)
 
 
-def test_ann_index_is_retrained_when_the_table_has_doubled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(vectors_module, "ANN_MIN_ROWS", 300)
-    monkeypatch.setattr(vectors_module, "MATRIX_MAX_ROWS", 0)
-    index = VectorIndex(tmp_path, "t", DIM)
+def test_ann_index_is_retrained_when_the_table_has_doubled(tmp_path: Path) -> None:
+    index = LanceVectorIndex(tmp_path, "t", DIM, tuning=IndexTuning(ann_min_rows=300, exact_search_rows=0))
     index.upsert(_rows(0, 300))
     index.maintain()
-    assert index._ann_rows == 300
+    assert index.describe().ann_rows == 300
     index.upsert(_rows(300, 299))
     assert not index.needs_upkeep()
     index.upsert(_rows(599, 1))
     assert index.needs_upkeep()
     index.maintain()
-    assert index._ann_rows == 600
+    assert index.describe().ann_rows == 600
 
 
 class CountingEmbedder(HashEmbedder):
@@ -156,12 +156,6 @@ def _varied_rows(n: int) -> list[VectorRow]:
     return rows
 
 
-def _scored(index: VectorIndex, vector: np.ndarray[Any, np.dtype[np.float32]], **kw: Any) -> list[tuple[str, float]]:
-    args: dict[str, Any] = {"user": "u", "namespace": "default", "session_id": None, "since_ts": None, "until_ts": None}
-    args.update(kw)
-    return index.search(vector, limit=10, **args)
-
-
 FILTERS: list[dict[str, Any]] = [
     {},
     {"namespace": "work"},
@@ -172,95 +166,107 @@ FILTERS: list[dict[str, Any]] = [
 ]
 
 
-def test_in_memory_search_returns_what_lancedb_exact_search_returns(tmp_path: Path) -> None:
-    index = VectorIndex(tmp_path, "t", DIM)
+def _scanned(tmp_path: Path) -> LanceVectorIndex:
+    """Return another handle on the table that never loads the exact search: it searches in LanceDB."""
+    return LanceVectorIndex(tmp_path, "t", DIM, tuning=IndexTuning(exact_search_rows=0))
+
+
+def test_exact_search_returns_what_lancedb_exact_search_returns(tmp_path: Path) -> None:
+    index = LanceVectorIndex(tmp_path, "t", DIM, product=half_product)
     index.upsert(_varied_rows(400))
     index.maintain()
-    assert index._mirror.current() is not None
+    assert index.describe().exact_search_current
     queries = np.random.default_rng(1).standard_normal((10, DIM)).astype(np.float32)
     in_memory = [_scored(index, q, **f) for q in queries for f in FILTERS]
-    index._mirror.drop()
-    assert index._mirror.current() is None
-    scanned = [_scored(index, q, **f) for q in queries for f in FILTERS]
+    scanning = _scanned(tmp_path)
+    assert not scanning.describe().exact_search_current
+    scanned = [_scored(scanning, q, **f) for q in queries for f in FILTERS]
     assert any(in_memory)
+    assert any(hit.windows == 3 for hits in in_memory for hit in hits)  # a memory's windows come as rows of their own
     _same_ranking(in_memory, scanned)
 
 
-# The copy holds float16 vectors: its similarities are within ~1e-4 of float32 ones at 32 dimensions (~3e-5 at
-# MiniLM's 384), so two rows closer than that may swap places.
+def test_the_float16_product_scores_rows_like_the_numpy_one() -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((301, DIM))
+    unit = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float16)
+    rows, query = unit[:300], unit[300]
+    # Both score the same float16 inputs; they differ only in the precision of the sums.
+    assert np.allclose(half_product(rows, query), numpy_product(rows, query), atol=1e-3)
+
+
+# The exact search holds float16 vectors: its similarities are within ~1e-4 of float32 ones at 32 dimensions
+# (~3e-5 at MiniLM's 384), so two rows closer than that may swap places.
 CLOSE = 2e-4
 
 
-def _same_ranking(mine: list[list[tuple[str, float]]], exact: list[list[tuple[str, float]]]) -> None:
+def _same_ranking(mine: list[list[VectorHit]], exact: list[list[VectorHit]]) -> None:
     """Assert two lists of results rank alike, up to the swaps of rows whose similarities are within CLOSE."""
     assert [len(r) for r in mine] == [len(r) for r in exact]
     for ours, theirs in zip(mine, exact, strict=True):
-        assert np.allclose([s for _, s in ours], [s for _, s in theirs], atol=CLOSE)
-        scores = dict(theirs)
-        for memory, similarity in ours:
-            if memory in scores:
-                assert abs(similarity - scores[memory]) < CLOSE
-            else:  # in our top k only by a near-tie at the cut
-                assert similarity < theirs[-1][1] + CLOSE
+        assert np.allclose([h.similarity for h in ours], [h.similarity for h in theirs], atol=CLOSE)
+        for hit in ours:
+            twins = [h for h in theirs if h.id == hit.id and abs(h.similarity - hit.similarity) < CLOSE]
+            # Either the same row is there, or ours is in the top k only by a near-tie at the cut.
+            assert twins or hit.similarity < theirs[-1].similarity + CLOSE
     # Swaps are the exception: most result lists are identical.
-    same = sum([i for i, _ in a] == [i for i, _ in b] for a, b in zip(mine, exact, strict=True))
+    same = sum([h.id for h in a] == [h.id for h in b] for a, b in zip(mine, exact, strict=True))
     assert same >= 0.9 * len(mine)
 
 
-def test_own_writes_keep_the_in_memory_copy_current(tmp_path: Path) -> None:
-    index = VectorIndex(tmp_path, "t", DIM)
+def test_own_writes_keep_the_exact_search_current(tmp_path: Path) -> None:
+    index = LanceVectorIndex(tmp_path, "t", DIM)
     rows = _rows(0, 50)
     index.upsert(rows[:40])
     index.maintain()
-    loaded = index._mirror.current()
-    assert loaded is not None
-    vectors = loaded._vectors
-    assert vectors.dtype == np.float16 and len(vectors) >= 50  # loaded with room for a quarter more rows
+    loaded = index.describe()
+    assert loaded.exact_search_current
+    assert loaded.exact_search_capacity >= 50  # loaded with room for a quarter more rows
+    assert loaded.exact_search_bytes == loaded.exact_search_capacity * DIM * 2  # float16
     index.upsert(rows[40:])  # new rows
     index.upsert([VectorRow("m0", "u", "default", "s1", 0.0, rows[45].vector)])  # m0 now points where m45 does
     index.delete(["m1"])
-    matrix = index._mirror.current()
-    assert matrix is not None and matrix.rows == 49
-    assert matrix._vectors is vectors  # the new rows went into that room: nothing was copied to grow
+    state = index.describe()
+    assert state.exact_search_current and state.exact_search_rows == 49
+    assert state.exact_search_capacity == loaded.exact_search_capacity  # the new rows went into that room
     assert _search(index, rows[45].vector)[:2] in (["m45", "m0"], ["m0", "m45"])
     assert "m1" not in _search(index, rows[1].vector)
     assert _search(index, rows[49].vector)[0] == "m49"
 
 
-def test_another_writer_makes_the_copy_stale_until_upkeep_reloads_it(tmp_path: Path) -> None:
-    index = VectorIndex(tmp_path, "t", DIM)
+def test_another_writer_makes_the_exact_search_stale_until_upkeep_reloads_it(tmp_path: Path) -> None:
+    index = LanceVectorIndex(tmp_path, "t", DIM)
     rows = _rows(0, 31)
     index.upsert(rows[:30])
     index.maintain()
-    assert index._mirror.current() is not None
-    VectorIndex(tmp_path, "t", DIM).upsert(rows[30:])  # another process
-    index._refresh()  # what READ_CONSISTENCY does within a second
-    assert index._mirror.current() is None and index.needs_upkeep()
+    assert index.describe().exact_search_current
+    LanceVectorIndex(tmp_path, "t", DIM).upsert(rows[30:])  # another process
+    index.refresh()  # what READ_CONSISTENCY does within a second
+    assert not index.describe().exact_search_current and index.needs_upkeep()
     assert _search(index, rows[30].vector)[0] == "m30"  # answered by LanceDB meanwhile
     index.maintain()
-    assert index._mirror.current() is not None
+    assert index.describe().exact_search_current
     assert _search(index, rows[30].vector)[0] == "m30"
 
 
-def test_a_table_past_the_copy_limit_is_searched_in_lancedb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(vectors_module, "MATRIX_MAX_ROWS", 40)
-    index = VectorIndex(tmp_path, "t", DIM)
+def test_a_table_past_the_exact_search_rows_is_searched_in_lancedb(tmp_path: Path) -> None:
+    index = LanceVectorIndex(tmp_path, "t", DIM, tuning=IndexTuning(exact_search_rows=40))
     rows = _rows(0, 60)
     index.upsert(rows[:30])
     index.maintain()
-    assert index._mirror.current() is not None
+    assert index.describe().exact_search_current
     index.upsert(rows[30:])
     assert not index.needs_upkeep() or index.maintain() is None
-    assert index._mirror.current() is None
+    assert not index.describe().exact_search_current
     assert _search(index, rows[55].vector)[0] == "m55"
 
 
 def test_searches_running_alongside_writes_see_whole_rows(tmp_path: Path) -> None:
-    index = VectorIndex(tmp_path, "t", DIM)
+    index = LanceVectorIndex(tmp_path, "t", DIM, product=half_product)
     rows = _rows(0, 60)
     index.upsert(rows[:40])
     index.maintain()
-    assert index._mirror.current() is not None
+    assert index.describe().exact_search_current
     errors: list[BaseException] = []
     done = threading.Event()
 
@@ -269,8 +275,8 @@ def test_searches_running_alongside_writes_see_whole_rows(tmp_path: Path) -> Non
             while not done.is_set():
                 for row in rows[:5]:
                     # m0..m4 never change: each is always its own vector's nearest, at similarity 1.
-                    best, similarity = _scored(index, row.vector)[0]
-                    assert best == row.id and similarity > 0.999, (best, similarity)
+                    best = _scored(index, row.vector)[0]
+                    assert best.id == row.id and best.similarity > 0.999, best
         except BaseException as exc:  # handed to the main thread
             errors.append(exc)
 
@@ -283,40 +289,41 @@ def test_searches_running_alongside_writes_see_whole_rows(tmp_path: Path) -> Non
         done.set()
         reader.join(timeout=60)
     assert not reader.is_alive() and not errors, errors
-    assert index._mirror.current() is not None
+    assert index.describe().exact_search_current
 
 
-def test_the_in_memory_copy_answers_even_once_an_ann_index_exists(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(vectors_module, "ANN_MIN_ROWS", 300)
-    index = VectorIndex(tmp_path, "t", DIM)
+def test_the_exact_search_answers_even_once_an_ann_index_exists(tmp_path: Path) -> None:
+    index = LanceVectorIndex(tmp_path, "t", DIM, tuning=IndexTuning(ann_min_rows=300), product=half_product)
     rows = _rows(0, 400)
     index.upsert(rows)
     index.maintain()
-    assert index.has_ann() and index._mirror.current() is not None
+    state = index.describe()
+    assert state.ann_rows > 0 and state.exact_search_current
     queries = np.random.default_rng(5).standard_normal((5, DIM)).astype(np.float32)
-    from_copy = [_scored(index, q) for q in queries]
-    index._mirror.drop()
-    exact = [_scored(index, q, exact=True) for q in queries]  # LanceDB's exact scan
-    _same_ranking(from_copy, exact)
+    from_memory = [_scored(index, q) for q in queries]
+    scanning = _scanned(tmp_path)
+    assert scanning.describe().ann_rows > 0
+    scope = VectorScope("u", "default")
+    exact = [scanning.search(q, scope, 10, exact=True) for q in queries]  # LanceDB's exact scan
+    _same_ranking(from_memory, exact)
 
 
 @pytest.mark.anyio
-async def test_exact_search_rows_setting_sizes_the_in_memory_copy(tmp_path: Path) -> None:
+async def test_exact_search_rows_setting_sizes_the_exact_search(tmp_path: Path) -> None:
     settings = load_settings({"AGENT_MEMORY_DATA_DIR": str(tmp_path), "AGENT_MEMORY_EXACT_SEARCH_ROWS": "0"})
     service = await MemoryService.open(settings, HashEmbedder())
     try:
         stored = await service.remember("The spare key is under the blue flowerpot")
-        assert await service.indexer.drain(30) and await service.indexer.settle(60)
-        assert service.indexer.vectors is not None and service.indexer.vectors._mirror.current() is None
+        assert await service.wait_indexed(30) is None and await service.settle(60)
+        status = await service.index_status()
+        assert status.open and not status.exact_search
         found = await service.recall("where is the spare key")
         assert found.mode == "hybrid" and found.hits[0].id == stored.id  # answered by LanceDB
     finally:
         await service.close()
     on = await MemoryService.open(load_settings({"AGENT_MEMORY_DATA_DIR": str(tmp_path)}), HashEmbedder())
     try:
-        assert await on.indexer.drain(30) and await on.indexer.settle(60)
-        assert on.indexer.vectors is not None and on.indexer.vectors._mirror.current() is not None
+        assert await on.wait_indexed(30) is None and await on.settle(60)
+        assert (await on.index_status()).exact_search
     finally:
         await on.close()

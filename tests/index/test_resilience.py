@@ -10,15 +10,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
+import lancedb
 import numpy as np
 import pytest
-
 from agent_memory.cli.doctor import doctor
+
 from agent_memory.config import Settings
 from agent_memory.errors import BackendError
 from agent_memory.index import commit_lock as commits
-from agent_memory.index import lance as vectors_module
-from agent_memory.index.lance import VectorIndex, VectorRow
+from agent_memory.index.lance import LanceVectorIndex
+from agent_memory.index.protocol import VectorRow, VectorScope
+from agent_memory.index.tuning import IndexTuning
 from agent_memory.models import NewMemory
 from agent_memory.service import MemoryService
 from agent_memory.store import sqlite as buffer_module
@@ -229,16 +231,14 @@ async def test_a_database_locked_past_the_bound_gives_a_clear_busy_error(
         await service.close()
 
 
-def test_concurrent_vector_writers_with_compaction_lose_and_duplicate_nothing(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(vectors_module, "COMPACT_EVERY", 5)  # compact often, racing the other writers
-    VectorIndex(tmp_path / "v", "t", 4)
+def test_concurrent_vector_writers_with_compaction_lose_and_duplicate_nothing(tmp_path: Any) -> None:
+    tuning = IndexTuning(compact_every=5)  # compact often, racing the other writers
+    LanceVectorIndex(tmp_path / "v", "t", 4)
     errors: list[BaseException] = []
 
     def writer(prefix: str) -> None:
         # Its own connection, as another process has, and the lock file every writer on this data dir shares.
-        index = VectorIndex(tmp_path / "v", "t", 4, lock_path=tmp_path / "vectors.lock")
+        index = LanceVectorIndex(tmp_path / "v", "t", 4, lock_path=tmp_path / "vectors.lock", tuning=tuning)
         try:
             for n in range(40):
                 rows = [
@@ -251,9 +251,7 @@ def test_concurrent_vector_writers_with_compaction_lose_and_duplicate_nothing(
                 index.upsert([VectorRow(f"shared{n}", "u", "n", "s", float(n), rows[0].vector)])
                 if n % 4 == 0:
                     index.delete([f"{prefix}{n}-2"])
-                index.search(
-                    rows[0].vector, user="u", namespace="n", session_id=None, since_ts=None, until_ts=None, limit=3
-                )
+                index.search(rows[0].vector, VectorScope("u", "n"), 3)
         except BaseException as exc:  # collected and asserted below
             errors.append(exc)
 
@@ -263,17 +261,14 @@ def test_concurrent_vector_writers_with_compaction_lose_and_duplicate_nothing(
     for t in threads:
         t.join(timeout=300)
     assert errors == []
-    table = VectorIndex(tmp_path / "v", "t", 4)._table
-    ids = table.to_arrow().column("key").to_pylist()
+    ids = lancedb.connect(tmp_path / "v").open_table("t").to_arrow().column("key").to_pylist()
     expected = {f"{p}{n}-{k}:0" for p in "abc" for n in range(40) for k in range(3) if not (k == 2 and n % 4 == 0)}
     expected |= {f"shared{n}:0" for n in range(40)}
     assert len(ids) == len(set(ids)) and set(ids) == expected
 
 
-def test_a_lost_commit_race_is_retried_and_a_persistent_failure_becomes_a_backend_error(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(commits, "RETRY_FIRST_SECONDS", 0.001)
+def test_a_lost_commit_race_is_retried_and_a_persistent_failure_becomes_a_backend_error() -> None:
+    backoff = {"first_seconds": 0.001, "max_seconds": 0.01}
     calls: list[int] = []
     refreshed: list[int] = []
 
@@ -283,11 +278,13 @@ def test_a_lost_commit_race_is_retried_and_a_persistent_failure_becomes_a_backen
             raise RuntimeError("lance error: Retryable commit conflict for version 7: preempted. Please retry.")
         return "committed"
 
-    assert commits.retry("upsert", 8, conflicting, lambda: refreshed.append(1)) == "committed"
+    assert (
+        commits.retry("upsert", conflicting, attempts=8, refresh=lambda: refreshed.append(1), **backoff) == "committed"
+    )
     assert len(calls) == 3 and len(refreshed) == 2
 
     def broken() -> None:
         raise OSError("disk full")
 
     with pytest.raises(BackendError, match="failed to delete after 4 attempts: disk full"):
-        commits.retry("delete", 4, broken)
+        commits.retry("delete", broken, attempts=4, **backoff)

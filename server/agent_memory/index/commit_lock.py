@@ -15,9 +15,6 @@ from agent_memory.errors import BackendError
 
 logger = logging.getLogger(__name__)
 
-RETRY_FIRST_SECONDS = 0.05
-RETRY_MAX_SECONDS = 2.0
-
 T = TypeVar("T")
 
 
@@ -40,9 +37,20 @@ def exclusive_lock(path: Path | None) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def retry(what: str, attempts: int, action: Callable[[], T], refresh: Callable[[], None] | None = None) -> T:
-    """Run a LanceDB call, retrying transient failures (commit conflicts, cleaned-up files) with backoff."""
-    delay = RETRY_FIRST_SECONDS
+def retry(
+    what: str,
+    action: Callable[[], T],
+    *,
+    attempts: int,
+    first_seconds: float,
+    max_seconds: float,
+    refresh: Callable[[], None] | None = None,
+) -> T:
+    """Run a LanceDB call, retrying transient failures (commit conflicts, cleaned-up files) with backoff.
+
+    The delay doubles from `first_seconds` up to `max_seconds`; `refresh` runs before each retry.
+    """
+    delay = first_seconds
     for attempt in range(1, attempts + 1):
         try:
             return action()
@@ -52,7 +60,7 @@ def retry(what: str, attempts: int, action: Callable[[], T], refresh: Callable[[
             logger.info("vector index %s failed (attempt %d of %d), retrying: %s", what, attempt, attempts, exc)
         # Jitter so processes that collided do not collide again in step.
         time.sleep(delay * (0.5 + random.random()))
-        delay = min(delay * 2, RETRY_MAX_SECONDS)
+        delay = min(delay * 2, max_seconds)
         if refresh is not None:
             refresh()
     raise AssertionError("unreachable")

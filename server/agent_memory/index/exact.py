@@ -1,13 +1,14 @@
-"""An in-memory copy of a small vector table, searched exactly with one matrix product.
+"""Exact search: a small vector table held in memory and searched with one matrix product.
 
-Below ANN size, LanceDB's exact search reads and scores every row of the table per query (~20 ms at 10k
-rows on 2 cores); the same search over a matrix in memory takes about a millisecond. The copy belongs to
-the table version it mirrors (`version`): the owner applies its own writes to it and moves the version on,
-and must not search a copy whose version is not the table's.
+Below ANN size, LanceDB's exact search reads and scores every row of the table per query; the same search over
+a matrix in memory is an order of magnitude faster. An exact search belongs to the table version it was loaded
+from (`version`): the owner applies its own writes to it and moves the version on, and must not search one
+whose version is not the table's (`VersionedExactSearch` keeps that rule).
 
-The vectors are held normalised in float16, half the memory of float32 (~33 MB less at 42k rows). One
-float16 product over every row ranks them to within ~5e-4; the best few are then scored again in float32
-from the same rows, which puts their similarities within ~3e-5 of the float32 ones.
+The vectors are held normalised in float16, half the memory of float32. One float16 product over every row
+ranks them closely; the best few are then scored again in float32 from the same rows, which puts their
+similarities close to the float32 ones. The float16 product is handed in (`product`): numpy has no fast one,
+and only the embedding package may use torch's (embedding/half.py).
 """
 
 from __future__ import annotations
@@ -19,26 +20,31 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from agent_memory.index.protocol import VectorHit, VectorRow, VectorScope
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from agent_memory.index.lance import VectorRow
-
 Floats = np.ndarray[Any, np.dtype[np.float32]]
 Halves = np.ndarray[Any, np.dtype[np.float16]]
+# rows @ query for float16 rows and query, in float32.
+Product = Callable[[Halves, Halves], Floats]
 # Filter columns held as small integer codes, so a filter is one vectorised comparison.
 _CODED = ("user", "namespace", "session_id")
-# Rows rescored in float32 past the limit: the float16 product ranks to within ~5e-4, and rows that close to
-# the cut are few.
+# Rows rescored in float32 past the limit: the float16 product ranks closely, and rows that close to the cut are
+# few.
 _RESCORE_EXTRA = 32
+# Rows converted to float32 at a time by the numpy product, bounding its transient memory.
+_NUMPY_BLOCK = 8192
 
 
-class VectorMatrix:
-    """Rows of one vector table as numpy arrays: vectors, their filter columns and memory ids."""
+class ExactSearch:
+    """Rows of one vector table as numpy arrays (vectors, their filter columns and memory ids), searched exactly."""
 
-    def __init__(self, dim: int, version: int) -> None:
+    def __init__(self, dim: int, version: int, product: Product | None = None) -> None:
         self.version = version
         self._dim = dim
+        self._product = product or numpy_product
         self._n = 0
         self._vectors: Halves = np.zeros((0, dim), dtype=np.float16)
         self._created = np.zeros(0, dtype=np.float64)
@@ -51,41 +57,53 @@ class VectorMatrix:
         self._slots_of_id: dict[str, set[int]] = {}
 
     @classmethod
-    def from_batches(cls, batches: Iterable[pa.RecordBatch], dim: int, version: int, rows: int) -> VectorMatrix:
-        """Build a copy from the table's rows read at `version`, batch by batch (`rows`: how many to expect).
+    def from_batches(
+        cls, batches: Iterable[pa.RecordBatch], dim: int, version: int, rows: int, product: Product | None = None
+    ) -> ExactSearch:
+        """Load the table's rows read at `version`, batch by batch (`rows`: how many to expect).
 
         Batches, and columns rather than rows, keep the transient memory of a load to one batch's worth.
         """
-        matrix = cls(dim, version)
+        exact = cls(dim, version, product)
         # Room for a quarter more rows now: pages of zeros take no memory until rows land in them, while
         # growing later copies the whole matrix, old and new resident at once (the peak of a write burst).
-        matrix._reserve(rows + rows // 4)
+        exact._reserve(rows + rows // 4)
         for batch in batches:
-            start, n = matrix._n, batch.num_rows
-            matrix._reserve(start + n)
+            start, n = exact._n, batch.num_rows
+            exact._reserve(start + n)
             end = start + n
             vectors = batch.column("vector").flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
-            matrix._vectors[start:end] = _normalised(vectors)
-            matrix._created[start:end] = batch.column("created_ts").to_numpy()
-            matrix._windows[start:end] = batch.column("windows").to_numpy()
-            matrix._alive[start:end] = True
+            exact._vectors[start:end] = _normalised(vectors)
+            exact._created[start:end] = batch.column("created_ts").to_numpy()
+            exact._windows[start:end] = batch.column("windows").to_numpy()
+            exact._alive[start:end] = True
             for name in _CODED:
-                codes = matrix._codes[name]
-                matrix._coded[name][start:end] = [
+                codes = exact._codes[name]
+                exact._coded[name][start:end] = [
                     codes.setdefault(str(v), len(codes)) for v in batch.column(name).to_pylist()
                 ]
             ids = [str(i) for i in batch.column("id").to_pylist()]
             for slot, (memory, chunk) in enumerate(zip(ids, batch.column("chunk").to_pylist(), strict=True), start):
-                matrix._slot_of_key[f"{memory}:{chunk}"] = slot
-                matrix._slots_of_id.setdefault(memory, set()).add(slot)
-            matrix._ids.extend(ids)
-            matrix._n = end
-        return matrix
+                exact._slot_of_key[f"{memory}:{chunk}"] = slot
+                exact._slots_of_id.setdefault(memory, set()).add(slot)
+            exact._ids.extend(ids)
+            exact._n = end
+        return exact
 
     @property
     def rows(self) -> int:
         """Return the number of live rows."""
         return len(self._slot_of_key)
+
+    @property
+    def capacity(self) -> int:
+        """Return how many rows fit before the arrays must grow."""
+        return len(self._alive)
+
+    @property
+    def vector_bytes(self) -> int:
+        """Return the memory the vectors take, room included."""
+        return int(self._vectors.nbytes)
 
     def upsert(self, rows: Sequence[VectorRow]) -> None:
         """Insert rows, or replace the rows with the same key."""
@@ -113,20 +131,10 @@ class VectorMatrix:
                 self._alive[slot] = False
         self._slot_of_key = {key: slot for key, slot in self._slot_of_key.items() if self._alive[slot]}
 
-    def search(
-        self,
-        vector: Floats,
-        *,
-        user: str,
-        namespace: str,
-        session_id: str | None,
-        since_ts: float | None,
-        until_ts: float | None,
-        limit: int,
-    ) -> list[tuple[str, float, int]]:
-        """Return (memory id, cosine similarity, windows) of the nearest rows in scope, best first."""
+    def search(self, vector: Floats, scope: VectorScope, limit: int) -> list[VectorHit]:
+        """Return up to `limit` nearest rows in scope, best first."""
         n = self._n
-        wanted = {"user": user, "namespace": namespace, "session_id": session_id}
+        wanted = {"user": scope.user, "namespace": scope.namespace, "session_id": scope.session_id}
         mask = self._alive[:n].copy()
         for name, value in wanted.items():
             if value is None:
@@ -135,10 +143,10 @@ class VectorMatrix:
             if code is None:
                 return []
             mask &= self._coded[name][:n] == code
-        if since_ts is not None:
-            mask &= self._created[:n] >= since_ts
-        if until_ts is not None:
-            mask &= self._created[:n] <= until_ts
+        if scope.since_ts is not None:
+            mask &= self._created[:n] >= scope.since_ts
+        if scope.until_ts is not None:
+            mask &= self._created[:n] <= scope.until_ts
         candidates = np.flatnonzero(mask)
         if candidates.size == 0 or limit <= 0:
             return []
@@ -146,18 +154,18 @@ class VectorMatrix:
         shortlist = limit + _RESCORE_EXTRA
         if candidates.size > shortlist:
             # One product over all rows is cheaper than gathering the candidates' rows first.
-            rough = _product(self._vectors[:n], query.astype(np.float16))[candidates]
+            rough = self._product(self._vectors[:n], query.astype(np.float16))[candidates]
             candidates = candidates[np.argpartition(-rough, shortlist - 1)[:shortlist]]
         scores = self._vectors[candidates].astype(np.float32) @ query
         order = np.argsort(-scores, kind="stable")[:limit]
-        return [(self._ids[candidates[i]], float(scores[i]), int(self._windows[candidates[i]])) for i in order]
+        return [VectorHit(self._ids[candidates[i]], float(scores[i]), int(self._windows[candidates[i]])) for i in order]
 
     def _reserve(self, size: int) -> None:
         """Grow the arrays (by a quarter, at least) to hold `size` rows."""
-        capacity = len(self._alive)
+        capacity = self.capacity
         if size <= capacity:
             return
-        # A quarter more, not double: at tens of thousands of rows a doubling would hold ~60 MB of empty rows.
+        # A quarter more, not double: at tens of thousands of rows a doubling would hold tens of MB of empty rows.
         capacity = max(size, capacity + capacity // 4, 64)
 
         def grown(array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -180,73 +188,74 @@ def _unit(vectors: Floats) -> Floats:
 
 
 def _normalised(vectors: Floats) -> Halves:
-    """Return the rows scaled to unit length, in float16: how the copy holds them."""
+    """Return the rows scaled to unit length, in float16: how the exact search holds them."""
     return np.asarray(_unit(vectors), dtype=np.float16)
 
 
-def _product(rows: Halves, query: Halves) -> Floats:
-    """Return rows @ query in float16: torch has a vectorised float16 product, numpy has none (~50x slower)."""
-    import torch  # already imported by the embedding model whose queries this scores
+def numpy_product(rows: Halves, query: Halves) -> Floats:
+    """Return rows @ query in float32, a block of rows at a time: the product to use when no faster one is given."""
+    wide = query.astype(np.float32)
+    scores = np.empty(len(rows), dtype=np.float32)
+    for start in range(0, len(rows), _NUMPY_BLOCK):
+        scores[start : start + _NUMPY_BLOCK] = rows[start : start + _NUMPY_BLOCK].astype(np.float32) @ wide
+    return scores
 
-    with torch.inference_mode():
-        scores = torch.from_numpy(rows) @ torch.from_numpy(query)
-    return np.asarray(scores.float().numpy(), dtype=np.float32)
 
+class VersionedExactSearch:
+    """Holds the exact search of one table and keeps it tied to the table's version.
 
-class Mirror:
-    """Holds the in-memory copy of one table and keeps it tied to the table's version.
-
-    The owner reports each of its commits (`follow`), which the copy applies when it was current just
-    before; any other commit (another process, compaction) leaves it stale, and `current` then returns
-    None until `load` reads the table again.
+    The owner reports each of its commits (`follow`), which the exact search applies when it was current just
+    before; any other commit (another process, compaction) leaves it stale, and `current` then returns None
+    until `load` reads the table again.
     """
 
-    def __init__(self, dim: int, table_version: Callable[[], int]) -> None:
+    def __init__(self, dim: int, table_version: Callable[[], int], product: Product | None = None) -> None:
         self._dim = dim
         self._table_version = table_version
-        self._matrix: VectorMatrix | None = None
+        self._product = product
+        self._exact: ExactSearch | None = None
         self._lock = threading.Lock()
 
-    def current(self) -> VectorMatrix | None:
-        """Return the copy if it mirrors the table's current version."""
+    def current(self) -> ExactSearch | None:
+        """Return the exact search if it was loaded from, or followed to, the table's current version."""
         with self._lock:
-            matrix = self._matrix
-        return matrix if matrix is not None and matrix.version == self._table_version() else None
+            exact = self._exact
+        return exact if exact is not None and exact.version == self._table_version() else None
 
     @contextlib.contextmanager
-    def searchable(self) -> Iterator[VectorMatrix | None]:
-        """Hold the copy for a search: yield it if it mirrors the table's current version, else None."""
+    def searchable(self) -> Iterator[ExactSearch | None]:
+        """Hold the exact search for a search: yield it if it is current, else None."""
         version = self._table_version()
-        # Under the lock: a write followed onto the copy mid-search could tear a row being replaced.
+        # Under the lock: a write followed onto it mid-search could tear a row being replaced.
         with self._lock:
-            matrix = self._matrix
-            yield matrix if matrix is not None and matrix.version == version else None
+            exact = self._exact
+            yield exact if exact is not None and exact.version == version else None
 
-    def follow(self, versions: tuple[int, int], change: Callable[[VectorMatrix], None]) -> None:
-        """Apply the owner's commit, made between table versions (before, after), to a copy current before it."""
+    def follow(self, versions: tuple[int, int], change: Callable[[ExactSearch], None]) -> None:
+        """Apply the owner's commit, made between table versions (before, after), if it was current before it."""
         before, after = versions
         with self._lock:
-            matrix = self._matrix
-            if matrix is None or matrix.version != before or after == before:
+            exact = self._exact
+            if exact is None or exact.version != before or after == before:
                 return
             if after == before + 1:
-                change(matrix)
-                matrix.version = after
+                change(exact)
+                exact.version = after
             else:  # another commit slipped in between: only a reload can tell what it did
-                self._matrix = None
+                self._exact = None
 
     def load(self, read: Callable[[], Iterable[pa.RecordBatch]], rows: int) -> None:
-        """Read the table into a new copy; searches keep going to the table until it is in place."""
+        """Read the table into a new exact search; searches keep going to the table until it is in place."""
         before = self._table_version()
-        matrix = VectorMatrix.from_batches(read(), self._dim, before, rows)
+        exact = ExactSearch.from_batches(read(), self._dim, before, rows, self._product)
         if self._table_version() != before:
             return  # the table moved while it was read: the next upkeep tries again
         with self._lock:
-            # A commit since the check would leave this copy stale from the start: keep the old state then.
+            # A commit since the check would leave it stale from the start: keep the old state then.
             if self._table_version() == before:
-                self._matrix = matrix
+                self._exact = exact
 
     def drop(self) -> None:
-        """Free the copy (the table has outgrown it)."""
+        """Free the exact search (the table has outgrown it)."""
         with self._lock:
-            self._matrix = None
+            self._exact = None

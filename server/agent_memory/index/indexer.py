@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import re
@@ -36,7 +37,7 @@ from agent_memory.store.protocol import VECTOR_TABLE_KEY, MemoryStore
 from agent_memory.store.rows import Filters, PendingRow
 
 if TYPE_CHECKING:
-    from agent_memory.index.lance import VectorIndex, VectorRow
+    from agent_memory.index.protocol import VectorIndex, VectorRow
 
 logger = logging.getLogger(__name__)
 
@@ -137,20 +138,14 @@ class Indexer:
 
     async def nearest(self, vector: Vectors, user: str, filters: Filters, limit: int) -> list[tuple[str, float, int]]:
         """Return window rows (memory id, similarity, windows) nearest the vector within the filters, best first."""
+        from agent_memory.index.protocol import VectorScope
+
         vectors = self.vectors
         if vectors is None:
             raise BackendError("The vector index is not open.")
-        rows = await asyncio.to_thread(
-            vectors.search,
-            vector,
-            user=user,
-            namespace=filters.namespace,
-            session_id=filters.session_id,
-            since_ts=filters.since_ts,
-            until_ts=filters.until_ts,
-            limit=limit,
-        )
-        return [(memory, similarity, 1) for memory, similarity in rows]
+        scope = VectorScope(user, filters.namespace, filters.session_id, filters.since_ts, filters.until_ts)
+        hits = await asyncio.to_thread(vectors.search, vector, scope, limit)
+        return [(hit.id, hit.similarity, hit.windows) for hit in hits]
 
     async def _run(self) -> None:
         if not await self._model.wait():
@@ -230,13 +225,25 @@ class Indexer:
         return True
 
     async def _open(self, dim: int) -> None:
-        from agent_memory.index.lance import VectorIndex
+        from agent_memory.embedding import malloc
+        from agent_memory.embedding.half import half_product
+        from agent_memory.index.lance import LanceVectorIndex
+        from agent_memory.index.tuning import IndexTuning
 
         name = table_name(self._model.embedder.name, dim)
-        options = dict(self._settings.vector_storage_options)
-        lock = self._settings.data_dir / "vectors.lock"  # local even when the index lives in an object store
-        vectors = await asyncio.to_thread(
-            VectorIndex, self._settings.vector_location, name, dim, options, lock, self._settings.exact_search_rows
+        vectors: VectorIndex = await asyncio.to_thread(
+            functools.partial(
+                LanceVectorIndex,
+                self._settings.vector_location,
+                name,
+                dim,
+                storage_options=dict(self._settings.vector_storage_options),
+                # Local even when the index lives in an object store.
+                lock_path=self._settings.data_dir / "vectors.lock",
+                tuning=IndexTuning(exact_search_rows=self._settings.exact_search_rows),
+                product=half_product,
+                release_memory=malloc.trim,
+            )
         )
         known = await self._store.get_value(VECTOR_TABLE_KEY)
         # Count marked rows first: another process marks rows only after upserting them, so the index
@@ -277,7 +284,7 @@ class Indexer:
 
     async def _embed(self, rows: Sequence[PendingRow]) -> list[VectorRow]:
         """Embed rows: a chat-sized one whole and sentence by sentence, a long one as several windows."""
-        from agent_memory.index.lance import VectorRow
+        from agent_memory.index.protocol import VectorRow
 
         plans = [(r, chunking.plan(r.content)) for r in rows]
         texts = [(text, spans) for _, plan in plans for text, spans in plan]
