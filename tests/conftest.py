@@ -1,4 +1,4 @@
-"""Shared fixtures: settings in a temp dir, small real embedders, and an MCP client factory."""
+"""Shared fixtures: settings in a temp dir, small real embedders, an MCP client factory, and the service's parts."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import hashlib
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import numpy as np
@@ -15,7 +16,18 @@ import pytest
 from mcp.client import Client
 
 from agent_memory.config import Settings
+from agent_memory.embedding.embedder import Embedder
+from agent_memory.embedding.host import ModelHost
+from agent_memory.index.indexer import Indexer
 from agent_memory.mcp.server import build_server
+from agent_memory.models import NewMemory
+from agent_memory.service import MemoryService
+from agent_memory.store.rows import Filters
+from agent_memory.store.sqlite import SQLiteStore
+from agent_memory.write import prepare
+
+if TYPE_CHECKING:
+    from agent_memory.index.lance import VectorIndex
 
 MODES = ["legacy", "auto"]
 
@@ -87,3 +99,62 @@ async def eventually(condition: Callable[[], Awaitable[bool]], timeout: float = 
     with anyio.fail_after(timeout):
         while not await condition():  # noqa: ASYNC110 - polled: the state lives in SQLite or another process
             await anyio.sleep(0.02)
+
+
+async def open_ready(settings: Settings, embedder: Any = None, *, store: SQLiteStore | None = None) -> MemoryService:
+    """Open a service and wait (bounded) until its vector index is open and holds every memory."""
+    service = await MemoryService.open(settings, embedder or HashEmbedder(), store=store)
+    assert await service.wait_index_open(30)
+    assert await service.wait_indexed(30) is None
+    return service
+
+
+async def vector_table(service: MemoryService, dim: int) -> VectorIndex:
+    """Open the service's vector table on a connection of its own, as another process reads it."""
+    from agent_memory.index.lance import VectorIndex
+
+    status = await service.index_status()
+    assert status.open and status.table is not None
+    return VectorIndex(service.settings.vector_location, status.table, dim)
+
+
+@dataclass
+class Parts:
+    """A store, a model host and an indexer built by hand: what a service owns, for tests of the parts."""
+
+    settings: Settings
+    store: SQLiteStore
+    model: ModelHost
+    indexer: Indexer
+
+    async def remember(self, *items: NewMemory) -> list[str]:
+        """Store memories through the service's checks in one transaction, tell the indexer; return their ids."""
+        rows = [prepare.new_row(item, self.settings, "session")[0] for item in items]
+        inserted = await self.store.insert_many(rows)
+        self.indexer.notify()
+        return [i.id for i in inserted]
+
+    def filters(self) -> Filters:
+        """Return the filters of a recall in the default scope."""
+        return prepare.filters(self.settings, None, None, None, None, None)
+
+    async def nearest(self, text: str, limit: int) -> list[str]:
+        """Return the ids of the memories whose vectors are nearest the text's, best first."""
+        vector = await self.model.embed_query(text)
+        return [i for i, _, _ in await self.indexer.nearest(vector, self.settings.user, self.filters(), limit)]
+
+
+@asynccontextmanager
+async def service_parts(settings: Settings, embedder: Embedder) -> AsyncIterator[Parts]:
+    """Open a store, load the model and start an indexer on the settings' data dir."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = await SQLiteStore.open(settings.sqlite_path)
+    model = ModelHost(embedder)
+    model.start()
+    indexer = Indexer(settings, store, model)
+    indexer.start()
+    try:
+        yield Parts(settings, store, model, indexer)
+    finally:
+        await indexer.stop()
+        await store.close()

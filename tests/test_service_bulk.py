@@ -30,7 +30,7 @@ async def test_remember_many_stores_valid_items_reports_bad_ones_and_indexes_the
         assert result.items[2].error and "role" in result.items[2].error
         assert result.items[3].id == "abc123" and result.items[3].created_at == "2024-05-01T10:00:00Z"
         assert result.items[4].duplicate and result.items[4].id == result.items[0].id
-        assert await service.indexer.drain(30)
+        assert await service.wait_indexed(30) is None
         found = await service.recall("when do we deploy")
         assert found.mode == "hybrid" and found.hits[0].id == result.items[0].id and found.hits[0].tags == ["ops"]
     finally:

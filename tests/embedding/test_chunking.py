@@ -13,9 +13,11 @@ import pytest
 from agent_memory.config import Settings
 from agent_memory.embedding.chunking import MAX_CHUNKS, WINDOW_WORDS, chunks
 from agent_memory.index.indexer import table_name
-from agent_memory.index.lance import VectorIndex, VectorRow, many_draws_bonus
+from agent_memory.index.lance import VectorIndex, VectorRow, many_draws_bonus, table_rows
 from agent_memory.service import MemoryService
-from tests.conftest import HashEmbedder
+from agent_memory.store.protocol import VECTOR_TABLE_KEY
+from agent_memory.store.sqlite import SQLiteStore
+from tests.conftest import HashEmbedder, open_ready, vector_table
 
 pytestmark = pytest.mark.anyio
 
@@ -75,13 +77,9 @@ async def test_a_fact_mentioned_in_passing_is_found_by_its_own_sentence(tmp_path
         target = (await service.remember(aside)).id
         for text in ["My sister Emma loves the bakery downtown", "Which bakery did Emma like?"]:
             await service.remember(text)
-        assert await service.indexer.drain(30)
-        assert service.indexer.vectors is not None
-        query = await service.model.embed_query("which dog did my sister Emma adopt")
-        nearest = service.indexer.vectors.search(
-            query, user="default", namespace="default", session_id=None, since_ts=None, until_ts=None, limit=3
-        )
-        assert nearest[0][0] == target
+        assert await service.wait_indexed(30) is None
+        nearest = await service.recall("which dog did my sister Emma adopt", limit=3, mode="vector")
+        assert not nearest.degraded and nearest.hits[0].id == target
     finally:
         await service.close()
 
@@ -121,11 +119,11 @@ async def test_a_fact_at_the_end_of_a_long_memory_is_found_by_vector_search(tmp_
         long_id = (await service.remember(long_text)).id
         for n in range(20):
             await service.remember(f"note {n}: passport photos and due dates for the garden club")
-        assert await service.indexer.drain(30)
-        vectors = service.indexer.vectors
-        assert vectors is not None
-        assert vectors.count() == 21  # memories, not windows
-        query = await service.model.embed_query("passport number renewal due in March")
+        assert await service.wait_indexed(30) is None
+        assert (await service.index_status()).memories == 21  # memories, not windows
+        # Vector search alone (recall would also weigh the long memory's length against it).
+        query = TruncatingEmbedder().embed(["passport number renewal due in March"])[0]
+        vectors = await vector_table(service, TruncatingEmbedder.dim)
         nearest = vectors.search(
             query, user="default", namespace="default", session_id=None, since_ts=None, until_ts=None, limit=5
         )
@@ -133,7 +131,7 @@ async def test_a_fact_at_the_end_of_a_long_memory_is_found_by_vector_search(tmp_
         assert len({i for i, _ in nearest}) == len(nearest)  # one entry per memory, not per window
 
         await service.forget(long_id)
-        after = vectors.search(
+        after = (await vector_table(service, TruncatingEmbedder.dim)).search(
             query, user="default", namespace="default", session_id=None, since_ts=None, until_ts=None, limit=50
         )
         assert long_id not in {i for i, _ in after}  # every window went with the memory
@@ -171,24 +169,25 @@ def test_a_long_memory_does_not_outrank_an_equally_close_short_one_for_being_lon
 
 async def test_an_index_with_an_older_row_layout_is_rebuilt_and_dropped(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "d", model_wait_seconds=30)
-    service = await MemoryService.open(settings, HashEmbedder())
+    settings.data_dir.mkdir(parents=True)
+    store = await SQLiteStore.open(settings.sqlite_path)
+    service = await open_ready(settings, store=store)
     try:
         stored = await service.remember("the spare key is under the blue flowerpot")
-        assert await service.indexer.drain(30)
+        assert await service.wait_indexed(30) is None
         # Pretend this data dir was indexed by a release with another layout.
-        await service.buffer.set_value("vector_table", "memories_old_layout")
-        assert service.indexer.vectors is not None
+        await store.set_value(VECTOR_TABLE_KEY, "memories_old_layout")
         stale = VectorIndex(settings.vector_dir, "memories_old_layout", HashEmbedder.dim)
         stale.upsert([VectorRow("x", "u", "n", "s", 1.0, np.ones(HashEmbedder.dim, dtype=np.float32) / 8)])
     finally:
         await service.close()
 
-    again = await MemoryService.open(settings, HashEmbedder())
+    again = await open_ready(settings)
     try:
-        assert await again.indexer.drain(30)
-        assert await again.buffer.get_value("vector_table") == table_name("hash-bow", HashEmbedder.dim)
-        assert again.indexer.vectors is not None and again.indexer.vectors.count() == 1
-        assert "memories_old_layout" not in again.indexer.vectors._db.list_tables().tables
+        status = await again.index_status()
+        assert status.table == table_name("hash-bow", HashEmbedder.dim) and status.memories == 1
+        with pytest.raises(ValueError):  # dropped
+            table_rows(settings.vector_location, "memories_old_layout")
         assert (await again.recall("where is the spare key")).hits[0].id == stored.id
     finally:
         await again.close()

@@ -19,7 +19,7 @@ from agent_memory.embedding.embedder import SLICE_TOKENS, ModelEmbedder, resolve
 from agent_memory.embedding.host import ModelHost
 from agent_memory.embedding.model_files import read_pipeline
 from agent_memory.errors import ConfigError
-from agent_memory.index.indexer import _within_windows
+from agent_memory.index.indexer import within_windows
 from agent_memory.store.rows import PendingRow
 from tests.conftest import HashEmbedder
 
@@ -350,8 +350,8 @@ def _row(n: int, words: int) -> PendingRow:
 
 def test_an_indexing_batch_is_bounded_in_windows_but_always_makes_progress() -> None:
     short, long = _row(0, 5), _row(1, 400)  # one window; three windows of 160 words
-    assert _within_windows([short, long, long, short], 8) == [short, long, long, short]
-    assert _within_windows([short, long, long, short], 7) == [short, long, long]
-    assert _within_windows([short, long, long, short], 6) == [short, long]
-    assert _within_windows([long, short], 2) == [long]  # a first row over the limit still goes alone
-    assert _within_windows([], 2) == []
+    assert within_windows([short, long, long, short], 8) == [short, long, long, short]
+    assert within_windows([short, long, long, short], 7) == [short, long, long]
+    assert within_windows([short, long, long, short], 6) == [short, long]
+    assert within_windows([long, short], 2) == [long]  # a first row over the limit still goes alone
+    assert within_windows([], 2) == []

@@ -12,10 +12,13 @@ import torch
 
 from agent_memory.config import DEFAULT_MODEL, Settings
 from agent_memory.embedding.chunking import Span, chunks, flatten, plan, sentence_spans
-from agent_memory.embedding.embedder import SLICE_TOKENS, MeanPooler, ModelEmbedder
+from agent_memory.embedding.embedder import SLICE_TOKENS, MeanPooler, ModelEmbedder, Vectors, resolve_model
 from agent_memory.embedding.host import ModelHost
+from agent_memory.embedding.model_files import read_pipeline
+from agent_memory.embedding.pooling import TokenEncoder, bert_encoder
+from agent_memory.index.lance import many_draws_bonus
 from agent_memory.service import MemoryService
-from tests.conftest import HashEmbedder
+from tests.conftest import HashEmbedder, vector_table
 
 pytestmark = pytest.mark.anyio
 
@@ -47,22 +50,29 @@ def test_a_chat_sized_memory_is_one_text_whose_sentences_are_its_spans() -> None
     assert len(plan(long)) > 1 and all(not spans for _, spans in plan(long))
 
 
-def _hidden_states(embedder: ModelEmbedder, text: str) -> torch.Tensor:
+@pytest.fixture(scope="module")
+def encoder() -> TokenEncoder:
+    """The same model's token encoder on its own, to see what a text read alone becomes inside the model."""
+    pipeline = read_pipeline(Path(resolve_model(DEFAULT_MODEL)))
+    assert pipeline is not None
+    return bert_encoder(pipeline, "float32")
+
+
+def _hidden_states(encoder: TokenEncoder, text: str) -> torch.Tensor:
     """Return the last hidden states of a text read alone, [CLS] and [SEP] included."""
-    assert embedder._summing is not None
-    tokens, mask = embedder._summing._encoder.run([text])
+    tokens, mask = encoder.run([text])
     return tokens[0, : int(mask.sum())].float()
 
 
 async def test_the_memorys_vector_is_the_mean_of_its_sentences_tokens_and_each_sentence_keeps_its_own(
-    embedder: ModelEmbedder,
+    embedder: ModelEmbedder, encoder: TokenEncoder
 ) -> None:
     spans = sentence_spans(TEXT)
     (block,) = await _blocks(embedder, [TEXT], [spans])
     assert block.shape == (4, 384) and block.dtype == np.float32
     sentences = [TEXT[a:b] for a, b in spans]
     assert np.abs(block[1:] - embedder.embed(sentences)).max() < 1e-5  # each sentence as if read alone
-    pooled = torch.cat([_hidden_states(embedder, s) for s in sentences]).mean(dim=0)
+    pooled = torch.cat([_hidden_states(encoder, s) for s in sentences]).mean(dim=0)
     expected = torch.nn.functional.normalize(pooled, dim=0).numpy()
     assert float(block[0] @ expected) > 0.99999
     # Not a mean of the sentence vectors, and not the text read in one pass (no attention across sentences).
@@ -74,31 +84,47 @@ async def test_the_memorys_vector_is_the_mean_of_its_sentences_tokens_and_each_s
     assert np.abs(batched[1] - block).max() < 1e-4 and batched[2].shape == (3, 384)
 
 
-async def test_many_long_sentences_are_read_within_the_slice_token_budget(
-    embedder: ModelEmbedder,
-) -> None:
+class RecordingPooler:
+    """The model embedder, recording the padded tokens of each call that reads sentences for their token sums."""
+
+    def __init__(self, embedder: ModelEmbedder) -> None:
+        self.embedder = embedder
+        self.padded: list[int] = []
+
+    @property
+    def name(self) -> str:
+        return self.embedder.name
+
+    def load(self) -> int:
+        return self.embedder.load()
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        return self.embedder.embed(texts)
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        return self.embedder.token_counts(texts)
+
+    @property
+    def sums_tokens(self) -> bool:
+        return self.embedder.sums_tokens
+
+    def token_sums(self, texts: Sequence[str]) -> tuple[Vectors, Vectors]:
+        sums, sizes = self.embedder.token_sums(texts)
+        self.padded.append(len(texts) * int(sizes.max()))  # each text padded to the longest
+        return sums, sizes
+
+
+async def test_many_long_sentences_are_read_within_the_slice_token_budget(embedder: ModelEmbedder) -> None:
     # 16 sentences of ~160 tokens: in one batch 2,560 padded tokens, over the budget.
     sentence = "The quarterly infrastructure review covered " + "storage, networking and compute capacity " * 25 + "."
     text = " ".join([sentence] * 2)
-    model = ModelHost(embedder)
+    recording = RecordingPooler(embedder)
+    model = ModelHost(recording)
     model.start()
-    assert await model.wait(60) and embedder._summing is not None
-    encoder = embedder._summing._encoder
-    seen: list[int] = []
-    run = encoder.run
-
-    def recording(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        tokens, mask = run(texts)
-        seen.append(int(mask.shape[0] * mask.shape[1]))
-        return tokens, mask
-
-    encoder.run = recording  # type: ignore[method-assign]
-    try:
-        blocks = await model.embed_spans([text] * 8, [sentence_spans(text)] * 8)
-    finally:
-        del encoder.run
+    assert await model.wait(60) and recording.sums_tokens
+    blocks = await model.embed_spans([text] * 8, [sentence_spans(text)] * 8)
     assert [b.shape for b in blocks] == [(3, 384)] * 8
-    assert len(seen) > 1 and max(seen) <= SLICE_TOKENS + 64  # padded to a multiple of 8 at most
+    assert len(recording.padded) > 1 and max(recording.padded) <= SLICE_TOKENS
 
 
 async def test_the_library_reads_the_text_and_each_span_in_passes_of_their_own() -> None:
@@ -130,19 +156,22 @@ async def test_an_embedder_without_spans_gets_the_text_and_each_span_as_texts_of
 async def test_indexing_stores_each_memorys_vector_and_its_sentences_vectors(
     tmp_path: Path, embedder: ModelEmbedder
 ) -> None:
+    (expected,) = await _blocks(embedder, [TEXT], [sentence_spans(TEXT)])
     settings = Settings(data_dir=tmp_path / "d", model_wait_seconds=60)
     service = await MemoryService.open(settings, embedder)
     try:
         target = (await service.remember(TEXT)).id
         await service.remember("The dentist appointment is on Tuesday at 3pm.")
-        assert await service.indexer.drain(60)
-        vectors = service.indexer.vectors
-        assert vectors is not None and vectors.count() == 2
-        (expected,) = await service.model.embed_spans([TEXT], [sentence_spans(TEXT)])
-        stored = vectors._table.to_arrow().to_pylist()
-        rows = sorted((r["chunk"], np.asarray(r["vector"])) for r in stored if r["id"] == target)
-        assert [n for n, _ in rows] == [0, 1, 2, 3]
-        assert np.abs(np.stack([v for _, v in rows]) - expected).max() < 1e-4
+        assert await service.wait_indexed(60) is None
+        assert (await service.index_status()).memories == 2
+        vectors = await vector_table(service, 384)
+        for vector in expected:  # the memory's own vector, then each sentence's
+            nearest = vectors.search(
+                vector, user="default", namespace="default", session_id=None, since_ts=None, until_ts=None, limit=1
+            )
+            # A window equal to it, of a memory stored as four windows.
+            assert nearest[0][0] == target
+            assert nearest[0][1] == pytest.approx(1.0 - many_draws_bonus(4), abs=1e-5)
         assert (await service.recall("Which museum did I visit?")).hits[0].id == target
     finally:
         await service.close()

@@ -5,17 +5,18 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from agent_memory.config import DEFAULT_MODEL, Settings
 from agent_memory.embedding.embedder import ModelEmbedder
+from agent_memory.models import NewMemory
 from agent_memory.recall import pipeline as recall
-from agent_memory.recall.score import fts_query, length_prior, rrf
+from agent_memory.recall.score import length_prior, rrf
+from agent_memory.recall.terms import search_terms
 from agent_memory.recall.timeframe import find
 from agent_memory.service import MemoryService
-from tests.conftest import HashEmbedder
+from tests.conftest import HashEmbedder, service_parts
 
 pytestmark = pytest.mark.anyio
 
@@ -67,7 +68,7 @@ def test_words_that_are_not_a_past_time_give_no_window(query: str) -> None:
 def test_time_words_are_left_out_of_the_keyword_query() -> None:
     frame = find("which restaurant did I try last week", NOW)
     assert frame is not None
-    assert fts_query("which restaurant did I try last week", frame.words) == '"restaurant" OR "try"'
+    assert search_terms("which restaurant did I try last week", frame.words) == ["restaurant", "try"]
 
 
 async def _service(tmp_path: Path) -> MemoryService:
@@ -116,33 +117,38 @@ async def test_recency_is_measured_from_the_service_clock(tmp_path: Path) -> Non
 async def test_a_time_window_ranking_equals_a_search_inside_the_window(tmp_path: Path) -> None:
     # Recall reuses the unwindowed candidates when they hold the whole window and searches again only when not:
     # either way the window's ranking must be what a search restricted to the window returns.
-    service = await _service(tmp_path)
-    try:
-        topics = ["garden", "tomatoes", "restaurant", "passport", "budget", "kitten"]
+    settings = Settings(data_dir=tmp_path / "d")
+    topics = ["garden", "tomatoes", "restaurant", "passport", "budget", "kitten"]
+    async with service_parts(settings, HashEmbedder()) as parts:
+        notes = []
         for day in range(120):
             when = NOW - timedelta(days=day, hours=1)
             text = f"note {day}: {topics[day % 6]} and {topics[(day * 5) % 6]} plans for day {day % 7}"
-            await service.remember(text, created_at=when.isoformat())
-        assert await service.indexer.drain(30)
-        base = service._filters(None, None, None, None, None)
-        pool = 50
-        vector = await service.model.embed_query("garden restaurant plans")
-        match = fts_query("garden restaurant plans")
-        assert match is not None
-        found: dict[str, Any] = {}
-        by_vector = await recall.nearest(service, vector, base, pool, found)
-        by_keyword = [m.id for m, _ in await service.buffer.keyword_search("default", match, base, pool)]
-        found.update(await service.buffer.by_ids("default", by_keyword, base))
+            notes.append(NewMemory(content=text, created_at=when.isoformat()))
+        await parts.remember(*notes)
+        assert await parts.indexer.drain(30)
+        base = parts.filters()
+        vector = await parts.model.embed_query("garden restaurant plans")
+        terms = search_terms("garden restaurant plans")
+
+        def searches() -> recall.Searches:
+            return recall.Searches(parts.store, settings.user, parts.indexer, recall.Candidates(), pool=50)
+
         for days in (0, 1, 10, 60, 119):  # from a window inside the candidates to one far larger than the pool
             window = replace(base, since_ts=(NOW - timedelta(days=days + 0.5)).timestamp(), until_ts=NOW.timestamp())
-            size = await service.buffer.count_matching("default", window)
+            size = await parts.store.count_matching(settings.user, window)
             assert size == days + 1
-            searched = await recall.nearest(service, vector, window, pool, dict(found))
-            assert await recall.within(service, by_vector, window, size, pool, found, vector=vector) == searched
-            searched_kw = [m.id for m, _ in await service.buffer.keyword_search("default", match, window, pool)]
-            assert await recall.within(service, by_keyword, window, size, pool, found, match=match) == searched_kw
-    finally:
-        await service.close()
+            # Recall's searches rank twice, the second time inside the window; a search there ranks once.
+            by_vector, in_window = searches(), searches()
+            assert await by_vector.semantic(vector, base, (window, size))
+            assert await in_window.semantic(vector, window, None)
+            assert len(by_vector.candidates.rankings) == 2
+            assert by_vector.candidates.rankings[1] == in_window.candidates.rankings[0]
+            by_keyword, in_window = searches(), searches()
+            await by_keyword.keywords(terms, base, (window, size))
+            await in_window.keywords(terms, window, None)
+            assert len(by_keyword.candidates.rankings) == 2
+            assert by_keyword.candidates.rankings[1] == in_window.candidates.rankings[0]
 
 
 async def test_a_time_window_that_holds_no_memory_changes_nothing(tmp_path: Path) -> None:
@@ -174,21 +180,13 @@ async def test_real_model_finds_a_fact_at_the_end_of_a_long_answer(tmp_path: Pat
         "We adopted a grey kitten from the shelter.",
     ]
     settings = Settings(data_dir=tmp_path / "d", model_wait_seconds=120)
-    service = await MemoryService.open(settings, ModelEmbedder(DEFAULT_MODEL))
-    try:
-        target = await service.remember(long_answer, role="assistant")
-        for text in distractors:
-            await service.remember(text)
-        assert await service.model.wait(120) and await service.indexer.drain(120)
-        vectors = service.indexer.vectors
-        assert vectors is not None
-        query = await service.model.embed_query("when is my passport appointment at the embassy")
-        nearest = vectors.search(
-            query, user="default", namespace="default", session_id=None, since_ts=None, until_ts=None, limit=3
+    async with service_parts(settings, ModelEmbedder(DEFAULT_MODEL)) as parts:
+        target, *_ = await parts.remember(
+            NewMemory(content=long_answer, role="assistant"), *(NewMemory(content=t) for t in distractors)
         )
-        assert nearest[0][0] == target.id
-    finally:
-        await service.close()
+        assert await parts.model.wait(120) and await parts.indexer.drain(120)
+        nearest = await parts.nearest("when is my passport appointment at the embassy", limit=3)
+        assert nearest[0] == target
 
 
 def test_length_prior_leaves_chat_sized_memories_alone_and_shrinks_slowly() -> None:

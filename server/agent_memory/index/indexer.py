@@ -264,7 +264,7 @@ class Indexer:
     async def index_pending(self, batch: int = BATCH) -> int:
         """Index one batch of pending rows; return how many were indexed."""
         assert self.vectors is not None
-        rows = _within_windows(await self._store.pending(batch), BATCH_WINDOWS)
+        rows = within_windows(await self._store.pending(batch), BATCH_WINDOWS)
         if not rows:
             return 0
         try:
@@ -336,7 +336,7 @@ class Indexer:
         return total
 
 
-def _within_windows(rows: list[PendingRow], limit: int) -> list[PendingRow]:
+def within_windows(rows: list[PendingRow], limit: int) -> list[PendingRow]:
     """Return the first rows whose windows add up to at most limit (always the first row); the rest wait."""
     total = 0
     for n, row in enumerate(rows):

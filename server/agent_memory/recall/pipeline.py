@@ -60,7 +60,7 @@ class Outcome:
 
 
 @dataclass
-class _Candidates:
+class Candidates:
     """What the searches found: memories by id and one ranking per search."""
 
     found: dict[str, Memory] = field(default_factory=dict)
@@ -74,8 +74,8 @@ async def run(store: MemoryStore, user: str, vectors: VectorSearch, request: Req
     # A time expression ("last week") is about when, not what: its words would only add keyword noise.
     terms = search_terms(request.text, frame.words if frame else ())
     pool = score.pool_size(request.limit)
-    candidates = _Candidates()
-    search = _Search(store, user, vectors, candidates, pool)
+    candidates = Candidates()
+    search = Searches(store, user, vectors, candidates, pool)
     # The query embedding (model thread) runs while the store (its own thread) searches by keyword.
     embedding = asyncio.create_task(_embed(vectors, request))
     try:
@@ -107,7 +107,7 @@ async def _embed(vectors: VectorSearch, request: Request) -> Vectors | None:
     return None if request.mode == "keyword" else await vectors.query_vector(request.text)
 
 
-def _ranked(candidates: _Candidates, now: datetime) -> list[tuple[float, Memory]]:
+def _ranked(candidates: Candidates, now: datetime) -> list[tuple[float, Memory]]:
     """Fuse the rankings and score each memory found; best first."""
     # Within a time window each search ranks a second time: what was said then counts twice, which lifts it
     # softly; nothing outside the window is dropped, since people misplace dates.
@@ -123,13 +123,13 @@ def _ranked(candidates: _Candidates, now: datetime) -> list[tuple[float, Memory]
 
 
 @dataclass
-class _Search:
+class Searches:
     """The searches of one recall, adding what they find to the shared candidates."""
 
     store: MemoryStore
     user: str
     vectors: VectorSearch
-    candidates: _Candidates
+    candidates: Candidates
     pool: int
 
     async def keywords(self, terms: Sequence[str], filters: Filters, window: tuple[Filters, int] | None) -> None:
