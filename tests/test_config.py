@@ -49,11 +49,12 @@ def test_default_model_resolves_to_the_bundled_weights() -> None:
     assert resolve_model("some-org/some-model") == "some-org/some-model"
 
 
-def test_unloadable_model_gives_one_clear_message_naming_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.anyio
+async def test_unloadable_model_gives_one_clear_message_naming_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     model = ModelHost(ModelEmbedder("no-such-org/no-such-model-xyz"))
     model.start()
-    assert model._ready.wait(timeout=300)
+    assert not await model.wait(300)
     assert model.state is ModelState.FAILED
     assert model.error is not None
     assert "AGENT_MEMORY_MODEL" in model.error and "no-such-model-xyz" in model.error

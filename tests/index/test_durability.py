@@ -10,30 +10,30 @@ import pytest
 from agent_memory.config import Settings
 from agent_memory.index.lance import VectorRow
 from agent_memory.service import MemoryService
-from tests.conftest import GatedEmbedder, HashEmbedder
+from agent_memory.store.sqlite import SQLiteStore
+from tests.conftest import GatedEmbedder, HashEmbedder, open_ready
 
 pytestmark = pytest.mark.anyio
 
 
-async def _open_ready(settings: Settings) -> MemoryService:
-    service = await MemoryService.open(settings, HashEmbedder())
-    assert await service.model.wait(30)
-    assert await service.indexer.drain(30)
-    return service
+async def _own_store(settings: Settings) -> SQLiteStore:
+    """Open the store the test hands to the service, to act on it behind the service's back."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return await SQLiteStore.open(settings.sqlite_path)
 
 
 async def test_row_committed_but_not_indexed_is_indexed_at_next_start(settings: Settings) -> None:
     embedder = GatedEmbedder()  # the model never becomes ready in this process: it "dies" before indexing
     first = await MemoryService.open(settings, embedder)
     stored = await first.remember("The wifi password is on the fridge")
-    assert await first.buffer.count_pending() == 1
+    assert await first.count_pending() == 1
     await first.close()
     embedder.gate.set()
 
-    second = await _open_ready(settings)
+    second = await open_ready(settings)
     try:
-        assert await second.buffer.count_pending() == 0
-        assert second.indexer.vectors is not None and second.indexer.vectors.count() == 1
+        assert await second.count_pending() == 0
+        assert (await second.index_status()).memories == 1
         found = await second.recall("where is the wifi password")
         assert found.mode == "hybrid" and found.hits[0].id == stored.id
     finally:
@@ -41,33 +41,33 @@ async def test_row_committed_but_not_indexed_is_indexed_at_next_start(settings: 
 
 
 async def test_row_in_index_but_not_marked_is_not_duplicated(settings: Settings) -> None:
-    service = await _open_ready(settings)
+    store = await _own_store(settings)
+    service = await open_ready(settings, store=store)
     stored = await service.remember("Dentist appointment on Tuesday")
-    assert await service.indexer.drain(30)
-    vectors = service.indexer.vectors
-    assert vectors is not None
+    assert await service.wait_indexed(30) is None
+    assert (await service.index_status()).memories == 1
     # Simulate a crash after the LanceDB upsert and before the SQLite flag: the row is pending again.
-    await service.buffer.mark_all_pending()
+    await store.mark_all_pending()
     await service.close()
 
-    again = await _open_ready(settings)
+    again = await open_ready(settings)
     try:
-        assert again.indexer.vectors is not None and again.indexer.vectors.count() == 1
+        assert (await again.index_status()).memories == 1
         assert (await again.recall("dentist")).hits[0].id == stored.id
     finally:
         await again.close()
 
 
 async def test_deleted_vector_index_is_rebuilt_from_sqlite(settings: Settings) -> None:
-    service = await _open_ready(settings)
+    service = await open_ready(settings)
     ids = [(await service.remember(f"note {n} about the garden")).id for n in range(5)]
-    assert await service.indexer.settle(30)  # background upkeep must not write into the directory we delete
+    assert await service.settle(30)  # background upkeep must not write into the directory we delete
     await service.close()
     shutil.rmtree(settings.vector_dir)
 
-    rebuilt = await _open_ready(settings)
+    rebuilt = await open_ready(settings)
     try:
-        assert rebuilt.indexer.vectors is not None and rebuilt.indexer.vectors.count() == 5
+        assert (await rebuilt.index_status()).memories == 5
         hits = (await rebuilt.recall("garden", limit=10)).hits
         assert sorted(h.id for h in hits) == sorted(ids)
     finally:
@@ -75,13 +75,13 @@ async def test_deleted_vector_index_is_rebuilt_from_sqlite(settings: Settings) -
 
 
 async def test_forgotten_memory_left_in_the_index_is_never_returned(settings: Settings) -> None:
-    service = await _open_ready(settings)
+    store = await _own_store(settings)
+    service = await open_ready(settings, store=store)
     try:
         stored = await service.remember("secret plan alpha")
-        assert await service.indexer.drain(30)
-        await service.buffer.delete(settings.user, stored.id)  # as if the index delete never happened
-        vectors = service.indexer.vectors
-        assert vectors is not None and vectors.count() == 1
+        assert await service.wait_indexed(30) is None
+        await store.delete(settings.user, stored.id)  # as if the index delete never happened
+        assert (await service.index_status()).memories == 1
         assert (await service.recall("secret plan alpha")).hits == []
     finally:
         await service.close()

@@ -13,7 +13,6 @@ import anyio
 import lancedb
 import numpy as np
 import pytest
-from agent_memory.cli.doctor import doctor
 
 from agent_memory.config import Settings
 from agent_memory.errors import BackendError
@@ -21,12 +20,11 @@ from agent_memory.index import commit_lock as commits
 from agent_memory.index.lance import LanceVectorIndex
 from agent_memory.index.protocol import VectorRow, VectorScope
 from agent_memory.index.tuning import IndexTuning
-from agent_memory.models import NewMemory
-from agent_memory.service import MemoryService
-from agent_memory.store import sqlite as buffer_module
+from agent_memory.models import NewMemory, SearchState
+from agent_memory.service import MemoryService, doctor
 from agent_memory.store.rows import NewRow
-from agent_memory.store.sqlite import Buffer, inspect_file
-from tests.conftest import GatedEmbedder, HashEmbedder, eventually
+from agent_memory.store.sqlite import SQLiteStore, inspect_file
+from tests.conftest import GatedEmbedder, HashEmbedder, eventually, open_ready
 
 pytestmark = pytest.mark.anyio
 
@@ -45,41 +43,36 @@ class FlakyEmbedder(HashEmbedder):
         return super().embed(texts)
 
 
-async def _ready(settings: Settings, embedder: Any = None) -> MemoryService:
-    service = await MemoryService.open(settings, embedder or HashEmbedder())
-    assert await service.model.wait(30)
-    assert await service.indexer.drain(30)
-    return service
-
-
 async def test_indexer_records_a_failing_batch_backs_off_and_recovers_by_itself(settings: Settings) -> None:
     embedder = FlakyEmbedder()
-    service = await _ready(settings, embedder)
+    service = await open_ready(settings, embedder)
     try:
         embedder.broken.set()
         stored = await service.remember("The boiler service is booked for May 4")
 
         async def failing() -> bool:
-            return service.indexer.error is not None
+            return (await service.index_status()).error is not None
 
         await eventually(failing)
-        assert "simulated embedder crash" in service.status()
+        status = service.status()
+        assert status.state is SearchState.BEHIND and "simulated embedder crash" in (status.message or "")
         found = await service.recall("boiler service")
         assert found.mode == "keyword" and found.degraded
         assert found.note and "simulated embedder crash" in found.note
         assert [h.id for h in found.hits] == [stored.id]  # keyword search still answers
-        assert await service.buffer.count_pending() == 1
+        assert await service.count_pending() == 1
 
         refused = embedder.refused
         embedder.broken.clear()
 
         async def recovered() -> bool:
-            return service.indexer.error is None and await service.buffer.count_pending() == 0
+            status = await service.index_status()
+            return status.error is None and status.pending == 0
 
         await eventually(recovered)
         # Backoff, not a tight loop: a handful of attempts while broken.
         assert refused < 10
-        assert service.status() == "ready"
+        assert service.status().ready
         again = await service.recall("boiler service")
         assert again.mode == "hybrid" and again.note is None and again.hits[0].id == stored.id
     finally:
@@ -100,7 +93,7 @@ class PickyEmbedder(HashEmbedder):
 
 async def test_a_memory_the_model_cannot_embed_is_set_aside_and_holds_back_nothing(settings: Settings) -> None:
     embedder = PickyEmbedder()
-    service = await _ready(settings, embedder)
+    service = await open_ready(settings, embedder)
     try:
         # Written in one transaction, so the poisoned row shares its batch with the rows after it.
         result = await service.remember_many(
@@ -108,8 +101,8 @@ async def test_a_memory_the_model_cannot_embed_is_set_aside_and_holds_back_nothi
             + [NewMemory(content=f"Garden note {n}: the tomatoes need water") for n in range(5)]
         )
         poisoned = result.items[0].id
-        assert await service.indexer.drain(30)  # the rows after the poisoned one were indexed
-        assert await service.buffer.count_pending() == 0
+        assert await service.wait_indexed(30) is None  # the rows after the poisoned one were indexed
+        assert await service.count_pending() == 0
         found = await service.recall("tomatoes need water")
         assert found.mode == "hybrid" and found.note is None and len(found.hits) == 5
         gate = await service.recall("gate code")
@@ -119,26 +112,25 @@ async def test_a_memory_the_model_cannot_embed_is_set_aside_and_holds_back_nothi
         assert check.status == "warn" and "could not be embedded" in check.detail
 
         embedder.poison = "nothing matches this"  # the model was fixed (say, upgraded): reindex retries it
-        assert await service.indexer.reindex_all() == 6
-        assert await service.indexer.drain(30)
+        assert await service.reindex() == (6, None)
         assert inspect_file(settings.sqlite_path)["unembeddable"] == 0
-        assert service.indexer.vectors is not None and service.indexer.vectors.count() == 6
+        assert (await service.index_status()).memories == 6
     finally:
         await service.close()
 
 
 async def test_a_broken_model_sets_nothing_aside(settings: Settings) -> None:
     embedder = FlakyEmbedder()
-    service = await _ready(settings, embedder)
+    service = await open_ready(settings, embedder)
     try:
         embedder.broken.set()
         await service.remember_many([NewMemory(content=f"note {n} about the boiler") for n in range(3)])
 
         async def failing() -> bool:
-            return service.indexer.error is not None
+            return (await service.index_status()).error is not None
 
         await eventually(failing)
-        assert await service.buffer.count_pending() == 3  # waiting for the model, not set aside
+        assert await service.count_pending() == 3  # waiting for the model, not set aside
         assert inspect_file(settings.sqlite_path)["unembeddable"] == 0
     finally:
         await service.close()
@@ -146,17 +138,17 @@ async def test_a_broken_model_sets_nothing_aside(settings: Settings) -> None:
 
 async def test_rows_committed_by_another_process_are_indexed_without_a_restart(settings: Settings) -> None:
     settings = replace(settings, index_poll_seconds=0.1)
-    indexing = await _ready(settings)
+    indexing = await open_ready(settings)
     # A second writer whose model never loads, like a CLI that stores and exits: it never indexes.
     writer = await MemoryService.open(settings, GatedEmbedder())
     try:
         stored = await writer.remember("Parking is on level minus two")
 
         async def indexed() -> bool:
-            return await indexing.buffer.count_pending() == 0
+            return await indexing.count_pending() == 0
 
         await eventually(indexed)
-        assert indexing.indexer.vectors is not None and indexing.indexer.vectors.count() == 1
+        assert (await indexing.index_status()).memories == 1
         found = await indexing.recall("where do I park the car", limit=1)
         assert found.mode == "hybrid" and found.hits[0].id == stored.id
     finally:
@@ -166,13 +158,13 @@ async def test_rows_committed_by_another_process_are_indexed_without_a_restart(s
 
 async def test_recall_indexes_rows_from_another_process_before_answering(settings: Settings) -> None:
     settings = replace(settings, index_poll_seconds=3600)  # only recall's check can find the row
-    indexing = await _ready(settings)
+    indexing = await open_ready(settings)
     writer = await MemoryService.open(settings, GatedEmbedder())
     try:
         stored = await writer.remember("Parking is on level minus two")
         found = await indexing.recall("where do I leave the car", limit=1)
         assert found.mode == "hybrid" and found.hits and found.hits[0].id == stored.id
-        assert await indexing.buffer.count_pending() == 0
+        assert await indexing.count_pending() == 0
     finally:
         await writer.close()
         await indexing.close()
@@ -180,11 +172,11 @@ async def test_recall_indexes_rows_from_another_process_before_answering(setting
 
 async def test_two_connections_writing_at_once_never_see_a_locked_database(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True)
-    first = await Buffer.open(settings.sqlite_path)
-    second = await Buffer.open(settings.sqlite_path)
+    first = await SQLiteStore.open(settings.sqlite_path)
+    second = await SQLiteStore.open(settings.sqlite_path)
     try:
 
-        async def write(buffer: Buffer, prefix: str) -> None:
+        async def write(store: SQLiteStore, prefix: str) -> None:
             for n in range(150):
                 row = NewRow(
                     f"{prefix}{n}",
@@ -198,25 +190,23 @@ async def test_two_connections_writing_at_once_never_see_a_locked_database(setti
                     {},
                     datetime.now(UTC),
                 )
-                await buffer.insert_many([row])
+                await store.insert_many([row])
                 if n % 10 == 0:
-                    await buffer.mark_indexed([f"{prefix}{n}"])
+                    await store.mark_indexed([f"{prefix}{n}"])
 
         async with anyio.create_task_group() as tg:
-            for buffer, prefix in ((first, "a"), (second, "b"), (first, "c"), (second, "d")):
-                tg.start_soon(write, buffer, prefix)
+            for store, prefix in ((first, "a"), (second, "b"), (first, "c"), (second, "d")):
+                tg.start_soon(write, store, prefix)
         assert await first.count_pending() + await first.count_indexed() == 600
     finally:
         await first.close()
         await second.close()
 
 
-async def test_a_database_locked_past_the_bound_gives_a_clear_busy_error(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    service = await MemoryService.open(settings, GatedEmbedder())
-    monkeypatch.setattr(buffer_module, "WRITE_WAIT_SECONDS", 0.5)
-    await service.buffer._db.execute("PRAGMA busy_timeout=50")
+async def test_a_database_locked_past_the_bound_gives_a_clear_busy_error(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True)
+    store = await SQLiteStore.open(settings.sqlite_path, busy_timeout=0.05, write_wait_seconds=0.5)
+    service = await MemoryService.open(settings, GatedEmbedder(), store=store)
     holder = sqlite3.connect(settings.sqlite_path, isolation_level=None)
     try:
         holder.execute("BEGIN IMMEDIATE")
