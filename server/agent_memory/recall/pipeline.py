@@ -104,7 +104,13 @@ async def _window(
 
 
 async def _embed(vectors: VectorSearch, request: Request) -> Vectors | None:
-    return None if request.mode == "keyword" else await vectors.query_vector(request.text)
+    if request.mode == "keyword":
+        return None
+    try:
+        return await vectors.query_vector(request.text)
+    except BackendError as exc:  # a failing model must not fail the recall: keyword search still answers
+        logger.warning("the query could not be embedded; answering by keyword: %s", exc)
+        return None
 
 
 def _ranked(candidates: Candidates, now: datetime) -> list[tuple[float, Memory]]:
