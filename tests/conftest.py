@@ -19,15 +19,17 @@ from agent_memory.config import Settings
 from agent_memory.embedding.embedder import Embedder
 from agent_memory.embedding.host import ModelHost
 from agent_memory.index.indexer import Indexer
+from agent_memory.index.protocol import VectorScope
 from agent_memory.mcp.server import build_server
 from agent_memory.models import NewMemory
+from agent_memory.recall import score
 from agent_memory.service import MemoryService
 from agent_memory.store.rows import Filters
 from agent_memory.store.sqlite import SQLiteStore
 from agent_memory.write import prepare
 
 if TYPE_CHECKING:
-    from agent_memory.index.lance import VectorIndex
+    from agent_memory.index.protocol import Vector, VectorIndex
 
 MODES = ["legacy", "auto"]
 
@@ -111,11 +113,19 @@ async def open_ready(settings: Settings, embedder: Any = None, *, store: SQLiteS
 
 async def vector_table(service: MemoryService, dim: int) -> VectorIndex:
     """Open the service's vector table on a connection of its own, as another process reads it."""
-    from agent_memory.index.lance import VectorIndex
+    from agent_memory.index.lance import LanceVectorIndex
 
     status = await service.index_status()
     assert status.open and status.table is not None
-    return VectorIndex(service.settings.vector_location, status.table, dim)
+    return LanceVectorIndex(service.settings.vector_location, status.table, dim)
+
+
+def best_memories(
+    index: VectorIndex, vector: Vector, limit: int, user: str = "default", namespace: str = "default"
+) -> list[tuple[str, float]]:
+    """Return (memory id, similarity) of the memories nearest the vector, each by its best window, as recall ranks."""
+    hits = index.search(vector, VectorScope(user, namespace), limit * score.OVERSAMPLE)
+    return score.best_windows([(h.id, h.similarity, h.windows) for h in hits], limit)
 
 
 @dataclass
@@ -141,7 +151,8 @@ class Parts:
     async def nearest(self, text: str, limit: int) -> list[str]:
         """Return the ids of the memories whose vectors are nearest the text's, best first."""
         vector = await self.model.embed_query(text)
-        return [i for i, _, _ in await self.indexer.nearest(vector, self.settings.user, self.filters(), limit)]
+        rows = await self.indexer.nearest(vector, self.settings.user, self.filters(), limit * score.OVERSAMPLE)
+        return [i for i, _ in score.best_windows(rows, limit)]
 
 
 @asynccontextmanager

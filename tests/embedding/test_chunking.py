@@ -13,11 +13,13 @@ import pytest
 from agent_memory.config import Settings
 from agent_memory.embedding.chunking import MAX_CHUNKS, WINDOW_WORDS, chunks
 from agent_memory.index.indexer import table_name
-from agent_memory.index.lance import VectorIndex, VectorRow, many_draws_bonus, table_rows
+from agent_memory.index.lance import LanceVectorIndex, table_rows
+from agent_memory.index.protocol import VectorIndex, VectorRow, VectorScope
+from agent_memory.recall.score import many_draws_bonus
 from agent_memory.service import MemoryService
 from agent_memory.store.protocol import VECTOR_TABLE_KEY
 from agent_memory.store.sqlite import SQLiteStore
-from tests.conftest import HashEmbedder, open_ready, vector_table
+from tests.conftest import HashEmbedder, best_memories, open_ready, vector_table
 
 pytestmark = pytest.mark.anyio
 
@@ -124,17 +126,13 @@ async def test_a_fact_at_the_end_of_a_long_memory_is_found_by_vector_search(tmp_
         # Vector search alone (recall would also weigh the long memory's length against it).
         query = TruncatingEmbedder().embed(["passport number renewal due in March"])[0]
         vectors = await vector_table(service, TruncatingEmbedder.dim)
-        nearest = vectors.search(
-            query, user="default", namespace="default", session_id=None, since_ts=None, until_ts=None, limit=5
-        )
-        assert nearest[0][0] == long_id
-        assert len({i for i, _ in nearest}) == len(nearest)  # one entry per memory, not per window
+        assert best_memories(vectors, query, 5)[0][0] == long_id
 
         await service.forget(long_id)
         after = (await vector_table(service, TruncatingEmbedder.dim)).search(
-            query, user="default", namespace="default", session_id=None, since_ts=None, until_ts=None, limit=50
+            query, VectorScope("default", "default"), 200
         )
-        assert long_id not in {i for i, _ in after}  # every window went with the memory
+        assert long_id not in {hit.id for hit in after}  # every window went with the memory
     finally:
         await service.close()
 
@@ -145,12 +143,11 @@ def _row(memory: str, chunk: int, windows: int, x: float, y: float) -> VectorRow
 
 
 def _search(index: VectorIndex, x: float, y: float) -> list[tuple[str, float]]:
-    query = np.array([x, y], dtype=np.float32)
-    return index.search(query, user="u", namespace="n", session_id=None, since_ts=None, until_ts=None, limit=5)
+    return best_memories(index, np.array([x, y], dtype=np.float32), 5, user="u", namespace="n")
 
 
 def test_search_scores_a_memory_by_its_best_window(tmp_path: Path) -> None:
-    index = VectorIndex(tmp_path / "v", "t", 2)
+    index = LanceVectorIndex(tmp_path / "v", "t", 2)
     index.upsert([_row("long", 0, 2, 0.0, 1.0), _row("long", 1, 2, 1.0, 0.0), _row("short", 0, 1, 0.8, 0.6)])
     index.upsert([_row("long", 1, 2, 1.0, 0.0)])  # a retried batch replaces, never duplicates
     hits = _search(index, 1.0, 0.0)
@@ -160,7 +157,7 @@ def test_search_scores_a_memory_by_its_best_window(tmp_path: Path) -> None:
 
 
 def test_a_long_memory_does_not_outrank_an_equally_close_short_one_for_being_long(tmp_path: Path) -> None:
-    index = VectorIndex(tmp_path / "v", "t", 2)
+    index = LanceVectorIndex(tmp_path / "v", "t", 2)
     # Same best similarity; the long memory only had more windows to draw it from.
     index.upsert([_row("long", n, 4, 0.6, 0.8) for n in range(4)] + [_row("short", 0, 1, 0.6, 0.8)])
     assert [i for i, _ in _search(index, 0.6, 0.8)] == ["short", "long"]
@@ -177,7 +174,7 @@ async def test_an_index_with_an_older_row_layout_is_rebuilt_and_dropped(tmp_path
         assert await service.wait_indexed(30) is None
         # Pretend this data dir was indexed by a release with another layout.
         await store.set_value(VECTOR_TABLE_KEY, "memories_old_layout")
-        stale = VectorIndex(settings.vector_dir, "memories_old_layout", HashEmbedder.dim)
+        stale = LanceVectorIndex(settings.vector_dir, "memories_old_layout", HashEmbedder.dim)
         stale.upsert([VectorRow("x", "u", "n", "s", 1.0, np.ones(HashEmbedder.dim, dtype=np.float32) / 8)])
     finally:
         await service.close()

@@ -16,7 +16,7 @@ from agent_memory.embedding.embedder import SLICE_TOKENS, MeanPooler, ModelEmbed
 from agent_memory.embedding.host import ModelHost
 from agent_memory.embedding.model_files import read_pipeline
 from agent_memory.embedding.pooling import TokenEncoder, bert_encoder
-from agent_memory.index.lance import many_draws_bonus
+from agent_memory.index.protocol import VectorScope
 from agent_memory.service import MemoryService
 from tests.conftest import HashEmbedder, vector_table
 
@@ -166,12 +166,10 @@ async def test_indexing_stores_each_memorys_vector_and_its_sentences_vectors(
         assert (await service.index_status()).memories == 2
         vectors = await vector_table(service, 384)
         for vector in expected:  # the memory's own vector, then each sentence's
-            nearest = vectors.search(
-                vector, user="default", namespace="default", session_id=None, since_ts=None, until_ts=None, limit=1
-            )
-            # A window equal to it, of a memory stored as four windows.
-            assert nearest[0][0] == target
-            assert nearest[0][1] == pytest.approx(1.0 - many_draws_bonus(4), abs=1e-5)
+            (nearest,) = vectors.search(vector, VectorScope("default", "default"), 1)
+            # A row equal to it, of the memory stored as four rows.
+            assert (nearest.id, nearest.windows) == (target, 4)
+            assert nearest.similarity == pytest.approx(1.0, abs=1e-5)
         assert (await service.recall("Which museum did I visit?")).hits[0].id == target
     finally:
         await service.close()

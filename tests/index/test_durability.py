@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from agent_memory.config import Settings
-from agent_memory.index.lance import VectorRow
+from agent_memory.index.lance import LanceVectorIndex
+from agent_memory.index.protocol import VectorRow, VectorScope
 from agent_memory.service import MemoryService
 from agent_memory.store.sqlite import SQLiteStore
 from tests.conftest import GatedEmbedder, HashEmbedder, open_ready
@@ -87,18 +89,15 @@ async def test_forgotten_memory_left_in_the_index_is_never_returned(settings: Se
         await service.close()
 
 
-async def test_vector_upsert_is_idempotent(tmp_path) -> None:
-    from agent_memory.index.lance import VectorIndex
-
-    index = VectorIndex(tmp_path / "v", "t", 4)
+async def test_vector_upsert_is_idempotent(tmp_path: Path) -> None:
+    index = LanceVectorIndex(tmp_path / "v", "t", 4)
     row = VectorRow("a", "u", "n", "s", 1.0, np.array([1, 0, 0, 0], dtype=np.float32))
     index.upsert([row])
     index.upsert([row])
     assert index.count() == 1
-    hits = index.search(row.vector, user="u", namespace="n", session_id=None, since_ts=None, until_ts=None, limit=5)
-    assert hits[0][0] == "a" and hits[0][1] == pytest.approx(1.0, abs=1e-5)
-    other = index.search(row.vector, user="v", namespace="n", session_id=None, since_ts=None, until_ts=None, limit=5)
-    assert other == []
+    hits = index.search(row.vector, VectorScope("u", "n"), 5)
+    assert [h.id for h in hits] == ["a"] and hits[0].similarity == pytest.approx(1.0, abs=1e-5)
+    assert index.search(row.vector, VectorScope("v", "n"), 5) == []
 
 
 async def test_data_dir_and_database_are_private_to_the_user(settings: Settings) -> None:
