@@ -94,7 +94,7 @@ async def test_a_version_1_database_keeps_its_memories_and_finds_them_by_keyword
     assert inspect_file(path)["memories"] == 1
 
 
-async def test_two_processes_opening_a_blank_database_at_once_apply_each_migration_once(tmp_path: Path) -> None:
+async def test_two_connections_opening_a_blank_database_at_once_apply_each_migration_once(tmp_path: Path) -> None:
     path = tmp_path / "memory.sqlite3"
     opened: list[Buffer] = []
 

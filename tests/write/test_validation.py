@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from agent_memory.write import validation
 SMALL = Settings(max_content_chars=20, max_tags=2, max_tag_chars=5, max_metadata_bytes=40, max_metadata_depth=3)
 
 
-def rejects(*words: str) -> Any:
+def rejects(*words: str) -> AbstractContextManager[pytest.ExceptionInfo[InvalidInput]]:
     """Expect an InvalidInput whose message holds every one of `words` (case-insensitive)."""
     return pytest.raises(InvalidInput, match="(?is)" + "".join(f"(?=.*{w})" for w in words))
 
