@@ -18,6 +18,7 @@ from mcp.client import Client
 from agent_memory.config import Settings
 from agent_memory.embedding.embedder import Embedder
 from agent_memory.embedding.host import ModelHost
+from agent_memory.errors import ConfigError
 from agent_memory.index.indexer import Indexer
 from agent_memory.index.protocol import VectorScope
 from agent_memory.mcp.server import build_server
@@ -70,7 +71,8 @@ class GatedEmbedder(HashEmbedder):
     def load(self) -> int:
         self.started.set()
         if not self.gate.wait(timeout=60):
-            raise TimeoutError("test never opened the gate")
+            # A load failure the host reports, not an exception escaping its thread into a later test.
+            raise ConfigError("test never opened the gate")
         return self.dim
 
 

@@ -69,6 +69,8 @@ def http_server(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 def bearer(token: str) -> dict[str, str]:

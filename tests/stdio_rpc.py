@@ -43,15 +43,17 @@ class StdioServer:
     @classmethod
     async def start(cls, data_dir: Path, log: Path, **env: str) -> StdioServer:
         """Spawn the server and complete the (legacy) initialize handshake."""
-        process = await asyncio.create_subprocess_exec(
-            console_script(),
-            "serve",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=log.open("ab"),
-            env={**os.environ, "AGENT_MEMORY_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", **env},
-            limit=64 * 1024 * 1024,  # one JSON-RPC message per line; recall results can be large
-        )
+        # The child keeps its own copy of the log's descriptor: this process closes its copy at once.
+        with log.open("ab") as stderr:
+            process = await asyncio.create_subprocess_exec(
+                console_script(),
+                "serve",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=stderr,
+                env={**os.environ, "AGENT_MEMORY_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", **env},
+                limit=64 * 1024 * 1024,  # one JSON-RPC message per line; recall results can be large
+            )
         server = cls(process, log)
         await server.request(
             "initialize",

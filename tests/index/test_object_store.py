@@ -49,8 +49,8 @@ def _keys(s3: Any) -> list[str]:
 
 async def _open(settings: Settings) -> MemoryService:
     service = await MemoryService.open(settings, HashEmbedder())
-    assert await service.model.wait(30)
-    assert await service.indexer.drain(60), service.status()
+    assert await service.wait_index_open(30), service.status()
+    assert await service.wait_indexed(60) is None, service.status()
     return service
 
 
@@ -64,10 +64,10 @@ async def test_recall_is_hybrid_with_the_index_in_s3_and_rebuilds_when_the_bucke
     try:
         kept = await service.remember("The staging database runs on port 6543.")
         await service.remember("Lunch on Fridays is at the noodle bar.")
-        assert await service.indexer.drain(60)
+        assert await service.wait_indexed(60) is None
         found = await service.recall("which port does the staging database use")
         assert found.mode == "hybrid" and found.hits[0].id == kept.id
-        assert await service.indexer.settle(60)  # background compaction and index builds write to S3 too
+        assert await service.settle(60)  # background compaction and index builds write to S3 too
     finally:
         await service.close()
     keys = _keys(s3)
@@ -80,7 +80,7 @@ async def test_recall_is_hybrid_with_the_index_in_s3_and_rebuilds_when_the_bucke
 
     service = await _open(settings)
     try:
-        assert service.indexer.vectors is not None and service.indexer.vectors.count() == 2
+        assert (await service.index_status()).memories == 2
         found = await service.recall("which port does the staging database use")
         assert found.mode == "hybrid" and found.hits[0].id == kept.id
     finally:

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from collections.abc import Collection
 
 import pytest
 
 from agent_memory.recall.score import (
     LENGTH_REFERENCE,
     RRF_K,
-    STOPWORDS,
     estimate_tokens,
-    fts_query,
-    keyword_terms,
     length_prior,
     pack,
     recency_boost,
     rrf,
 )
+from agent_memory.recall.terms import STOPWORDS, keyword_terms, search_terms
+from agent_memory.store.sqlite import fts_match
+
+
+def fts_query(text: str, ignore: Collection[str] = ()) -> str | None:
+    """Return the FTS5 expression keyword search runs for a query (None: nothing to search for)."""
+    terms = search_terms(text, ignore)
+    return fts_match(terms) if terms else None
+
 
 # keyword_terms / fts_query
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from agent_memory.recall.score import fts_query
+from agent_memory.recall.terms import search_terms
 from agent_memory.store.migrations import MIGRATIONS, statements
 from agent_memory.store.rows import Filters, NewRow
-from agent_memory.store.sqlite import Buffer, inspect_file
+from agent_memory.store.sqlite import SQLiteStore, inspect_file
 
 pytestmark = pytest.mark.anyio
 
@@ -58,7 +58,7 @@ def version_1_database(path: Path) -> None:
 
 async def test_a_blank_database_gets_every_table_trigger_and_index_and_records_each_migration(tmp_path: Path) -> None:
     path = tmp_path / "memory.sqlite3"
-    await (await Buffer.open(path)).close()
+    await (await SQLiteStore.open(path)).close()
     found = schema(path)
     assert found["table"] >= TABLES
     assert found["trigger"] >= TRIGGERS
@@ -68,10 +68,10 @@ async def test_a_blank_database_gets_every_table_trigger_and_index_and_records_e
 
 async def test_reopening_a_current_database_applies_nothing_again(tmp_path: Path) -> None:
     path = tmp_path / "memory.sqlite3"
-    await (await Buffer.open(path)).close()
+    await (await SQLiteStore.open(path)).close()
     with sqlite3.connect(path) as db:
         first = db.execute("SELECT version, applied_at FROM schema_migrations").fetchall()
-    await (await Buffer.open(path)).close()
+    await (await SQLiteStore.open(path)).close()
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT version, applied_at FROM schema_migrations").fetchall() == first
 
@@ -79,10 +79,9 @@ async def test_reopening_a_current_database_applies_nothing_again(tmp_path: Path
 async def test_a_version_1_database_keeps_its_memories_and_finds_them_by_keyword(tmp_path: Path) -> None:
     path = tmp_path / "memory.sqlite3"
     version_1_database(path)
-    buffer = await Buffer.open(path)
+    buffer = await SQLiteStore.open(path)
     try:
-        match = fts_query("dark mode")
-        assert match is not None
+        match = search_terms("dark mode")
         hits = await buffer.keyword_search("alex", match, Filters(namespace="default"), 5)
         assert [(m.id, m.content, m.tags, m.metadata) for m, _ in hits] == [
             ("old-1", "Prefers dark mode in every editor", ["ui"], {"k": 1})
@@ -96,10 +95,10 @@ async def test_a_version_1_database_keeps_its_memories_and_finds_them_by_keyword
 
 async def test_two_connections_opening_a_blank_database_at_once_apply_each_migration_once(tmp_path: Path) -> None:
     path = tmp_path / "memory.sqlite3"
-    opened: list[Buffer] = []
+    opened: list[SQLiteStore] = []
 
     async def open_one() -> None:
-        opened.append(await Buffer.open(path))
+        opened.append(await SQLiteStore.open(path))
 
     with anyio.fail_after(120):
         async with anyio.create_task_group() as group:
@@ -115,16 +114,15 @@ async def test_two_connections_opening_a_blank_database_at_once_apply_each_migra
 async def test_a_database_from_a_newer_version_opens_and_keeps_its_version_record(tmp_path: Path) -> None:
     # Today an unknown newer version is neither refused nor reported: the known schema is used as it is.
     path = tmp_path / "memory.sqlite3"
-    buffer = await Buffer.open(path)
+    buffer = await SQLiteStore.open(path)
     await buffer.insert_many([NewRow("m1", "alex", "default", "s1", "fact", "Owns a red bicycle", "h1", [], {}, NOW)])
     await buffer.close()
     newer = len(MIGRATIONS) + 1
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO schema_migrations VALUES (?, '2099-01-01T00:00:00+00:00')", (newer,))
-    buffer = await Buffer.open(path)
+    buffer = await SQLiteStore.open(path)
     try:
-        match = fts_query("bicycle")
-        assert match is not None
+        match = search_terms("bicycle")
         hits = await buffer.keyword_search("alex", match, Filters(namespace="default"), 5)
         assert [m.id for m, _ in hits] == ["m1"]
     finally:

@@ -74,6 +74,11 @@ class ModelHost:
             self.error = str(exc)
             self.state = ModelState.FAILED
             logger.error("%s", exc)
+        # The loader thread is the outermost face of the load: whatever else it raises becomes a failed model.
+        except Exception as exc:
+            self.error = f"The embedding model failed to load: {type(exc).__name__}: {exc}"
+            self.state = ModelState.FAILED
+            logger.exception("the embedding model failed to load")
         finally:
             with self._waiters_lock:
                 self._ready.set()
