@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import logging
 import uuid
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -165,7 +164,7 @@ class MemoryService(Operations):
         status = self.status()
         notes = [status.message] if status.message else []
         if redacted:
-            notes.insert(0, _redaction_note(redacted))
+            notes.insert(0, prepare.redaction_note(redacted))
         return RememberResult(
             id=inserted.id,
             created_at=inserted.created_at,
@@ -308,14 +307,6 @@ class MemoryService(Operations):
         until: str | None,
     ) -> Filters:
         return prepare.filters(self.settings, namespace, session_id, tags, since, until)
-
-
-def _redaction_note(kinds: Sequence[str]) -> str:
-    counts = ", ".join(f"{kind} x{n}" if n > 1 else kind for kind, n in Counter(kinds).items())
-    return (
-        f"Masked {len(kinds)} secret{'s' if len(kinds) > 1 else ''} ({counts}) before storing; the stored text"
-        " holds [REDACTED:<kind>] instead (AGENT_MEMORY_SCRUB_SECRETS=false keeps text verbatim)."
-    )
 
 
 def _utc_now() -> datetime:

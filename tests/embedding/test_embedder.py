@@ -19,7 +19,7 @@ from agent_memory.embedding.embedder import SLICE_TOKENS, ModelEmbedder, resolve
 from agent_memory.embedding.host import ModelHost
 from agent_memory.embedding.model_files import read_pipeline
 from agent_memory.errors import ConfigError
-from agent_memory.index.indexer import within_windows
+from agent_memory.index.batches import within_windows
 from agent_memory.store.rows import PendingRow
 from tests.conftest import HashEmbedder
 

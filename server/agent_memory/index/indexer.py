@@ -33,11 +33,12 @@ from agent_memory.embedding import chunking
 from agent_memory.embedding.host import ModelHost, ModelState
 from agent_memory.embedding.pooling import Vectors
 from agent_memory.errors import BackendError
+from agent_memory.index.batches import BatchEmbedder, within_windows
 from agent_memory.store.protocol import VECTOR_TABLE_KEY, MemoryStore
-from agent_memory.store.rows import Filters, PendingRow
+from agent_memory.store.rows import Filters
 
 if TYPE_CHECKING:
-    from agent_memory.index.protocol import VectorIndex, VectorRow
+    from agent_memory.index.protocol import VectorIndex
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class Indexer:
         self._settings = settings
         self._store = store
         self._model = model
+        self._batches = BatchEmbedder(store, model)
         self.vectors: VectorIndex | None = None
         self.error: str | None = None
         self._wake = asyncio.Event()
@@ -267,12 +269,7 @@ class Indexer:
         rows = within_windows(await self._store.pending(batch), BATCH_WINDOWS)
         if not rows:
             return 0
-        try:
-            batch_rows = await self._embed(rows)
-        except BackendError:
-            if len(rows) == 1:
-                raise
-            rows, batch_rows = await self._embed_one_by_one(rows)
+        rows, batch_rows = await self._batches.embed_or_set_aside(rows)
         await asyncio.to_thread(self.vectors.upsert, batch_rows)
         ids = [r.id for r in rows]
         await self._store.mark_indexed(ids)
@@ -281,48 +278,6 @@ class Indexer:
         if gone:
             await asyncio.to_thread(self.vectors.delete, gone)
         return len(rows)
-
-    async def _embed(self, rows: Sequence[PendingRow]) -> list[VectorRow]:
-        """Embed rows: a chat-sized one whole and sentence by sentence, a long one as several windows."""
-        from agent_memory.index.protocol import VectorRow
-
-        plans = [(r, chunking.plan(r.content)) for r in rows]
-        texts = [(text, spans) for _, plan in plans for text, spans in plan]
-        blocks = iter(await self._model.embed_spans([t for t, _ in texts], [s for _, s in texts]))
-        out = []
-        for r, plan in plans:
-            vectors = [vector for _ in plan for vector in next(blocks)]
-            out += [
-                VectorRow(r.id, r.user, r.namespace, r.session_id, r.created_ts, v, n, len(vectors))
-                for n, v in enumerate(vectors)
-            ]
-        return out
-
-    async def _embed_one_by_one(self, rows: Sequence[PendingRow]) -> tuple[list[PendingRow], list[VectorRow]]:
-        """Embed a failed batch row by row; set aside rows that fail alone while others succeed.
-
-        Without this, one text the model cannot embed would fail its batch forever and hold back every later
-        row. A row is set aside only when others embed fine, so a broken model never sets aside everything.
-        """
-        good: list[PendingRow] = []
-        embedded: list[VectorRow] = []
-        bad: list[PendingRow] = []
-        error: BackendError | None = None
-        for row in rows:
-            try:
-                embedded.extend(await self._embed([row]))
-                good.append(row)
-            except BackendError as exc:
-                bad.append(row)
-                error = exc
-        if not good:
-            assert error is not None
-            raise error
-        if bad:
-            for row in bad:
-                logger.warning("memory %s could not be embedded; keyword search still finds it: %s", row.id, error)
-            await self._store.mark_unembeddable([r.id for r in bad])
-        return good, embedded
 
     async def forget(self, ids: Sequence[str]) -> None:
         """Remove these memories' vectors, if the index is open (a row left behind is never returned by recall)."""
@@ -334,16 +289,6 @@ class Indexer:
         total = await self._store.mark_all_pending()
         self.notify()
         return total
-
-
-def within_windows(rows: list[PendingRow], limit: int) -> list[PendingRow]:
-    """Return the first rows whose windows add up to at most limit (always the first row); the rest wait."""
-    total = 0
-    for n, row in enumerate(rows):
-        total += len(chunking.chunks(row.content))
-        if total > limit and n > 0:
-            return rows[:n]
-    return rows
 
 
 def _maintain(vectors: VectorIndex, compact: bool) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from agent_memory.config import Settings
@@ -68,4 +70,13 @@ def filters(
         tags=check.tags(tags, settings),
         since_ts=start.timestamp() if start else None,
         until_ts=end.timestamp() if end else None,
+    )
+
+
+def redaction_note(kinds: Sequence[str]) -> str:
+    """Return the sentence telling the caller which secrets were masked before storing."""
+    counts = ", ".join(f"{kind} x{n}" if n > 1 else kind for kind, n in Counter(kinds).items())
+    return (
+        f"Masked {len(kinds)} secret{'s' if len(kinds) > 1 else ''} ({counts}) before storing; the stored text"
+        " holds [REDACTED:<kind>] instead (AGENT_MEMORY_SCRUB_SECRETS=false keeps text verbatim)."
     )
