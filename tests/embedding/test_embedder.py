@@ -109,7 +109,7 @@ def test_bfloat16_keeps_the_weights_in_half_the_memory_and_layer_norms_exact() -
     pipeline = read_pipeline(BUNDLED)
     assert pipeline is not None
     encoder = BertEncoder(pipeline.transformer_dir, 256, torch.bfloat16)
-    dtypes = {key: tensor.dtype for key, tensor in encoder._w.items()}
+    dtypes = encoder.weight_dtypes()
     assert dtypes["encoder.layer.0.intermediate.dense.weight"] == torch.bfloat16
     assert dtypes["embeddings.word_embeddings.weight"] == torch.bfloat16
     assert dtypes["encoder.layer.5.output.LayerNorm.weight"] == torch.float32
@@ -191,17 +191,15 @@ def test_a_broken_non_standard_pipeline_still_fails_with_a_clear_config_error(tm
 
 
 def test_a_failing_lean_load_falls_back_to_transformers_then_sentence_transformers(
-    monkeypatch: pytest.MonkeyPatch, library_vectors: np.ndarray
+    library_vectors: np.ndarray,
 ) -> None:
-    def broken(*args: object) -> None:
+    def broken(*args: object) -> pooling.TokenEncoder:
         raise OSError("weights unreadable")
 
-    monkeypatch.setattr(pooling, "bert_encoder", broken)
-    embedder = ModelEmbedder(DEFAULT_MODEL)
+    embedder = ModelEmbedder(DEFAULT_MODEL, encoders=[("torch", broken), ("transformers", pooling.AutoEncoder)])
     embedder.load()
     assert embedder.backend == "transformers"
-    monkeypatch.setattr(pooling, "AutoEncoder", broken)
-    embedder = ModelEmbedder(DEFAULT_MODEL)
+    embedder = ModelEmbedder(DEFAULT_MODEL, encoders=[("torch", broken), ("transformers", broken)])
     embedder.load()
     assert embedder.backend == "sentence-transformers"
     assert np.abs(embedder.embed(TEXTS) - library_vectors).max() < 1e-5

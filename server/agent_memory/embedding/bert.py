@@ -77,6 +77,10 @@ class BertEncoder:
         if missing:
             raise Unsupported(f"the weights lack {missing[0]}")
 
+    def weight_dtypes(self) -> dict[str, Any]:
+        """Return each weight's torch dtype (the precision the encoder computes in)."""
+        return {name: tensor.dtype for name, tensor in self._w.items()}
+
     def _names(self) -> list[str]:
         names = [f"embeddings.{n}.weight" for n in ("word_embeddings", "position_embeddings", "token_type_embeddings")]
         names += ["embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias"]

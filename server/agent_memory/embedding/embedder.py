@@ -98,9 +98,16 @@ class ModelEmbedder:
 
     # 16, not 64: the attention activations of a 64-text batch add ~250 MB to peak RSS, for no speed gain on CPU.
     def __init__(
-        self, setting: str, batch_size: int = 16, loader: EmbedLoader = "auto", precision: EmbedPrecision = "auto"
+        self,
+        setting: str,
+        batch_size: int = 16,
+        loader: EmbedLoader = "auto",
+        precision: EmbedPrecision = "auto",
+        encoders: Sequence[tuple[str, Callable[[Pipeline], pooling.TokenEncoder]]] | None = None,
     ) -> None:
+        """Configure the model; `encoders` replaces the token encoders tried in order before the library."""
         self._setting = setting
+        self._encoders = encoders
         self._batch_size = batch_size
         self._loader = loader
         self._precision = precision
@@ -129,12 +136,7 @@ class ModelEmbedder:
         local = self._loader != "sentence-transformers" and Path(target).is_dir()
         pipeline = read_pipeline(Path(target)) if local else None
         if pipeline is not None:
-            backends: list[tuple[str, Callable[[Pipeline], pooling.TokenEncoder]]] = [
-                ("transformers", pooling.AutoEncoder)
-            ]
-            if self._loader == "auto":
-                backends.insert(0, ("torch", lambda p: pooling.bert_encoder(p, self._precision)))
-            for backend, make in backends:
+            for backend, make in self._encoders or self._default_encoders():
                 try:
                     model = pooling.Pooled(make(pipeline), pipeline, self._batch_size)
                 # bert.Unsupported, or what transformers raises for a model it cannot read: try the next way.
@@ -146,6 +148,13 @@ class ModelEmbedder:
                     self._summing = model if model.sums_tokens else None
                     return model.dim
         return self._load_full(target)
+
+    def _default_encoders(self) -> list[tuple[str, Callable[[Pipeline], pooling.TokenEncoder]]]:
+        """Return the token encoders to try: BERT on plain torch (unless the loader says otherwise), transformers."""
+        encoders: list[tuple[str, Callable[[Pipeline], pooling.TokenEncoder]]] = [("transformers", pooling.AutoEncoder)]
+        if self._loader == "auto":
+            encoders.insert(0, ("torch", lambda p: pooling.bert_encoder(p, self._precision)))
+        return encoders
 
     def _load_full(self, target: str) -> int:
         try:
