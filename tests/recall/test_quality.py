@@ -143,12 +143,12 @@ async def test_a_time_window_ranking_equals_a_search_inside_the_window(tmp_path:
             assert await by_vector.semantic(vector, base, (window, size))
             assert await in_window.semantic(vector, window, None)
             assert len(by_vector.candidates.rankings) == 2
-            assert by_vector.candidates.rankings[1] == in_window.candidates.rankings[0]
+            assert by_vector.candidates.rankings[1].ids == in_window.candidates.rankings[0].ids
             by_keyword, in_window = searches(), searches()
             await by_keyword.keywords(terms, base, (window, size))
             await in_window.keywords(terms, window, None)
             assert len(by_keyword.candidates.rankings) == 2
-            assert by_keyword.candidates.rankings[1] == in_window.candidates.rankings[0]
+            assert by_keyword.candidates.rankings[1].ids == in_window.candidates.rankings[0].ids
 
 
 async def test_a_time_window_that_holds_no_memory_changes_nothing(tmp_path: Path) -> None:

@@ -44,8 +44,8 @@ def _reference(path: Path, user: str, terms: list[str], filters: Filters, limit:
     where, params = filters.sql(user)
     match = " OR ".join(f'"{term}"' for term in terms)
     sql = (
-        "SELECT -bm25(memories_fts) FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid"
-        f" WHERE memories_fts MATCH ? AND {where} ORDER BY bm25(memories_fts) LIMIT ?"
+        "SELECT -memories_fts.rank FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid"
+        f" WHERE memories_fts MATCH ? AND {where} ORDER BY memories_fts.rank LIMIT ?"
     )
     with contextlib.closing(sqlite3.connect(path)) as db:  # a reader of its own, beside the store's connection
         return [round(float(r[0]), 9) for r in db.execute(sql, [match, *params, limit])]

@@ -64,7 +64,7 @@ class Candidates:
     """What the searches found: memories by id and one ranking per search."""
 
     found: dict[str, Memory] = field(default_factory=dict)
-    rankings: list[list[str]] = field(default_factory=list)
+    rankings: list[score.Ranking] = field(default_factory=list)
 
 
 async def run(store: MemoryStore, user: str, vectors: VectorSearch, request: Request) -> Outcome:
@@ -85,7 +85,7 @@ async def run(store: MemoryStore, user: str, vectors: VectorSearch, request: Req
         embedding.cancel()
         raise
     semantic = await search.semantic(await embedding, request.filters, window)
-    ranked = _ranked(candidates, request.now)[: request.limit]
+    ranked = _ranked(candidates, request.text, request.now)[: request.limit]
     fitting = score.pack([m.content for _, m in ranked], request.max_tokens)
     hits = [_hit(m, value) for value, m in ranked[:fitting]]
     return Outcome(hits=hits, omitted=len(ranked) - fitting, semantic=semantic)
@@ -113,13 +113,14 @@ async def _embed(vectors: VectorSearch, request: Request) -> Vectors | None:
         return None
 
 
-def _ranked(candidates: Candidates, now: datetime) -> list[tuple[float, Memory]]:
+def _ranked(candidates: Candidates, query: str, now: datetime) -> list[tuple[float, Memory]]:
     """Fuse the rankings and score each memory found; best first."""
     # Within a time window each search ranks a second time: what was said then counts twice, which lifts it
     # softly; nothing outside the window is dropped, since people misplace dates.
-    fused = score.rrf(candidates.rankings)
-    stamp = now.timestamp()
     found = candidates.found
+    fused = score.fuse(candidates.rankings)
+    fused = score.lift_named_speakers(fused, query, {i: found[i].content for i in fused if i in found})
+    stamp = now.timestamp()
     scored = [
         (score.final_score(value, len(found[i].content), (stamp - _ts(found[i])) / 86400), found[i])
         for i, value in fused.items()
@@ -147,8 +148,8 @@ class Searches:
         if window:
             inside = self._inside(ranking, *window)
             # Keyword search filters in the store, so a short ranking already holds every match in the window.
-            if inside is None and len(ranking) < self.pool:
-                inside = [i for i in ranking if self._in(i, window[0])]
+            if inside is None and len(ranking.ids) < self.pool:
+                inside = ranking.where(lambda i: self._in(i, window[0]))
             self.candidates.rankings.append(inside if inside is not None else await self._keyword(terms, window[0]))
 
     async def semantic(self, vector: Vectors | None, filters: Filters, window: tuple[Filters, int] | None) -> bool:
@@ -168,24 +169,24 @@ class Searches:
             return False
         return True
 
-    async def _keyword(self, terms: Sequence[str], filters: Filters) -> list[str]:
+    async def _keyword(self, terms: Sequence[str], filters: Filters) -> score.Ranking:
         found = await self.store.keyword_search(self.user, terms, filters, self.pool)
         self.candidates.found.update((m.id, m) for m, _ in found)
-        return [m.id for m, _ in found]
+        return score.Ranking("keyword", [(m.id, value) for m, value in found])
 
-    async def _nearest(self, vector: Vectors, filters: Filters) -> list[str]:
+    async def _nearest(self, vector: Vectors, filters: Filters) -> score.Ranking:
         rows = await self.vectors.nearest(vector, self.user, filters, self.pool * score.OVERSAMPLE)
         nearest = score.best_windows(rows, self.pool)
         # The store decides what exists and what passes the tag filters; the index may hold a forgotten id.
         found = self.candidates.found
         found.update(await self.store.by_ids(self.user, [i for i, _ in nearest if i not in found], filters))
-        return [i for i, _ in nearest if i in found]
+        return score.Ranking("vector", [(i, value) for i, value in nearest if i in found])
 
-    def _inside(self, ranking: list[str], window: Filters, in_window: int) -> list[str] | None:
+    def _inside(self, ranking: score.Ranking, window: Filters, in_window: int) -> score.Ranking | None:
         """Return the ranking's part inside the window when that is exactly what a search there would return."""
-        inside = [i for i in ranking if self._in(i, window)]
+        inside = ranking.where(lambda i: self._in(i, window))
         # It is, when the ranking holds the whole window or a full pool from it.
-        return inside if len(inside) >= min(in_window, self.pool) else None
+        return inside if len(inside.ids) >= min(in_window, self.pool) else None
 
     def _in(self, memory_id: str, window: Filters) -> bool:
         assert window.since_ts is not None and window.until_ts is not None

@@ -4,7 +4,10 @@ recency priors, and the token budget. Pure functions, no I/O."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 # Candidates each search contributes to the fusion (at least four times the hits asked for).
 CANDIDATES = 50
@@ -45,6 +48,62 @@ def best_windows(rows: Iterable[tuple[str, float, int]], limit: int) -> list[tup
 def final_score(fused: float, chars: int, age_days: float) -> float:
     """Return a memory's recall score: its fused rank score, shortened by length, lifted a little by recency."""
     return fused * length_prior(chars) + recency_boost(age_days)
+
+
+Source = Literal["keyword", "vector"]
+# What each search's ranks are worth in the fusion.
+WEIGHTS: dict[Source, float] = {"keyword": 1.0, "vector": 1.0}
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """One search's candidates, best first, with the score it gave each (BM25, or cosine similarity)."""
+
+    source: Source
+    scored: list[tuple[str, float]]
+
+    @property
+    def ids(self) -> list[str]:
+        """Return the candidates' ids, best first."""
+        return [i for i, _ in self.scored]
+
+    def where(self, keep: Callable[[str], bool]) -> Ranking:
+        """Return the ranking of the candidates `keep` accepts, in the same order."""
+        return Ranking(self.source, [(i, s) for i, s in self.scored if keep(i)])
+
+
+def fuse(rankings: Sequence[Ranking]) -> dict[str, float]:
+    """Fuse the searches' rankings into one score per memory; higher is better."""
+    return rrf([r.ids for r in rankings], [WEIGHTS[r.source] for r in rankings])
+
+
+# A chat turn stored as "[<when>] <Speaker>: <text>" (or "<Speaker>: <text>") names who said it.
+_SPEAKER = re.compile(r"^(?:\[[^\]\n]{1,80}\]\s*)?([A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,2}):\s")
+# The lift given to the turns of a speaker the query names, as a share of the best fused score.
+SPEAKER_LIFT = 0.0
+
+
+def speaker(content: str) -> str | None:
+    """Return the speaker a chat turn's text names at its start, if any."""
+    found = _SPEAKER.match(content)
+    return found.group(1) if found else None
+
+
+def lift_named_speakers(fused: dict[str, float], query: str, contents: Mapping[str, str]) -> dict[str, float]:
+    """Lift the turns of the speakers a query names, when it names some but not all speakers among the candidates.
+
+    "What did Kate say about the trip?" is about Kate's turns; a query naming everyone singles out nobody.
+    """
+    if not SPEAKER_LIFT or not fused:
+        return fused
+    speakers = {i: speaker(text) for i, text in contents.items()}
+    known = {s for s in speakers.values() if s}
+    words = {w.lower() for w in re.findall(r"[\w'-]+", query)}
+    named = {s for s in known if s.split()[0].lower() in words}
+    if not named or len(named) == len(known):
+        return fused
+    lift = SPEAKER_LIFT * max(fused.values())
+    return {i: value + (lift if speakers.get(i) in named else 0.0) for i, value in fused.items()}
 
 
 def rrf(rankings: Sequence[Sequence[str]], weights: Sequence[float] | None = None, k: int = RRF_K) -> dict[str, float]:

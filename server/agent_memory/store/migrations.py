@@ -48,6 +48,41 @@ MIGRATIONS: list[str] = [
     CREATE INDEX summaries_key ON summaries(user, namespace, session_key, focus, rowid);
     CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: keyword search reads each chat turn with the turn before it (`context`, derived, never returned)
+    """
+    ALTER TABLE memories ADD COLUMN context TEXT NOT NULL DEFAULT '';
+    DROP TRIGGER memories_ai;
+    DROP TRIGGER memories_ad;
+    DROP TABLE memories_fts;
+    UPDATE memories SET context = COALESCE((
+        SELECT group_concat(content, char(10)) FROM (
+            SELECT p.content FROM memories p
+            WHERE p.user = memories.user AND p.namespace = memories.namespace
+              AND p.session_id = memories.session_id AND p.role IN ('user', 'assistant')
+              AND (p.created_ts < memories.created_ts
+                   OR (p.created_ts = memories.created_ts AND p.rowid < memories.rowid))
+            ORDER BY p.created_ts DESC, p.rowid DESC LIMIT 1
+        )
+    ), '') WHERE role IN ('user', 'assistant');
+    CREATE VIRTUAL TABLE memories_fts USING fts5(
+        content, context, content='memories', content_rowid='rowid',
+        tokenize='porter unicode61 remove_diacritics 2'
+    );
+    INSERT INTO memories_fts(memories_fts, rank) VALUES ('rank', 'bm25(1.0, 0.3)');
+    CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
+        INSERT INTO memories_fts(rowid, content, context) VALUES (new.rowid, new.content, new.context);
+    END;
+    CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
+        INSERT INTO memories_fts(memories_fts, rowid, content, context)
+        VALUES ('delete', old.rowid, old.content, old.context);
+    END;
+    CREATE TRIGGER memories_au AFTER UPDATE OF context ON memories BEGIN
+        INSERT INTO memories_fts(memories_fts, rowid, content, context)
+        VALUES ('delete', old.rowid, old.content, old.context);
+        INSERT INTO memories_fts(rowid, content, context) VALUES (new.rowid, new.content, new.context);
+    END;
+    INSERT INTO memories_fts(memories_fts) VALUES ('rebuild');
+    """,
 ]
 
 

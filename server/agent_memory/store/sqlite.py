@@ -15,6 +15,19 @@ from agent_memory.store.rows import COLUMNS, Filters, Inserted, NewRow, PendingR
 
 __all__ = ["SQLiteStore", "fts_match", "inspect_file"]
 
+# Keyword search also reads a chat turn's context, the turn before it in the same session (the conversation a
+# reader has in mind), at a lower weight (migration 2's rank). Standalone facts and system notes get none.
+CONTEXT_ROLES = ("user", "assistant")
+_CONTEXT_OF = (
+    "SELECT COALESCE(group_concat(content, char(10)), '') FROM (SELECT p.content FROM memories p"
+    " WHERE p.user = ? AND p.namespace = ? AND p.session_id = ? AND p.role IN ('user', 'assistant')"
+    " AND (p.created_ts < ? OR (p.created_ts = ? AND p.rowid < ?)) ORDER BY p.created_ts DESC, p.rowid DESC LIMIT 1)"
+)
+_NEXT_TURN = (
+    "SELECT rowid, created_ts FROM memories WHERE user = ? AND namespace = ? AND session_id = ?"
+    " AND role IN ('user', 'assistant')"
+    " AND (created_ts > ? OR (created_ts = ? AND rowid > ?)) ORDER BY created_ts, rowid LIMIT 1"
+)
 # Keyword search ranks this many times the wanted rows before checking their scope (see keyword_search).
 KEYWORD_HEAD_FACTOR = 4
 
@@ -30,6 +43,14 @@ class SQLiteStore(Connection):
 
     async def _insert_one(self, row: NewRow) -> Inserted:
         stamp = row.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        ts = row.created_at.timestamp()
+        context = ""
+        if row.role in CONTEXT_ROLES:
+            # Every row already stored at this time precedes this one (rowids grow).
+            turn = (row.user, row.namespace, row.session_id, ts, ts, 2**62)
+            async with self._db.execute(_CONTEXT_OF, turn) as cur:
+                previous = await cur.fetchone()
+            context = str(previous[0]) if previous else ""
         values = [
             row.id,
             row.user,
@@ -41,15 +62,19 @@ class SQLiteStore(Connection):
             json.dumps(list(row.tags)),
             json.dumps(row.metadata, ensure_ascii=False),
             stamp,
-            row.created_at.timestamp(),
+            ts,
+            context,
         ]
         for _ in range(2):
             cur = await self._db.execute(
                 "INSERT INTO memories (id, user, namespace, session_id, role, content, content_hash, tags, metadata,"
-                " created_at, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                " created_at, created_ts, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 values,
             )
             if cur.rowcount == 1:
+                if row.role in CONTEXT_ROLES and cur.lastrowid is not None:
+                    # A turn stored out of order is the context of the turn after it.
+                    await self._refresh_next_context(row.user, row.namespace, row.session_id, ts, cur.lastrowid)
                 return Inserted(str(values[0]), stamp, False)
             async with self._db.execute(
                 "SELECT id, created_at FROM memories WHERE user = ? AND namespace = ? AND content_hash = ?",
@@ -64,13 +89,39 @@ class SQLiteStore(Connection):
         raise sqlite3.IntegrityError(f"could not insert memory {row.id!r}")
 
     async def delete(self, user: str, id: str, namespace: str | None = None) -> bool:
-        """Delete one memory of this user (and namespace, when given); return whether it existed."""
-        sql, params = "DELETE FROM memories WHERE user = ? AND id = ?", [user, id]
+        """Delete one memory of this user (and namespace, when given); return whether it existed.
+
+        The turn after it loses it from its context too: nothing of a forgotten memory stays searchable.
+        """
+        sql, params = (
+            "SELECT rowid, namespace, session_id, created_ts FROM memories WHERE user = ? AND id = ?",
+            [user, id],
+        )
         if namespace is not None:
             sql, params = sql + " AND namespace = ?", [*params, namespace]
         async with self._transaction() as db:
-            cur = await db.execute(sql, params)
-        return cur.rowcount == 1
+            async with db.execute(sql, params) as cur:
+                found = await cur.fetchone()
+            if found is None:
+                return False
+            rowid, space, session, ts = found
+            await db.execute("DELETE FROM memories WHERE rowid = ?", (rowid,))
+            await self._refresh_next_context(user, space, session, ts, rowid)
+        return True
+
+    async def _refresh_next_context(self, user: str, namespace: str, session: str, ts: float, rowid: int) -> None:
+        """Recompute the context of the chat turn that follows (ts, rowid) in its session, if any."""
+        async with self._db.execute(_NEXT_TURN, (user, namespace, session, ts, ts, rowid)) as cur:
+            following = await cur.fetchone()
+        if following is None:
+            return
+        next_rowid, next_ts = following
+        async with self._db.execute(_CONTEXT_OF, (user, namespace, session, next_ts, next_ts, next_rowid)) as cur:
+            found = await cur.fetchone()
+        context = str(found[0]) if found else ""
+        await self._db.execute(
+            "UPDATE memories SET context = ? WHERE rowid = ? AND context != ?", (context, next_rowid, context)
+        )
 
     async def keyword_search(
         self, user: str, terms: Sequence[str], filters: Filters, limit: int
@@ -93,9 +144,9 @@ class SQLiteStore(Connection):
             rows = list(await cur.fetchall())
         if len(rows) < limit:
             sql = (
-                f"SELECT {COLUMNS}, -bm25(memories_fts) AS score FROM memories_fts"
+                f"SELECT {COLUMNS}, -memories_fts.rank AS score FROM memories_fts"
                 " JOIN memories m ON m.rowid = memories_fts.rowid"
-                f" WHERE memories_fts MATCH ? AND {where} ORDER BY bm25(memories_fts) LIMIT ?"
+                f" WHERE memories_fts MATCH ? AND {where} ORDER BY memories_fts.rank LIMIT ?"
             )
             async with self._db.execute(sql, [match, *params, limit]) as cur:
                 rows = list(await cur.fetchall())
