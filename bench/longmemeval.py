@@ -46,8 +46,16 @@ DEFAULT_DATA = next(
     (p / "shared" / "eval" / "data" for p in REPO_ROOT.parents if (p / "shared" / "eval" / "data").is_dir()),
     REPO_ROOT.parent / "shared" / "eval" / "data",
 )
-DATA_FILES = {"s": "longmemeval_s_cleaned_strat60.json.gz", "oracle": "longmemeval_oracle.json"}
-DATASET_LABELS = {"s": "LongMemEval-S (stratified 60)", "oracle": "LongMemEval oracle"}
+DATA_FILES = {
+    "s": "longmemeval_s_cleaned_strat60.json.gz",
+    "s110": "longmemeval_s_cleaned_more110.json.gz",
+    "oracle": "longmemeval_oracle.json",
+}
+DATASET_LABELS = {
+    "s": "LongMemEval-S (stratified 60)",
+    "s110": "LongMemEval-S (110 more)",
+    "oracle": "LongMemEval oracle",
+}
 MODES = ("hybrid", "keyword", "vector")
 ROLE_VARIANTS = {"all": ("user", "assistant"), "user": ("user",)}
 NAMESPACE = "longmemeval"
@@ -549,7 +557,9 @@ def git_state() -> dict[str, Any]:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", choices=sorted(DATA_FILES), default="s", help="s (stratified 60) or oracle")
+    parser.add_argument(
+        "--dataset", choices=sorted(DATA_FILES), default="s", help="s (stratified 60), s110 (110 more) or oracle"
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"data directory (default {DEFAULT_DATA})")
     parser.add_argument("--limit", type=int, help="only the first N questions, taken round-robin over types")
     parser.add_argument("--roles", choices=("user", "all", "both"), default="both", help="which turns to ingest")

@@ -13,9 +13,11 @@ from agent_memory.recall.score import (
     RRF_K,
     estimate_tokens,
     length_prior,
+    lift_named_speakers,
     pack,
     recency_boost,
     rrf,
+    speaker,
 )
 from agent_memory.recall.terms import STOPWORDS, keyword_terms, search_terms
 from agent_memory.store.sqlite import fts_match
@@ -208,3 +210,36 @@ def test_pack_stops_at_the_first_text_that_does_not_fit() -> None:
 def test_pack_of_nothing_is_zero() -> None:
     assert pack([], 100) == 0
     assert pack([], None) == 0
+
+
+# speakers
+
+
+@pytest.mark.parametrize(
+    ("content", "who"),
+    [
+        ("[1:56 pm on 8 May, 2023] Kate: We should go.", "Kate"),
+        ("Mary Ann: hello", "Mary Ann"),
+        ("[2024-05-01] user: lowercase roles are not speakers", None),
+        ("Note: the office closes at six", "Note"),
+        ("no speaker here", None),
+        ("Kate said: hi", None),
+    ],
+)
+def test_a_chat_turn_names_its_speaker_at_its_start(content: str, who: str | None) -> None:
+    assert speaker(content) == who
+
+
+def test_a_query_naming_one_of_two_speakers_lifts_that_speakers_turns() -> None:
+    fused = {"a": 0.5, "b": 0.4}
+    contents = {"a": "Kate: I love hiking", "b": "Elise: I love hiking too"}
+    lifted = lift_named_speakers(fused, "What does Elise love?", contents, lift=0.5)
+    assert lifted["b"] > lifted["a"] and lifted["a"] == 0.5
+
+
+def test_a_query_naming_every_speaker_or_none_changes_nothing() -> None:
+    fused = {"a": 0.5, "b": 0.4}
+    contents = {"a": "Kate: I love hiking", "b": "Elise: I love hiking too"}
+    assert lift_named_speakers(fused, "What do Kate and Elise love?", contents, lift=0.5) == fused
+    assert lift_named_speakers(fused, "What do they love?", contents, lift=0.5) == fused
+    assert lift_named_speakers(fused, "What does Elise love?", contents, lift=0.0) == fused

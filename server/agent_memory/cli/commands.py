@@ -1,4 +1,4 @@
-"""The CLI's commands: each opens the service, calls a use case and prints a table (or JSON with --json).
+"""The CLI's commands that store and search (remember, recall, recent, summarize, forget), as tables or JSON.
 
 Indexing: a command that only stores (`remember`, `import --no-index`) returns once SQLite has committed;
 the rows stay pending and a running server (its indexer picks up other processes' rows), the next

@@ -51,8 +51,10 @@ def final_score(fused: float, chars: int, age_days: float) -> float:
 
 
 Source = Literal["keyword", "vector"]
-# What each search's ranks are worth in the fusion.
-WEIGHTS: dict[Source, float] = {"keyword": 1.0, "vector": 1.0}
+# What each search's ranks are worth in the fusion. On chat turns words carry more than MiniLM's sense of
+# them, and a smaller k keeps a strong first keyword match from being flattened into the vector ranks.
+WEIGHTS: dict[Source, float] = {"keyword": 3.0, "vector": 1.0}
+FUSION_K = 30
 
 
 @dataclass(frozen=True)
@@ -74,13 +76,13 @@ class Ranking:
 
 def fuse(rankings: Sequence[Ranking]) -> dict[str, float]:
     """Fuse the searches' rankings into one score per memory; higher is better."""
-    return rrf([r.ids for r in rankings], [WEIGHTS[r.source] for r in rankings])
+    return rrf([r.ids for r in rankings], [WEIGHTS[r.source] for r in rankings], FUSION_K)
 
 
 # A chat turn stored as "[<when>] <Speaker>: <text>" (or "<Speaker>: <text>") names who said it.
 _SPEAKER = re.compile(r"^(?:\[[^\]\n]{1,80}\]\s*)?([A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,2}):\s")
 # The lift given to the turns of a speaker the query names, as a share of the best fused score.
-SPEAKER_LIFT = 0.0
+SPEAKER_LIFT = 0.3
 
 
 def speaker(content: str) -> str | None:
@@ -89,12 +91,15 @@ def speaker(content: str) -> str | None:
     return found.group(1) if found else None
 
 
-def lift_named_speakers(fused: dict[str, float], query: str, contents: Mapping[str, str]) -> dict[str, float]:
+def lift_named_speakers(
+    fused: dict[str, float], query: str, contents: Mapping[str, str], lift: float | None = None
+) -> dict[str, float]:
     """Lift the turns of the speakers a query names, when it names some but not all speakers among the candidates.
 
     "What did Kate say about the trip?" is about Kate's turns; a query naming everyone singles out nobody.
     """
-    if not SPEAKER_LIFT or not fused:
+    share = SPEAKER_LIFT if lift is None else lift
+    if not share or not fused:
         return fused
     speakers = {i: speaker(text) for i, text in contents.items()}
     known = {s for s in speakers.values() if s}
@@ -102,8 +107,8 @@ def lift_named_speakers(fused: dict[str, float], query: str, contents: Mapping[s
     named = {s for s in known if s.split()[0].lower() in words}
     if not named or len(named) == len(known):
         return fused
-    lift = SPEAKER_LIFT * max(fused.values())
-    return {i: value + (lift if speakers.get(i) in named else 0.0) for i, value in fused.items()}
+    added = share * max(fused.values())
+    return {i: value + (added if speakers.get(i) in named else 0.0) for i, value in fused.items()}
 
 
 def rrf(rankings: Sequence[Sequence[str]], weights: Sequence[float] | None = None, k: int = RRF_K) -> dict[str, float]:
