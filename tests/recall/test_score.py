@@ -9,8 +9,11 @@ from collections.abc import Collection
 import pytest
 
 from agent_memory.recall.score import (
+    FUSION_K,
     LENGTH_REFERENCE,
+    RECENCY_WEIGHT,
     RRF_K,
+    WEIGHTS,
     estimate_tokens,
     length_prior,
     lift_named_speakers,
@@ -158,9 +161,9 @@ def test_recency_boost_fades_with_age_and_stays_within_its_weight() -> None:
     ages = [0.0, 1.0, 7.0, 30.0, 365.0, 10_000.0]
     boosts = [recency_boost(a) for a in ages]
     assert boosts == sorted(boosts, reverse=True)
-    assert boosts[0] == pytest.approx(0.002)
-    assert all(0.0 <= b <= 0.002 for b in boosts)
-    assert recency_boost(30.0) == pytest.approx(0.002 / math.e)
+    assert boosts[0] == pytest.approx(RECENCY_WEIGHT)
+    assert all(0.0 <= b <= RECENCY_WEIGHT for b in boosts)
+    assert recency_boost(30.0) == pytest.approx(RECENCY_WEIGHT / math.e)
 
 
 def test_a_future_timestamp_counts_as_today() -> None:
@@ -168,9 +171,10 @@ def test_a_future_timestamp_counts_as_today() -> None:
 
 
 def test_recency_boost_is_worth_a_few_fused_ranks_never_ten() -> None:
-    top = 1 / (RRF_K + 1)
-    assert recency_boost(0.0) > top - 1 / (RRF_K + 2)
-    assert recency_boost(0.0) < top - 1 / (RRF_K + 11)
+    weight = max(WEIGHTS.values())
+    top = weight / (FUSION_K + 1)
+    assert recency_boost(0.0) > top - weight / (FUSION_K + 2)
+    assert recency_boost(0.0) < top - weight / (FUSION_K + 11)
 
 
 def test_recency_boost_follows_its_half_life_and_weight() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +21,8 @@ pytestmark = pytest.mark.anyio
 
 def _turn(n: int, content: str, *, session: str = "s1", seconds: int | None = None, role: str = "user") -> NewRow:
     when = START + timedelta(seconds=10 * n if seconds is None else seconds)
-    return NewRow(f"t{n}", "u", "default", session, role, content, f"hash-{n}", [], {}, when)
+    turn = role in ("user", "assistant")
+    return NewRow(f"t{n}", "u", "default", session, role, content, f"hash-{n}", [], {}, when, in_conversation=turn)
 
 
 async def _found(store: SQLiteStore, word: str) -> list[str]:
@@ -95,5 +97,16 @@ async def test_a_version_1_database_gets_the_context_of_every_stored_turn(tmp_pa
     try:
         assert await _found(store, "eat") == ["t1", "t2"]
         assert await _found(store, "ramen") == ["t2"]
+    finally:
+        await store.close()
+
+
+async def test_memories_of_the_servers_default_session_are_read_alone(tmp_path: Path) -> None:
+    store = await SQLiteStore.open(tmp_path / "m.db")
+    try:
+        first = _turn(1, "The staging database runs on port 6543.")
+        second = _turn(2, "Lunch on Fridays is at the noodle bar.")
+        await store.insert_many([replace(first, in_conversation=False), replace(second, in_conversation=False)])
+        assert await _found(store, "staging") == ["t1"]
     finally:
         await store.close()

@@ -55,6 +55,7 @@ Source = Literal["keyword", "vector"]
 # them, and a smaller k keeps a strong first keyword match from being flattened into the vector ranks.
 WEIGHTS: dict[Source, float] = {"keyword": 3.0, "vector": 1.0}
 FUSION_K = 30
+RECENCY_WEIGHT = max(WEIGHTS.values()) / (FUSION_K + 1) / 8
 
 
 @dataclass(frozen=True)
@@ -137,13 +138,13 @@ def length_prior(chars: int, reference: int = LENGTH_REFERENCE, exponent: float 
     return min(1.0, float((reference / max(chars, 1)) ** exponent))
 
 
-def recency_boost(age_days: float, half_life_days: float = 30.0, weight: float = 0.002) -> float:
+def recency_boost(age_days: float, half_life_days: float = 30.0, weight: float | None = None) -> float:
     """Return a small score bonus that fades with age: worth a few fused ranks, never a ranking of its own.
 
-    At most 0.002 against reciprocal-rank scores near 1/60 per ranking, so a memory from today passes an older one
-    only when they rank within a few places of each other.
+    At most RECENCY_WEIGHT, an eighth of what the first place of the strongest search adds to the fusion, so a
+    memory from today passes an older one only when they rank within a few places of each other.
     """
-    return weight * math.exp(-max(age_days, 0.0) / half_life_days)
+    return (RECENCY_WEIGHT if weight is None else weight) * math.exp(-max(age_days, 0.0) / half_life_days)
 
 
 def estimate_tokens(text: str) -> int:

@@ -48,9 +48,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX summaries_key ON summaries(user, namespace, session_key, focus, rowid);
     CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
-    # 2: keyword search reads each chat turn with the turn before it (`context`, derived, never returned)
+    # 2: keyword search reads each turn of a named conversation with the turn before it (`context`: derived,
+    # never returned; NULL for what is no such turn). Rows of the server's default sessions get none.
     """
-    ALTER TABLE memories ADD COLUMN context TEXT NOT NULL DEFAULT '';
+    ALTER TABLE memories ADD COLUMN context TEXT;
     DROP TRIGGER memories_ai;
     DROP TRIGGER memories_ad;
     DROP TABLE memories_fts;
@@ -59,11 +60,12 @@ MIGRATIONS: list[str] = [
             SELECT p.content FROM memories p
             WHERE p.user = memories.user AND p.namespace = memories.namespace
               AND p.session_id = memories.session_id AND p.role IN ('user', 'assistant')
+              AND p.session_id NOT LIKE 'session-%' AND p.session_id NOT LIKE 'http-%'
               AND (p.created_ts < memories.created_ts
                    OR (p.created_ts = memories.created_ts AND p.rowid < memories.rowid))
             ORDER BY p.created_ts DESC, p.rowid DESC LIMIT 1
         )
-    ), '') WHERE role IN ('user', 'assistant');
+    ), '') WHERE role IN ('user', 'assistant') AND session_id NOT LIKE 'session-%' AND session_id NOT LIKE 'http-%';
     CREATE VIRTUAL TABLE memories_fts USING fts5(
         content, context, content='memories', content_rowid='rowid',
         tokenize='porter unicode61 remove_diacritics 2'

@@ -67,6 +67,9 @@ class NewRow:
     tags: Sequence[str]
     metadata: dict[str, Any]
     created_at: datetime
+    # A turn of a conversation the caller named (not the server's default session): keyword search also reads
+    # it with the turn before it.
+    in_conversation: bool = False
 
 
 @dataclass(frozen=True)

@@ -15,17 +15,16 @@ from agent_memory.store.rows import COLUMNS, Filters, Inserted, NewRow, PendingR
 
 __all__ = ["SQLiteStore", "fts_match", "inspect_file"]
 
-# Keyword search also reads a chat turn's context, the turn before it in the same session (the conversation a
-# reader has in mind), at a lower weight (migration 2's rank). Standalone facts and system notes get none.
-CONTEXT_ROLES = ("user", "assistant")
+# Keyword search also reads a conversation's turn with its context, the turn before it in the same session (what
+# a reader has in mind), at a lower weight (migration 2's rank). Other memories have a NULL context.
 _CONTEXT_OF = (
     "SELECT COALESCE(group_concat(content, char(10)), '') FROM (SELECT p.content FROM memories p"
-    " WHERE p.user = ? AND p.namespace = ? AND p.session_id = ? AND p.role IN ('user', 'assistant')"
+    " WHERE p.user = ? AND p.namespace = ? AND p.session_id = ? AND p.context IS NOT NULL"
     " AND (p.created_ts < ? OR (p.created_ts = ? AND p.rowid < ?)) ORDER BY p.created_ts DESC, p.rowid DESC LIMIT 1)"
 )
 _NEXT_TURN = (
     "SELECT rowid, created_ts FROM memories WHERE user = ? AND namespace = ? AND session_id = ?"
-    " AND role IN ('user', 'assistant')"
+    " AND context IS NOT NULL"
     " AND (created_ts > ? OR (created_ts = ? AND rowid > ?)) ORDER BY created_ts, rowid LIMIT 1"
 )
 # Keyword search ranks this many times the wanted rows before checking their scope (see keyword_search).
@@ -44,8 +43,8 @@ class SQLiteStore(Connection):
     async def _insert_one(self, row: NewRow) -> Inserted:
         stamp = row.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
         ts = row.created_at.timestamp()
-        context = ""
-        if row.role in CONTEXT_ROLES:
+        context: str | None = None
+        if row.in_conversation:
             # Every row already stored at this time precedes this one (rowids grow).
             turn = (row.user, row.namespace, row.session_id, ts, ts, 2**62)
             async with self._db.execute(_CONTEXT_OF, turn) as cur:
@@ -72,7 +71,7 @@ class SQLiteStore(Connection):
                 values,
             )
             if cur.rowcount == 1:
-                if row.role in CONTEXT_ROLES and cur.lastrowid is not None:
+                if row.in_conversation and cur.lastrowid is not None:
                     # A turn stored out of order is the context of the turn after it.
                     await self._refresh_next_context(row.user, row.namespace, row.session_id, ts, cur.lastrowid)
                 return Inserted(str(values[0]), stamp, False)

@@ -42,6 +42,7 @@ def new_row(item: NewMemory, settings: Settings, default_session: str) -> tuple[
         tags=tags,
         metadata=metadata,
         created_at=when,
+        in_conversation=item.session_id is not None and role in ("user", "assistant"),
     )
     return row, redacted
 
