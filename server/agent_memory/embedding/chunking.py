@@ -9,6 +9,10 @@ way, I took my niece to the museum on Saturday") inside a message about somethin
 whole message mostly says what the message is about. A sentence's own vector finds the aside. The search
 subtracts what the best of n windows gains by chance alone, so more windows do not win merely for being more.
 
+A chat turn stored as "[<when>] <Speaker>: <text>" is embedded without that prefix: on a short turn the date
+and the name would make up much of the vector and every turn of a chat would look alike; keyword search still
+reads them, and recall lifts a named speaker's turns itself.
+
 `plan` gives each text to embed with its spans. A model with mean pooling (MiniLM) reads a chat-sized memory
 sentence by sentence and pools the memory's own vector from the tokens of those same passes
 (ModelHost.embed_spans), so each token is read once, not twice. Sentence vectors pooled from one pass over
@@ -23,7 +27,7 @@ import re
 from collections.abc import Sequence
 
 # Bump when the windows change: the vector table name carries it, so existing indexes rebuild from SQLite.
-VERSION = 3
+VERSION = 4
 # 160 words are about 210 word pieces in English prose: inside the model's 256 even with numbers and markup.
 WINDOW_WORDS = 160
 # Overlap so a sentence cut at one window's edge is whole in its neighbour.
@@ -38,6 +42,22 @@ _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
 
 
 Span = tuple[int, int]  # a text's characters [start, end)
+
+# "[<when>] <Speaker>: " at the start of a chat turn: a bracketed time, a capitalised name of up to three words.
+TURN_PREFIX = re.compile(r"^(?:\[[^\]\n]{1,80}\]\s*)?(?:([A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,2}):\s+)?")
+
+
+def speaker(text: str) -> str | None:
+    """Return the speaker a chat turn names at its start, if any."""
+    found = TURN_PREFIX.match(text)
+    return found.group(1) if found else None
+
+
+def without_prefix(text: str) -> str:
+    """Return a chat turn's words without its "[<when>] <Speaker>: " prefix (the text itself when that is all)."""
+    found = TURN_PREFIX.match(text)
+    rest = text[found.end() :] if found else text
+    return rest if rest.strip() else text
 
 
 def chunks(
@@ -56,6 +76,7 @@ def plan(
     A chat-sized memory is one text whose sentences are its spans (none when it is one sentence); a long one is
     one text per window, without spans. `chunks` lists the texts of the same vectors, in the same order.
     """
+    text = without_prefix(text)
     words = [m.span() for m in _WORD.finditer(text)]
     if len(words) <= window:
         spans = sentence_spans(text, max_chunks - 1)

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Protocol
 
 from agent_memory.config import RecallMode
+from agent_memory.embedding.chunking import speaker
 from agent_memory.embedding.pooling import Vectors
 from agent_memory.errors import BackendError
 from agent_memory.models import Hit, Memory
@@ -77,13 +78,19 @@ async def run(store: MemoryStore, user: str, vectors: VectorSearch, request: Req
     candidates = Candidates()
     search = Searches(store, user, vectors, candidates, pool)
     # The query embedding (model thread) runs while the store (its own thread) searches by keyword.
-    embedding = asyncio.create_task(_embed(vectors, request))
+    embedding = asyncio.create_task(_embed(vectors, request, request.text))
     try:
         if request.mode != "vector":
             await search.keywords(terms, request.filters, window)
     except BaseException:
         embedding.cancel()
         raise
+    # A question about a speaker ("What does Kate like?") is embedded without the name: turns are embedded
+    # without theirs, and the named speaker's turns are lifted in the score instead.
+    names = score.named_speakers(request.text, (speaker(m.content) for m in candidates.found.values()))
+    if names:
+        embedding.cancel()
+        embedding = asyncio.create_task(_embed(vectors, request, score.without_names(request.text, names)))
     semantic = await search.semantic(await embedding, request.filters, window)
     ranked = _ranked(candidates, request.text, request.now)[: request.limit]
     fitting = score.pack([m.content for _, m in ranked], request.max_tokens)
@@ -103,11 +110,11 @@ async def _window(
     return (window, count) if count else None
 
 
-async def _embed(vectors: VectorSearch, request: Request) -> Vectors | None:
+async def _embed(vectors: VectorSearch, request: Request, text: str) -> Vectors | None:
     if request.mode == "keyword":
         return None
     try:
-        return await vectors.query_vector(request.text)
+        return await vectors.query_vector(text)
     except BackendError as exc:  # a failing model must not fail the recall: keyword search still answers
         logger.warning("the query could not be embedded; answering by keyword: %s", exc)
         return None

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from agent_memory.embedding.chunking import speaker
+
 # Candidates each search contributes to the fusion (at least four times the hits asked for).
 CANDIDATES = 50
 RRF_K = 60
@@ -80,33 +82,38 @@ def fuse(rankings: Sequence[Ranking]) -> dict[str, float]:
     return rrf([r.ids for r in rankings], [WEIGHTS[r.source] for r in rankings], FUSION_K)
 
 
-# A chat turn stored as "[<when>] <Speaker>: <text>" (or "<Speaker>: <text>") names who said it.
-_SPEAKER = re.compile(r"^(?:\[[^\]\n]{1,80}\]\s*)?([A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,2}):\s")
 # The lift given to the turns of a speaker the query names, as a share of the best fused score.
 SPEAKER_LIFT = 0.3
 
 
-def speaker(content: str) -> str | None:
-    """Return the speaker a chat turn's text names at its start, if any."""
-    found = _SPEAKER.match(content)
-    return found.group(1) if found else None
+def named_speakers(query: str, speakers: Iterable[str | None]) -> set[str]:
+    """Return the speakers a query names, when it names some but not all of them (else none).
+
+    "What did Kate say about the trip?" is about Kate's turns; a query naming everyone singles out nobody.
+    """
+    known = {s for s in speakers if s}
+    words = {w.lower() for w in re.findall(r"[\w'-]+", query)}
+    named = {s for s in known if s.split()[0].lower() in words}
+    return named if len(named) < len(known) else set()
+
+
+def without_names(query: str, names: Iterable[str]) -> str:
+    """Return the query without the given names (what is asked about them is what its vector should say)."""
+    words = {part.lower() for name in names for part in name.split()}
+    kept = [w for w in query.split() if re.sub(r"'s$|[^\w'-]", "", w).lower() not in words]
+    return " ".join(kept) or query
 
 
 def lift_named_speakers(
     fused: dict[str, float], query: str, contents: Mapping[str, str], lift: float | None = None
 ) -> dict[str, float]:
-    """Lift the turns of the speakers a query names, when it names some but not all speakers among the candidates.
-
-    "What did Kate say about the trip?" is about Kate's turns; a query naming everyone singles out nobody.
-    """
+    """Lift the turns of the speakers a query names, when it names some but not all speakers among the candidates."""
     share = SPEAKER_LIFT if lift is None else lift
     if not share or not fused:
         return fused
     speakers = {i: speaker(text) for i, text in contents.items()}
-    known = {s for s in speakers.values() if s}
-    words = {w.lower() for w in re.findall(r"[\w'-]+", query)}
-    named = {s for s in known if s.split()[0].lower() in words}
-    if not named or len(named) == len(known):
+    named = named_speakers(query, speakers.values())
+    if not named:
         return fused
     added = share * max(fused.values())
     return {i: value + (added if speakers.get(i) in named else 0.0) for i, value in fused.items()}
