@@ -125,14 +125,12 @@ def _ranked(candidates: Candidates, query: str, now: datetime) -> list[tuple[flo
     # Within a time window each search ranks a second time: what was said then counts twice, which lifts it
     # softly; nothing outside the window is dropped, since people misplace dates.
     found = candidates.found
-    fused = score.fuse(candidates.rankings)
-    fused = score.lift_named_speakers(fused, query, {i: found[i].content for i in fused if i in found})
+    fused = score.fuse(candidates.rankings, score.FUSION)
+    shortened = {i: value * score.length_prior(len(found[i].content)) for i, value in fused.items() if i in found}
+    lifted = score.lift_sessions(shortened, {i: found[i].session_id for i in shortened})
+    lifted = score.lift_named_speakers(lifted, query, {i: found[i].content for i in lifted})
     stamp = now.timestamp()
-    scored = [
-        (score.final_score(value, len(found[i].content), (stamp - _ts(found[i])) / 86400), found[i])
-        for i, value in fused.items()
-        if i in found
-    ]
+    scored = [(value + score.recency_boost((stamp - _ts(found[i])) / 86400), found[i]) for i, value in lifted.items()]
     return sorted(scored, key=lambda pair: pair[0], reverse=True)
 
 

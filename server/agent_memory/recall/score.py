@@ -12,7 +12,7 @@ from typing import Literal
 from agent_memory.embedding.chunking import speaker
 
 # Candidates each search contributes to the fusion (at least four times the hits asked for).
-CANDIDATES = 50
+CANDIDATES = 100
 RRF_K = 60
 # Vector rows fetched per memory wanted: several windows of one long memory can crowd the nearest rows.
 OVERSAMPLE = 3
@@ -47,17 +47,26 @@ def best_windows(rows: Iterable[tuple[str, float, int]], limit: int) -> list[tup
     return sorted(best.items(), key=lambda pair: pair[1], reverse=True)[:limit]
 
 
-def final_score(fused: float, chars: int, age_days: float) -> float:
-    """Return a memory's recall score: its fused rank score, shortened by length, lifted a little by recency."""
-    return fused * length_prior(chars) + recency_boost(age_days)
+def lift_sessions(
+    scores: dict[str, float], sessions: Mapping[str, str], share: float | None = None
+) -> dict[str, float]:
+    """Lift each memory by a share of the best score in its session: evidence sits with evidence."""
+    part = SESSION_LIFT if share is None else share
+    best: dict[str, float] = {}
+    for i, value in scores.items():
+        best[sessions[i]] = max(best.get(sessions[i], value), value)
+    return {i: value + part * best[sessions[i]] for i, value in scores.items()}
 
 
 Source = Literal["keyword", "vector"]
 # What each search's ranks are worth in the fusion. On chat turns words carry more than MiniLM's sense of
 # them, and a smaller k keeps a strong first keyword match from being flattened into the vector ranks.
-WEIGHTS: dict[Source, float] = {"keyword": 3.0, "vector": 1.0}
+WEIGHTS: dict[Source, float] = {"keyword": 0.4, "vector": 0.6}
+FUSION: Literal["rrf", "minmax"] = "minmax"
 FUSION_K = 30
-RECENCY_WEIGHT = max(WEIGHTS.values()) / (FUSION_K + 1) / 8
+RECENCY_WEIGHT = 0.01
+# The lift of a memory by the best candidate of its session, as a share of that candidate's score.
+SESSION_LIFT = 0.2
 
 
 @dataclass(frozen=True)
@@ -77,13 +86,28 @@ class Ranking:
         return Ranking(self.source, [(i, s) for i, s in self.scored if keep(i)])
 
 
-def fuse(rankings: Sequence[Ranking]) -> dict[str, float]:
-    """Fuse the searches' rankings into one score per memory; higher is better."""
-    return rrf([r.ids for r in rankings], [WEIGHTS[r.source] for r in rankings], FUSION_K)
+def fuse(rankings: Sequence[Ranking], method: Literal["rrf", "minmax"] = "rrf") -> dict[str, float]:
+    """Fuse the searches' rankings into one score per memory; higher is better.
+
+    "rrf" adds weighted reciprocal ranks; "minmax" adds each search's scores scaled to [0, 1] over its candidates,
+    weighted, so a strong lead in one search keeps its size.
+    """
+    if method == "rrf":
+        return rrf([r.ids for r in rankings], [WEIGHTS[r.source] for r in rankings], FUSION_K)
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        values = [value for _, value in ranking.scored]
+        if not values:
+            continue
+        low, span = min(values), max(values) - min(values)
+        for item, value in ranking.scored:
+            scaled = (value - low) / span if span > 0 else 1.0
+            fused[item] = fused.get(item, 0.0) + WEIGHTS[ranking.source] * scaled
+    return fused
 
 
 # The lift given to the turns of a speaker the query names, as a share of the best fused score.
-SPEAKER_LIFT = 0.3
+SPEAKER_LIFT = 0.7
 
 
 def named_speakers(query: str, speakers: Iterable[str | None]) -> set[str]:
