@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from agent_memory.config import Settings
-from agent_memory.embedding.chunking import MAX_CHUNKS, WINDOW_WORDS, chunks
+from agent_memory.embedding.chunking import MAX_CHUNKS, WINDOW_WORDS, chunks, plan, without_prefix
 from agent_memory.index.indexer import table_name
 from agent_memory.index.lance import LanceVectorIndex, table_rows
 from agent_memory.index.protocol import VectorIndex, VectorRow, VectorScope
@@ -188,3 +188,12 @@ async def test_an_index_with_an_older_row_layout_is_rebuilt_and_dropped(tmp_path
         assert (await again.recall("where is the spare key")).hits[0].id == stored.id
     finally:
         await again.close()
+
+
+def test_a_chat_turn_is_embedded_without_its_time_and_speaker() -> None:
+    turn = "[1:56 pm on 8 May, 2023] Kate: We finally booked the cabin by the lake. It has a sauna."
+    assert plan(turn) == [
+        ("We finally booked the cabin by the lake. It has a sauna.", [(0, 40), (41, 56)]),
+    ]
+    assert without_prefix("[2023-05-08] Kate: ") == "[2023-05-08] Kate: "  # nothing but the prefix: keep it
+    assert without_prefix("Plain note without a speaker") == "Plain note without a speaker"
