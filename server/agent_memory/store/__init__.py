@@ -1,1 +1,1 @@
-"""Storage: SQLite (source of truth) and LanceDB (derived vector index)."""
+"""The source of truth behind the MemoryStore protocol: SQLite today, its migrations, rows and summaries."""
