@@ -61,7 +61,7 @@ def lift_sessions(
 Source = Literal["keyword", "vector"]
 # What each search's ranks are worth in the fusion. On chat turns words carry more than MiniLM's sense of
 # them, and a smaller k keeps a strong first keyword match from being flattened into the vector ranks.
-WEIGHTS: dict[Source, float] = {"keyword": 0.6, "vector": 0.4}
+WEIGHTS: dict[Source, float] = {"keyword": 0.4, "vector": 0.6}
 FUSION: Literal["rrf", "minmax"] = "minmax"
 FUSION_K = 30
 RECENCY_WEIGHT = 0.01
