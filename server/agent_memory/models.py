@@ -91,6 +91,10 @@ class RecallResult(BaseModel):
     )
     degraded: bool = Field(description="True when semantic search was unavailable and results may be weaker.")
     omitted: int = Field(default=0, description="Hits left out to fit max_tokens.")
+    unindexed: int = Field(
+        default=0,
+        description="Memories in scope still being embedded: not yet searchable by meaning, found by keyword.",
+    )
     note: str | None = None
 
 

@@ -232,11 +232,15 @@ class MemoryService(Operations):
         note = status.message
         if not outcome.semantic and request.mode != "keyword":
             note = (note or "Semantic search failed.") + " Results come from keyword search and recency."
+        elif outcome.unindexed:
+            waiting = f"{outcome.unindexed} memories in scope are still being embedded: found by keyword only for now."
+            note = f"{note} {waiting}" if note else waiting
         return RecallResult(
             hits=outcome.hits,
             mode="hybrid" if outcome.semantic else "keyword",
             degraded=not outcome.semantic and request.mode != "keyword",
             omitted=outcome.omitted,
+            unindexed=outcome.unindexed,
             note=note,
         )
 

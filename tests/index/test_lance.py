@@ -74,6 +74,9 @@ def test_ann_index_is_built_past_the_threshold_and_still_finds_exact_and_newer_r
     assert _search(index, late[0].vector)[0] == late[0].id
     # A narrow filter still gets every match, not only those in the probed partitions.
     assert sorted(_search(index, late[1].vector, session_id="late")) == sorted(r.id for r in late)
+    # So does a search among some memories (a recall reading its candidates' neighbours), far or near.
+    chosen = frozenset({"m3", "m404", "m699"})
+    assert sorted(_search(index, late[1].vector, ids=chosen)) == sorted(chosen)
 
 
 def test_ann_index_is_retrained_when_the_table_has_doubled(tmp_path: Path) -> None:
@@ -163,6 +166,7 @@ FILTERS: list[dict[str, Any]] = [
     {"session_id": "s1"},
     {"since_ts": 100.0, "until_ts": 250.0},
     {"user": "nobody"},
+    {"ids": frozenset({"m1", "m5", "m10", "m12", "m399", "gone"})},  # some memories only, windows included
 ]
 
 
@@ -292,20 +296,27 @@ def test_searches_running_alongside_writes_see_whole_rows(tmp_path: Path) -> Non
     assert index.describe().exact_search_current
 
 
-def test_the_exact_search_answers_even_once_an_ann_index_exists(tmp_path: Path) -> None:
-    index = LanceVectorIndex(tmp_path, "t", DIM, tuning=IndexTuning(ann_min_rows=300), product=half_product)
+def test_no_ann_index_is_built_while_the_exact_search_holds_every_row(tmp_path: Path) -> None:
+    tuning = IndexTuning(ann_min_rows=100, exact_search_rows=300)
+    index = LanceVectorIndex(tmp_path, "t", DIM, tuning=tuning, product=half_product)
     rows = _rows(0, 400)
-    index.upsert(rows)
+    index.upsert(rows[:300])
     index.maintain()
     state = index.describe()
-    assert state.ann_rows > 0 and state.exact_search_current
+    assert state.ann_rows == 0 and state.exact_search_current and not index.needs_upkeep()
+    # Past its size the exact search keeps answering (own writes follow it) until the ANN index takes over.
+    index.upsert(rows[300:])
+    assert index.describe().exact_search_current
+    assert _search(index, rows[350].vector)[0] == "m350"
+    assert index.needs_upkeep()
+    index.maintain()
+    state = index.describe()
+    assert state.ann_rows == 400 and not state.exact_search_current
     queries = np.random.default_rng(5).standard_normal((5, DIM)).astype(np.float32)
-    from_memory = [_scored(index, q) for q in queries]
-    scanning = _scanned(tmp_path)
-    assert scanning.describe().ann_rows > 0
+    assert all(_search(index, row.vector)[0] == row.id for row in rows[::50])
     scope = VectorScope("u", "default")
-    exact = [scanning.search(q, scope, 10, exact=True) for q in queries]  # LanceDB's exact scan
-    _same_ranking(from_memory, exact)
+    exact = [index.search(q, scope, 10, exact=True) for q in queries]  # LanceDB's exact scan
+    assert all(len(hits) == 10 for hits in exact)
 
 
 @pytest.mark.anyio

@@ -156,18 +156,25 @@ async def test_rows_committed_by_another_process_are_indexed_without_a_restart(s
         await indexing.close()
 
 
-async def test_recall_indexes_rows_from_another_process_before_answering(settings: Settings) -> None:
-    settings = replace(settings, index_poll_seconds=3600)  # only recall's check can find the row
+async def test_a_recall_wakes_the_indexer_to_rows_another_process_wrote(settings: Settings) -> None:
+    settings = replace(settings, index_poll_seconds=3600)  # only recall's wake-up can find the row
     indexing = await open_ready(settings)
     writer = await MemoryService.open(settings, GatedEmbedder())
     try:
         stored = await writer.remember("Parking is on level minus two")
+        first = await indexing.recall("where do I leave the car", limit=1)
+        # It answers at once, without the row (no shared word), and says one memory is not searchable yet.
+        assert first.mode == "hybrid" and first.unindexed in (0, 1)
+        await eventually(lambda: _none_pending(indexing))
         found = await indexing.recall("where do I leave the car", limit=1)
-        assert found.mode == "hybrid" and found.hits and found.hits[0].id == stored.id
-        assert await indexing.count_pending() == 0
+        assert found.hits and found.hits[0].id == stored.id and found.unindexed == 0
     finally:
         await writer.close()
         await indexing.close()
+
+
+async def _none_pending(service: MemoryService) -> bool:
+    return await service.count_pending() == 0
 
 
 async def test_two_connections_writing_at_once_never_see_a_locked_database(settings: Settings) -> None:

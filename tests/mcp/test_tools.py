@@ -181,7 +181,9 @@ async def test_recall_turns_hybrid_once_the_model_is_ready(tmp_path) -> None:
     async with connect(settings, embedder=embedder) as client:
         stored = await call(client, "remember", content="Remember the milk")
         late = await call(client, "recall", query="milk")
-    assert late["mode"] == "hybrid" and late["degraded"] is False and late["note"] is None
+    assert late["mode"] == "hybrid" and late["degraded"] is False
+    # Found at once by keyword, the memory itself perhaps not embedded yet: the note says no more than that.
+    assert late["note"] is None or late["note"].endswith("still being embedded: found by keyword only for now.")
     assert late["hits"][0]["id"] == stored["id"]
 
 

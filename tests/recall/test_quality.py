@@ -104,6 +104,7 @@ async def test_recency_is_measured_from_the_service_clock(tmp_path: Path) -> Non
     try:
         first = await service.remember("Parking spot is level 2", created_at="2023-05-01T08:00:00Z")
         second = await service.remember("Parking spot is level 3", created_at="2023-05-29T08:00:00Z")
+        assert await service.wait_indexed(30) is None  # both recalls search the same way
         hits = (await service.recall("parking spot level", limit=2)).hits
         assert [h.id for h in hits] == [second.id, first.id]
         # Seen from a clock long after both, neither is recent: each loses its recency lift, the newer one more.
@@ -158,6 +159,7 @@ async def test_a_time_window_that_holds_no_memory_changes_nothing(tmp_path: Path
     try:
         for n, topic in enumerate(["ramen", "taco", "pizza"]):
             await service.remember(f"We tried the new {topic} restaurant", created_at=f"2023-05-2{n}T19:00:00Z")
+        assert await service.wait_indexed(30) is None  # both recalls search the same way
         plain = await service.recall("which restaurant did we try", limit=3)
         dated = await service.recall("which restaurant did we try in 2019", limit=3)
         assert [(h.id, h.score) for h in dated.hits] == [(h.id, h.score) for h in plain.hits]

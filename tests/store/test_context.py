@@ -110,3 +110,21 @@ async def test_memories_of_the_servers_default_session_are_read_alone(tmp_path: 
         assert await _found(store, "staging") == ["t1"]
     finally:
         await store.close()
+
+
+async def test_neighbours_are_the_two_turns_either_side_in_the_same_session(tmp_path: Path) -> None:
+    store = await SQLiteStore.open(tmp_path / "m.db")
+    try:
+        turns = [_turn(n, f"Kate: line {n}") for n in range(1, 6)]
+        # Stored out of order, with another session and a standalone fact interleaved: neither is a neighbour.
+        await store.insert_many([turns[4], turns[0], _turn(9, "Sam: elsewhere", session="s2"), *turns[1:4]])
+        await store.insert_many([_turn(8, "The office closes at six.", role="fact", seconds=25)])
+        found = await store.neighbours("u", ["t1", "t3", "t5", "t8", "t9", "missing"])
+        assert found["t3"] == ("t1", "t2", "t4", "t5")
+        assert found["t1"] == (None, None, "t2", "t3")
+        assert found["t5"] == ("t3", "t4", None, None)
+        assert found["t9"] == (None, None, None, None)
+        assert "t8" not in found and "missing" not in found  # a standalone fact has no neighbours
+        assert await store.neighbours("another-user", ["t3"]) == {}
+    finally:
+        await store.close()

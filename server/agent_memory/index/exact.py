@@ -147,6 +147,10 @@ class ExactSearch:
             mask &= self._created[:n] >= scope.since_ts
         if scope.until_ts is not None:
             mask &= self._created[:n] <= scope.until_ts
+        if scope.ids is not None:
+            chosen = np.zeros(n, dtype=bool)
+            chosen[[slot for memory in scope.ids for slot in self._slots_of_id.get(memory, ())]] = True
+            mask &= chosen
         candidates = np.flatnonzero(mask)
         if candidates.size == 0 or limit <= 0:
             return []

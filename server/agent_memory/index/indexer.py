@@ -11,7 +11,7 @@ embedded row by row, and a row that fails alone while others succeed is set asid
 by keyword, reported by `doctor`, retried by `reindex`), so one bad text never holds back the rest.
 
 Other processes may write the same SQLite file, so the task also looks for pending rows every
-`index_poll_seconds` and before recall drains; two processes indexing the same row is harmless because
+`index_poll_seconds` and whenever a recall comes; two processes indexing the same row is harmless because
 the upsert is keyed by id.
 """
 
@@ -25,7 +25,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from agent_memory.config import Settings
@@ -124,7 +124,7 @@ class Indexer:
             return False
 
     async def query_vector(self, text: str) -> Vectors | None:
-        """Return the query's embedding once the index has caught up, or None when semantic search is unavailable."""
+        """Return the query's embedding, or None when semantic search is unavailable."""
         wait = self._settings.model_wait_seconds
         # Opt-in: trade first-call latency for semantic results while the model loads.
         if self._model.state is ModelState.LOADING and wait > 0:
@@ -135,17 +135,22 @@ class Indexer:
                 await asyncio.wait_for(self.ready.wait(), max(wait, DRAIN_TIMEOUT))
         if not self._model.ready or self.vectors is None:
             return None
-        await self.drain(DRAIN_TIMEOUT)
+        # Recall never waits for a backlog: what is not embedded yet is found by keyword. Rows another process
+        # wrote may be pending unseen: wake the task so that it looks.
+        self.notify()
         return await self._model.embed_query(text)
 
-    async def nearest(self, vector: Vectors, user: str, filters: Filters, limit: int) -> list[tuple[str, float, int]]:
-        """Return window rows (memory id, similarity, windows) nearest the vector within the filters, best first."""
+    async def nearest(
+        self, vector: Vectors, user: str, filters: Filters, limit: int, ids: Collection[str] | None = None
+    ) -> list[tuple[str, float, int]]:
+        """Return window rows (memory id, similarity, windows) nearest the vector within the filters (and `ids`)."""
         from agent_memory.index.protocol import VectorScope
 
         vectors = self.vectors
         if vectors is None:
             raise BackendError("The vector index is not open.")
-        scope = VectorScope(user, filters.namespace, filters.session_id, filters.since_ts, filters.until_ts)
+        chosen = None if ids is None else frozenset(ids)
+        scope = VectorScope(user, filters.namespace, filters.session_id, filters.since_ts, filters.until_ts, chosen)
         hits = await asyncio.to_thread(vectors.search, vector, scope, limit)
         return [(hit.id, hit.similarity, hit.windows) for hit in hits]
 

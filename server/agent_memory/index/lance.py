@@ -118,7 +118,7 @@ class LanceVectorIndex:
             if held is not None:
                 return held.search(vector, scope, limit)
         where = _where(scope)
-        if self._upkeep.ann_rows == 0 or exact:
+        if self._upkeep.ann_rows == 0 or exact or scope.ids is not None:
             return self._table.search(vector, where, limit, nprobes=None)
         hits = self._table.search(vector, where, limit, nprobes=self._upkeep.nprobes())
         if len(hits) < limit:
@@ -311,6 +311,8 @@ def _where(scope: VectorScope) -> Expr:
         where = where & (col("created_ts") >= lit(scope.since_ts))
     if scope.until_ts is not None:
         where = where & (col("created_ts") <= lit(scope.until_ts))
+    if scope.ids is not None:
+        where = where & col("id").isin(sorted(scope.ids))
     return where
 
 

@@ -36,13 +36,14 @@ class VectorRow:
 
 @dataclass(frozen=True)
 class VectorScope:
-    """Which rows a search may return: one user's namespace, optionally one session and a time range."""
+    """Which rows a search may return: one user's namespace, optionally one session, a time range, some memories."""
 
     user: str
     namespace: str
     session_id: str | None = None
     since_ts: float | None = None
     until_ts: float | None = None
+    ids: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ class IndexTuning:
     # is cheap and re-ranking is not, so probing many partitions with a small refine keeps recall high for less.
     probe_share: float = 0.3
     refine: int = 5
-    # Up to this many rows, searches go to the exact search in memory (float16: 2 bytes per dimension and row).
-    # The ANN index is built earlier (ann_min_rows), ready for when the table outgrows it; 0 never loads it.
+    # Up to this many rows, searches go to the exact search in memory (float16: 2 bytes per dimension and row),
+    # and no ANN index is built; 0 never loads it.
     exact_search_rows: int = 50_000
     # Attempts for a write and for a read: LanceDB commits are optimistic and may lose a race to another process.
     write_attempts: int = 8

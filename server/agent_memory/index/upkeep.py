@@ -2,11 +2,13 @@
 
 Every add makes a table version and a small fragment, so after `compact_every` writes the fragments are
 compacted (no lock: writers never wait for it; a compaction that loses a commit race is retried, then skipped).
-Scalar indexes on the id and filter columns speed up merge_insert and prefiltering. Past `ann_min_rows` rows,
-where exact search gets slow, an IVF_PQ index is built, and trained again once the table has grown by
+Scalar indexes on the id and filter columns speed up merge_insert and prefiltering. Past `ann_min_rows` rows
+and once the exact search in memory no longer holds them (before, a build would only compete with queries for
+the cores), an IVF_PQ index is built, and trained again once the table has grown by
 `ann_retrain_growth`; search re-ranks its candidates with the full vectors, and rows added after the build are
 searched exactly until the next compaction folds them in. Up to `exact_search_rows` rows the exact search in
-memory is loaded whenever it is not current, and freed once the table outgrows it. Index builds take no lock:
+memory is loaded whenever it is not current; once the table outgrows it, it serves on until the ANN index is
+built, then is freed. Index builds take no lock:
 LanceDB commits concurrent appends and index builds without conflict, so neither readers nor writers wait.
 """
 
@@ -143,6 +145,9 @@ class Upkeep:
         logger.debug("compacted vector index at %d rows", rows)
 
     def _ann_due(self, rows: int) -> bool:
+        # While the exact search serves every row, building an ANN index would only compete with queries.
+        if rows <= self._tuning.exact_search_rows:
+            return False
         return rows >= self._tuning.ann_min_rows and rows >= self.ann_rows * self._tuning.ann_retrain_growth
 
     def _build_ann(self, rows: int) -> None:
@@ -155,6 +160,8 @@ class Upkeep:
         """Return True when the exact search should be (re)loaded; free it once the table outgrows it."""
         if 0 < self.rows <= self._tuning.exact_search_rows:
             return self._exact.current() is None
+        if self.ann_rows == 0 and self._ann_due(self.rows) and self._exact.current() is not None:
+            return False  # it serves on, past its size, until the ANN index being built can take over
         self._exact.drop()
         return False
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
@@ -19,7 +19,7 @@ from agent_memory.embedding.chunking import speaker
 from agent_memory.embedding.pooling import Vectors
 from agent_memory.errors import BackendError
 from agent_memory.models import Hit, Memory
-from agent_memory.recall import score, timeframe
+from agent_memory.recall import neighbours, score, timeframe
 from agent_memory.recall.terms import search_terms
 from agent_memory.store.protocol import MemoryStore
 from agent_memory.store.rows import Filters
@@ -34,8 +34,10 @@ class VectorSearch(Protocol):
         """Return the query's embedding, or None when semantic search is unavailable."""
         ...
 
-    async def nearest(self, vector: Vectors, user: str, filters: Filters, limit: int) -> list[tuple[str, float, int]]:
-        """Return window rows (memory id, cosine similarity, windows of that memory) in scope, best first."""
+    async def nearest(
+        self, vector: Vectors, user: str, filters: Filters, limit: int, ids: Collection[str] | None = None
+    ) -> list[tuple[str, float, int]]:
+        """Return window rows (memory id, cosine similarity, windows of that memory) in scope (among `ids`)."""
         ...
 
 
@@ -58,6 +60,7 @@ class Outcome:
     hits: list[Hit]
     omitted: int
     semantic: bool
+    unindexed: int = 0  # memories in scope not yet searchable by meaning
 
 
 @dataclass
@@ -95,7 +98,8 @@ async def run(store: MemoryStore, user: str, vectors: VectorSearch, request: Req
     ranked = _ranked(candidates, request.text, request.now)[: request.limit]
     fitting = score.pack([m.content for _, m in ranked], request.max_tokens)
     hits = [_hit(m, value) for value, m in ranked[:fitting]]
-    return Outcome(hits=hits, omitted=len(ranked) - fitting, semantic=semantic)
+    unindexed = await store.count_matching(user, request.filters, unindexed=True) if semantic else 0
+    return Outcome(hits=hits, omitted=len(ranked) - fitting, semantic=semantic, unindexed=unindexed)
 
 
 async def _window(
@@ -181,11 +185,31 @@ class Searches:
 
     async def _nearest(self, vector: Vectors, filters: Filters) -> score.Ranking:
         rows = await self.vectors.nearest(vector, self.user, filters, self.pool * score.OVERSAMPLE)
-        nearest = score.best_windows(rows, self.pool)
-        # The store decides what exists and what passes the tag filters; the index may hold a forgotten id.
-        found = self.candidates.found
-        found.update(await self.store.by_ids(self.user, [i for i, _ in nearest if i not in found], filters))
-        return score.Ranking("vector", [(i, value) for i, value in nearest if i in found])
+        nearest = await self._with_neighbours(vector, filters, dict(score.best_windows(rows, self.pool)))
+        # The store decides what exists and what passes the filters; the index may hold a forgotten id.
+        found, kept = self.candidates.found, []
+        for start in range(0, len(nearest), self.pool):
+            part = nearest[start : start + self.pool]
+            found.update(await self.store.by_ids(self.user, [i for i, _ in part if i not in found], filters))
+            kept += [(i, value) for i, value in part if i in found and _within(found[i], filters)]
+            if len(kept) >= self.pool:
+                break
+        return score.Ranking("vector", kept[: self.pool])
+
+    async def _with_neighbours(
+        self, vector: Vectors, filters: Filters, similar: dict[str, float]
+    ) -> list[tuple[str, float]]:
+        """Rank the nearest memories, the keyword candidates and the turns next to them, read with their neighbours."""
+        found = await self.store.neighbours(self.user, sorted(similar.keys() | self.candidates.found.keys()))
+        before, after = neighbours.chain(found)
+        missing = (neighbours.related(before, after) | self.candidates.found.keys()) - similar.keys()
+        if missing:
+            # Neighbours count whenever they were said: a window of time narrows the turns ranked, not their context.
+            unbounded = replace(filters, since_ts=None, until_ts=None)
+            rows = await self.vectors.nearest(vector, self.user, unbounded, len(missing) * score.OVERSAMPLE, missing)
+            similar.update(score.best_windows(rows, len(missing)))
+        raised = neighbours.propagate(similar, before, after)
+        return sorted(raised.items(), key=lambda pair: pair[1], reverse=True)
 
     def _inside(self, ranking: score.Ranking, window: Filters, in_window: int) -> score.Ranking | None:
         """Return the ranking's part inside the window when that is exactly what a search there would return."""
@@ -216,6 +240,12 @@ def _hit(memory: Memory, value: float) -> Hit:
         tags=memory.tags,
         score=round(value, 6),
     )
+
+
+def _within(memory: Memory, filters: Filters) -> bool:
+    """Return whether a memory falls in the filters' time range (the other filters are the store's to check)."""
+    ts = _ts(memory)
+    return (filters.since_ts is None or ts >= filters.since_ts) and (filters.until_ts is None or ts <= filters.until_ts)
 
 
 def _ts(memory: Memory) -> float:

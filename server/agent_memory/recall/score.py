@@ -12,7 +12,7 @@ from typing import Literal
 from agent_memory.embedding.chunking import speaker
 
 # Candidates each search contributes to the fusion (at least four times the hits asked for).
-CANDIDATES = 50
+CANDIDATES = 100
 RRF_K = 60
 # Vector rows fetched per memory wanted: several windows of one long memory can crowd the nearest rows.
 OVERSAMPLE = 3

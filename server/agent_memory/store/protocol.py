@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from agent_memory.models import Memory, StoredSummary
-from agent_memory.store.rows import Filters, Inserted, NewRow, PendingRow
+from agent_memory.store.rows import Filters, Inserted, Neighbours, NewRow, PendingRow
 
 # The settings key under which the store remembers which vector table its index rows live in.
 VECTOR_TABLE_KEY = "vector_table"
@@ -66,8 +66,12 @@ class MemoryStore(Protocol):
         """Return the memories among `ids` that pass the filters, keyed by id."""
         ...
 
-    async def count_matching(self, user: str, filters: Filters) -> int:
-        """Count the memories that pass the filters."""
+    async def neighbours(self, user: str, ids: Sequence[str]) -> dict[str, Neighbours]:
+        """Return, for each conversation turn among `ids`, the ids of the two turns before and the two after it."""
+        ...
+
+    async def count_matching(self, user: str, filters: Filters, *, unindexed: bool = False) -> int:
+        """Count the memories that pass the filters (`unindexed`: only those not yet in the vector index)."""
         ...
 
     async def recent(self, user: str, filters: Filters, limit: int) -> list[Memory]:

@@ -11,6 +11,9 @@ from typing import Any
 
 from agent_memory.models import Memory
 
+# The ids of the two turns before a conversation turn and the two after it (None past the session's ends).
+Neighbours = tuple[str | None, str | None, str | None, str | None]
+
 COLUMNS = "m.id, m.content, m.role, m.namespace, m.session_id, m.tags, m.metadata, m.created_at"
 
 

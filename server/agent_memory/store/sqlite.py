@@ -11,22 +11,20 @@ from typing import Any
 
 from agent_memory.models import Memory
 from agent_memory.store.connection import UNEMBEDDABLE, Connection, inspect_file
-from agent_memory.store.rows import COLUMNS, Filters, Inserted, NewRow, PendingRow, by_ids_query, memory_from_row
+from agent_memory.store.rows import (
+    COLUMNS,
+    Filters,
+    Inserted,
+    Neighbours,
+    NewRow,
+    PendingRow,
+    by_ids_query,
+    memory_from_row,
+)
+from agent_memory.store.turns import CONTEXT_OF, NEXT_TURN, neighbours_query
 
 __all__ = ["SQLiteStore", "fts_match", "inspect_file"]
 
-# Keyword search also reads a conversation's turn with its context, the turn before it in the same session (what
-# a reader has in mind), at a lower weight (migration 2's rank). Other memories have a NULL context.
-_CONTEXT_OF = (
-    "SELECT COALESCE(group_concat(content, char(10)), '') FROM (SELECT p.content FROM memories p"
-    " WHERE p.user = ? AND p.namespace = ? AND p.session_id = ? AND p.context IS NOT NULL"
-    " AND (p.created_ts < ? OR (p.created_ts = ? AND p.rowid < ?)) ORDER BY p.created_ts DESC, p.rowid DESC LIMIT 1)"
-)
-_NEXT_TURN = (
-    "SELECT rowid, created_ts FROM memories WHERE user = ? AND namespace = ? AND session_id = ?"
-    " AND context IS NOT NULL"
-    " AND (created_ts > ? OR (created_ts = ? AND rowid > ?)) ORDER BY created_ts, rowid LIMIT 1"
-)
 # Keyword search ranks this many times the wanted rows before checking their scope (see keyword_search).
 KEYWORD_HEAD_FACTOR = 4
 
@@ -47,7 +45,7 @@ class SQLiteStore(Connection):
         if row.in_conversation:
             # Every row already stored at this time precedes this one (rowids grow).
             turn = (row.user, row.namespace, row.session_id, ts, ts, 2**62)
-            async with self._db.execute(_CONTEXT_OF, turn) as cur:
+            async with self._db.execute(CONTEXT_OF, turn) as cur:
                 previous = await cur.fetchone()
             context = str(previous[0]) if previous else ""
         values = [
@@ -110,12 +108,12 @@ class SQLiteStore(Connection):
 
     async def _refresh_next_context(self, user: str, namespace: str, session: str, ts: float, rowid: int) -> None:
         """Recompute the context of the chat turn that follows (ts, rowid) in its session, if any."""
-        async with self._db.execute(_NEXT_TURN, (user, namespace, session, ts, ts, rowid)) as cur:
+        async with self._db.execute(NEXT_TURN, (user, namespace, session, ts, ts, rowid)) as cur:
             following = await cur.fetchone()
         if following is None:
             return
         next_rowid, next_ts = following
-        async with self._db.execute(_CONTEXT_OF, (user, namespace, session, next_ts, next_ts, next_rowid)) as cur:
+        async with self._db.execute(CONTEXT_OF, (user, namespace, session, next_ts, next_ts, next_rowid)) as cur:
             found = await cur.fetchone()
         context = str(found[0]) if found else ""
         await self._db.execute(
@@ -160,9 +158,20 @@ class SQLiteStore(Connection):
             rows = await cur.fetchall()
         return {r[0]: memory_from_row(r) for r in rows}
 
-    async def count_matching(self, user: str, filters: Filters) -> int:
-        """Count the memories that pass the filters (a time window is an index range scan)."""
-        where, params = filters.sql(user)
+    async def neighbours(self, user: str, ids: Sequence[str]) -> dict[str, Neighbours]:
+        """Return, for each conversation turn among `ids`, the ids of the two turns before and the two after it."""
+        if not ids:
+            return {}
+        sql, params = neighbours_query(user, ids)
+        async with self._db.execute(sql, params) as cur:
+            rows = await cur.fetchall()
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+
+    async def count_matching(self, user: str, filters: Filters, *, unindexed: bool = False) -> int:
+        """Count the memories that pass the filters (a time window is an index range scan), or those still pending."""
+        # Pending rows are few and have an index of their own: keep the scope's index out of the way then.
+        where, params = filters.sql(user, by_id=unindexed)
+        where += " AND m.indexed = 0" if unindexed else ""
         async with self._db.execute(f"SELECT COUNT(*) FROM memories m WHERE {where}", params) as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0

@@ -1,0 +1,63 @@
+"""Recall never waits for memories still being embedded: it answers at once and says how many there are."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from agent_memory.config import Settings
+from agent_memory.index.protocol import VectorIndex, VectorRow
+from tests.conftest import open_ready
+
+pytestmark = pytest.mark.anyio
+
+
+class _StalledIndex:
+    """A vector index whose writes wait for a gate: a backlog that cannot drain until the test says so."""
+
+    def __init__(self, inner: VectorIndex) -> None:
+        self.inner = inner
+        self.gate = threading.Event()
+        self.writing = threading.Event()
+
+    def upsert(self, rows: Sequence[VectorRow]) -> None:
+        self.writing.set()
+        if not self.gate.wait(timeout=60):
+            raise TimeoutError("the test never opened the gate")
+        self.inner.upsert(rows)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_recall_answers_at_once_while_a_backlog_waits_and_finds_it_by_keyword(tmp_path: Path) -> None:
+    service = await open_ready(Settings(data_dir=tmp_path / "d"))
+    stalled = _StalledIndex(service._indexer.vectors)  # type: ignore[arg-type]
+    service._indexer.vectors = stalled  # type: ignore[assignment]
+    try:
+        await service.remember("The car is parked on level 4, spot 17 of the airport garage")
+        for n in range(5):
+            await service.remember(f"note {n} about the quarterly budget review")
+        assert await anyio.to_thread.run_sync(stalled.writing.wait, 30)
+        with anyio.fail_after(1.5):  # less than the 2 s recall used to wait for a backlog
+            found = await service.recall("where is the car parked", limit=3)
+        assert found.hits[0].content.startswith("The car is parked")
+        assert found.mode == "hybrid" and not found.degraded
+        assert found.unindexed == 6
+        assert found.note is not None and "6 memories in scope are still being embedded" in found.note
+        # Another scope's backlog is not this one's.
+        elsewhere = await service.recall("where is the car parked", namespace="work")
+        assert elsewhere.unindexed == 0 and not elsewhere.hits
+    finally:
+        stalled.gate.set()
+    try:
+        assert await service.wait_indexed(30) is None
+        settled = await service.recall("where is the car parked", limit=3)
+        assert settled.unindexed == 0 and settled.note is None
+    finally:
+        await service.close()
