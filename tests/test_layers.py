@@ -43,7 +43,7 @@ def test_only_the_owning_module_imports_each_outside_library(library: str) -> No
 # What each part of the package may import from the package: dependencies point one way,
 # faces -> service -> {recall, summary, write, index} -> {store, embedding}, and config, errors, models anywhere.
 BASE = {"config", "errors", "models", "__init__", "__version__"}
-SERVICE = {"service", "operations", "diagnostics"}
+SERVICE = {"service", "operations", "diagnostics", "accounts"}
 ALLOWED = {
     "mcp": BASE | {"service", "mcp"},
     # `agent-memory serve` starts the MCP face.
@@ -51,6 +51,7 @@ ALLOWED = {
     "service": BASE | SERVICE | {"recall", "summary", "write", "index", "store", "embedding"},
     "operations": BASE | SERVICE | {"index", "store", "embedding", "errors"},
     "diagnostics": BASE | {"diagnostics", "index", "store", "embedding"},
+    "accounts": BASE | {"store"},
     # recall and summary share the query words (recall/terms.py); summaries are scrubbed like every write.
     "recall": BASE | {"recall", "store", "embedding"},
     "summary": BASE | {"summary", "store", "write", "recall.terms"},
