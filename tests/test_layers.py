@@ -12,7 +12,16 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "server" / "agent_memory"
 
 OWNERS = {
-    "mcp": {"mcp/server.py", "mcp/http.py", "mcp/auth.py", "mcp/context.py", "mcp/sampling.py", "mcp/tools.py"},
+    "mcp": {
+        "mcp/server.py",
+        "mcp/http.py",
+        "mcp/auth.py",
+        "mcp/context.py",
+        "mcp/sampling.py",
+        "mcp/tools.py",
+        "mcp/oauth.py",
+        "mcp/consent.py",
+    },
     "sentence_transformers": {"embedding/embedder.py"},
     "transformers": {"embedding/pooling.py"},
     # embedding/half.py: the exact search's float16 product (numpy has no fast one), once the model has loaded torch.
