@@ -101,3 +101,39 @@ def test_the_issuer_url_is_a_public_https_origin() -> None:
     for bad in ("http://memory.example.com", "https://memory.example.com/mcp", "https://x.example/?a=1", "memory"):
         with pytest.raises(ConfigError, match="AGENT_MEMORY_OAUTH_ISSUER_URL"):
             load_settings({"AGENT_MEMORY_OAUTH_ISSUER_URL": bad})
+
+
+async def test_behind_a_proxy_the_issuer_url_names_everything_and_is_the_accepted_host(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert add_user(data, "dana", PASSWORD).returncode == 0
+    token = secrets.token_urlsafe(24)
+    public = "https://memory.example.com"
+    env = no_model(data, AGENT_MEMORY_OAUTH_ISSUER_URL=public, AGENT_MEMORY_HTTP_TOKENS=f"{token}:dana")
+    proxied = {"Host": "memory.example.com"}  # what Caddy (or nginx with proxy_set_header Host) forwards
+    with http_server(env=env) as (url, _):
+        base = url.removesuffix("/mcp")
+        async with httpx2.AsyncClient(timeout=30, headers=proxied) as web:
+            metadata = (await web.get(f"{base}/.well-known/oauth-protected-resource/mcp")).json()
+            assert metadata == {**metadata, "resource": f"{public}/mcp", "authorization_servers": [public]}
+            refused = await web.post(f"{base}/mcp", json={})
+            assert f'resource_metadata="{public}/.well-known/oauth-protected-resource/mcp"' in str(
+                refused.headers["www-authenticate"]
+            )
+            client_id = (await web.post(f"{base}/register", json={"redirect_uris": ["http://127.0.0.1:9/cb"]})).json()
+            app = App(
+                public, client_id["client_id"], secret=client_id.get("client_secret"), redirect="http://127.0.0.1:9/cb"
+            )
+            authorize = (await app.authorize_url("x" * 43)).replace(public, base)
+            consent_url = (await web.get(authorize)).headers["location"]
+            assert consent_url.startswith(f"{public}/oauth/consent?request=")
+            page = await web.get(consent_url.replace(public, base))
+            assert page.status_code == 200 and "Secure" in page.headers["set-cookie"]
+            direct = await web.get(consent_url.replace(public, base), headers={"Host": url.split("/")[2]})
+            assert direct.status_code == 421
+        assert await status(base, token) == 200  # loopback names still work for local clients
+        async with httpx2.AsyncClient(timeout=30) as web:
+            body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+            evil = await web.post(
+                f"{base}/mcp", json=body, headers={"Host": "evil.example", "Authorization": f"Bearer {token}"}
+            )
+            assert evil.status_code == 421

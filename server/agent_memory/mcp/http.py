@@ -26,17 +26,18 @@ PATH = "/mcp"
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
     """Return the Host/Origin checks that stop DNS rebinding (a web page driving a local server)."""
-    if settings.http_allowed_hosts or (settings.oauth_issuer_url and not settings.is_loopback()):
-        # Behind a proxy the Host header is the issuer's (Caddy keeps it; nginx needs `proxy_set_header Host`).
-        issuer = urlsplit(settings.oauth_issuer_url or "").netloc
-        hosts = list(settings.http_allowed_hosts) or [issuer]
+    # Behind a proxy the Host header is the issuer's (Caddy keeps it; nginx needs `proxy_set_header Host`).
+    issuer = [urlsplit(settings.oauth_issuer_url).netloc] if settings.oauth_issuer_url else []
+    if settings.http_allowed_hosts or (issuer and not settings.is_loopback()):
+        hosts = [*settings.http_allowed_hosts, *issuer]
         origins = [f"{scheme}://{host}" for host in hosts for scheme in ("http", "https")]
         return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
     if settings.is_loopback():
-        names = {"127.0.0.1", "localhost", "[::1]", bracketed(settings.http_host)}
+        names = sorted({"127.0.0.1", "localhost", "[::1]", bracketed(settings.http_host)})
         return TransportSecuritySettings(
-            allowed_hosts=[f"{name}:*" for name in sorted(names)],
-            allowed_origins=[f"{scheme}://{name}:*" for name in sorted(names) for scheme in ("http", "https")],
+            allowed_hosts=[f"{name}:*" for name in names] + issuer,
+            allowed_origins=[f"{scheme}://{name}:*" for name in names for scheme in ("http", "https")]
+            + [f"https://{host}" for host in issuer],
         )
     # A remote address cannot be pinned without knowing the names clients use; tokens guard it instead.
     logger.warning(

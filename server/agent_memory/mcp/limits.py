@@ -9,7 +9,7 @@ from collections import deque
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 # (path, per client address, for everyone) requests per WINDOW seconds; POSTs only.
-LIMITS = {"/register": (10, 60), "/oauth/consent": (20, 200)}
+LIMITS = {"/register": (10, 60), "/oauth/consent": (30, 300)}
 WINDOW = 60.0
 
 

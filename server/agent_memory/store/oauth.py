@@ -140,7 +140,8 @@ class OAuthStore:
     async def add_code(self, code: CodeRow) -> None:
         """Store an authorization code, purging expired ones."""
         async with self._transaction() as db:
-            await db.execute("DELETE FROM oauth_codes WHERE expires_ts < ? AND used = 0", (code.expires_ts - 3600,))
+            # Spent codes are kept while they could come back (reuse revokes what they issued), then purged.
+            await db.execute("DELETE FROM oauth_codes WHERE expires_ts < ?", (code.expires_ts - 3600,))
             await db.execute(
                 "INSERT INTO oauth_codes VALUES (?, ?, ?, ?, ?, ?, 0)",
                 (code.code_hash, code.client_id, code.user, json.dumps(code.grant), code.family, code.expires_ts),
