@@ -1,4 +1,4 @@
-"""Rate limits in front of the OAuth endpoints anyone can reach: registration and the sign-in form."""
+"""Rate limits in front of the OAuth endpoints anyone can reach: registration, authorization and the sign-in form."""
 
 from __future__ import annotations
 
@@ -8,26 +8,32 @@ from collections import deque
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-# (path, per client address, for everyone) requests per WINDOW seconds; POSTs only.
-LIMITS = {"/register": (10, 60), "/oauth/consent": (30, 300)}
+# (method, path) -> (per client address, for everyone) requests per WINDOW seconds.
+LIMITS = {
+    ("POST", "/register"): (10, 60),
+    ("GET", "/authorize"): (60, 600),
+    ("POST", "/authorize"): (60, 600),
+    ("POST", "/oauth/consent"): (30, 300),
+}
 WINDOW = 60.0
 
 
 class RateLimit:
-    """Answer 429 to a POST on a limited path once an address, or everyone together, exceeds its limit."""
+    """Answer 429 to a limited request once its address, or everyone together, exceeds the limit."""
 
-    def __init__(self, app: ASGIApp, limits: dict[str, tuple[int, int]] | None = None) -> None:
+    def __init__(self, app: ASGIApp, limits: dict[tuple[str, str], tuple[int, int]] | None = None) -> None:
         self.app = app
         self._limits = LIMITS if limits is None else limits
         self._seen: dict[tuple[str, str], deque[float]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on unless it is over a limit."""
-        path = scope.get("path", "")
-        if scope["type"] != "http" or scope.get("method") != "POST" or path not in self._limits:
+        key = (scope.get("method", ""), scope.get("path", ""))
+        if scope["type"] != "http" or key not in self._limits:
             await self.app(scope, receive, send)
             return
-        per_address, overall = self._limits[path]
+        per_address, overall = self._limits[key]
+        path = " ".join(key)
         address = (scope.get("client") or ("?", 0))[0]
         now = time.monotonic()
         if self._over((path, address), per_address, now) or self._over((path, "*"), overall, now):

@@ -128,8 +128,8 @@ class OAuthProvider:
         if params.resource is not None and params.resource.rstrip("/") != self.resource:
             raise AuthorizeError("invalid_target", f"this server issues tokens for {self.resource} only")
         self._expire()
-        if len(self._pending) >= MAX_PENDING:
-            raise AuthorizeError("temporarily_unavailable", "too many sign-ins are waiting; try again shortly")
+        if len(self._pending) >= MAX_PENDING:  # the oldest goes: a flood cannot lock people out for long
+            del self._pending[next(iter(self._pending))]
         request_id = secrets.token_urlsafe(24)
         self._pending[request_id] = Pending(client, params)
         return f"{self.issuer}/oauth/consent?request={request_id}"
