@@ -7,12 +7,15 @@ import hashlib
 import re
 import secrets
 import sqlite3
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx2
+
+from tests.serving import clean_env, console_script
 
 REDIRECT = "http://127.0.0.1:33418/callback"
 
@@ -154,3 +157,9 @@ def rows(data_dir: Path, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
 def digest(token: str) -> str:
     """Return a token's stored hash."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def add_user(data_dir: Path, name: str, password: str) -> subprocess.CompletedProcess[str]:
+    """Run `agent-memory user add NAME --password-stdin`."""
+    command = [console_script(), "--data-dir", str(data_dir), "user", "add", name, "--password-stdin"]
+    return subprocess.run(command, input=password + "\n", env=clean_env(), capture_output=True, text=True, timeout=120)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -23,6 +22,7 @@ from tests.conftest import call
 from tests.mcp.oauth_browser import (
     REDIRECT,
     App,
+    add_user,
     consent,
     digest,
     field,
@@ -32,18 +32,12 @@ from tests.mcp.oauth_browser import (
     rows,
     status,
 )
-from tests.serving import bearer, clean_env, console_script, http_server, transport
+from tests.serving import bearer, clean_env, http_server, transport
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
 PASSWORDS = {"alice": "alice-" + secrets.token_hex(8), "bob": "bob-" + secrets.token_hex(8)}
 CAROL = secrets.token_urlsafe(24)  # a static token beside OAuth
-
-
-def add_user(data_dir: Path, name: str, password: str) -> subprocess.CompletedProcess[str]:
-    """Run `agent-memory user add NAME --password-stdin`."""
-    command = [console_script(), "--data-dir", str(data_dir), "user", "add", name, "--password-stdin"]
-    return subprocess.run(command, input=password + "\n", env=clean_env(), capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")

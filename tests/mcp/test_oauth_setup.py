@@ -13,8 +13,7 @@ import pytest
 
 from agent_memory.config import load_settings
 from agent_memory.errors import ConfigError
-from tests.mcp.oauth_browser import App, register, rows, status
-from tests.mcp.test_oauth import add_user
+from tests.mcp.oauth_browser import App, add_user, register, rows, status
 from tests.serving import clean_env, console_script, http_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
