@@ -8,7 +8,9 @@ a copy of the database alone holds no secret that works.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -51,8 +53,10 @@ def check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, bytes.fromhex(digest))
 
 
-# Checked when the user does not exist, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+@functools.cache
+def _dummy_hash() -> str:
+    """Return a hash checked when the user does not exist, so a wrong name costs as long as a wrong password."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def digest(secret: str) -> str:
@@ -119,7 +123,7 @@ class Accounts:
         if len(password) < MIN_PASSWORD_CHARS:
             raise InvalidInput(f"the password must have at least {MIN_PASSWORD_CHARS} characters.")
         created = datetime.now(UTC).isoformat(timespec="seconds")
-        return await self._store.set_user(name, hash_password(password), created)
+        return await self._store.set_user(name, await asyncio.to_thread(hash_password, password), created)
 
     async def remove_user(self, name: str) -> bool:
         """Remove a user's sign-in and revoke every token issued to them (their memories stay)."""
@@ -136,7 +140,8 @@ class Accounts:
     async def sign_in(self, name: str, password: str) -> bool:
         """Return whether the name and password match a user."""
         stored = await self._store.password_hash(name)
-        ok = check_password(password, stored or _DUMMY_HASH)
+        # On a worker thread: scrypt takes tens of milliseconds, which the event loop must not wait through.
+        ok = await asyncio.to_thread(lambda: check_password(password, stored or _dummy_hash()))
         return ok and stored is not None
 
     def client_secret(self, client_id: str) -> str:
