@@ -83,6 +83,9 @@ class Settings:
     http_port: int = 8765
     http_allow_unauthenticated: bool = False
     http_allowed_hosts: tuple[str, ...] = ()
+    # OAuth sign-in over HTTP (on whenever users exist); the issuer is the public origin behind a proxy.
+    oauth: bool = True
+    oauth_issuer_url: str | None = None
     # The vector index at an object-store URI (s3://bucket/prefix) instead of the data dir.
     vector_uri: str | None = None
     vector_storage_options: tuple[tuple[str, str], ...] = field(default=(), repr=False)
@@ -117,6 +120,8 @@ class Settings:
             _check_scope("user", user)
         if len({token for token, _ in self.http_tokens}) != len(self.http_tokens):
             raise ConfigError("the same HTTP token is listed twice: give each user a token of their own.")
+        if self.oauth_issuer_url is not None:
+            _check_issuer(self.oauth_issuer_url)
         if self.vector_uri is not None and "://" not in self.vector_uri:
             raise ConfigError(
                 f"AGENT_MEMORY_VECTOR_URI {self.vector_uri!r} is not a URI: use e.g. s3://bucket/prefix, "
@@ -186,6 +191,8 @@ _ENV: dict[str, tuple[str, Any]] = {
     "AGENT_MEMORY_HTTP_ALLOWED_HOSTS": ("http_allowed_hosts", tuple),
     "AGENT_MEMORY_HTTP_TOKENS": ("http_tokens", str),
     "AGENT_MEMORY_HTTP_TOKENS_FILE": ("http_tokens", Path),
+    "AGENT_MEMORY_OAUTH": ("oauth", bool),
+    "AGENT_MEMORY_OAUTH_ISSUER_URL": ("oauth_issuer_url", str),
     "AGENT_MEMORY_VECTOR_URI": ("vector_uri", str),
     "AGENT_MEMORY_VECTOR_STORAGE_OPTIONS": ("vector_storage_options", json),
 }
@@ -224,6 +231,25 @@ def _check_scope(name: str, value: str) -> None:
         raise ConfigError(
             f"{name} {value!r} is not valid: use 1-64 printable characters without "
             f"surrounding spaces (AGENT_MEMORY_{name.upper()})."
+        )
+
+
+def _check_issuer(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if (
+        parts.scheme not in ("https", "http")
+        or (parts.scheme == "http" and not loopback)
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ConfigError(
+            f"AGENT_MEMORY_OAUTH_ISSUER_URL {url!r} must be the public origin clients reach, like "
+            "https://memory.example.com (https, no path); plain http only on localhost."
         )
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent_memory import diagnostics
+from agent_memory.accounts import Accounts, Grant, Issued, UserInfo, has_users
 from agent_memory.config import RecallMode, Settings
 from agent_memory.embedding import malloc
 from agent_memory.embedding.embedder import Embedder, ModelEmbedder
@@ -52,12 +53,17 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "SUMMARY_SYSTEM_PROMPT",
+    "Accounts",
     "Check",
     "Embedder",
+    "Grant",
+    "Issued",
     "MemoryService",
     "Stats",
     "SummaryPlan",
+    "UserInfo",
     "doctor",
+    "has_users",
     "tune_process",
 ]
 
@@ -80,6 +86,8 @@ class MemoryService(Operations):
         self._store = store
         self._model = model
         self._indexer = Indexer(settings, store, model)
+        # Sign-in over HTTP: users, OAuth clients and tokens (accounts.py).
+        self.accounts = Accounts(store.oauth, settings.data_dir)
         self.session_id = f"session-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         # "Now" for recall: recency and "last week" are measured from it (an evaluation replays another date).
         self.clock: Callable[[], datetime] = _utc_now

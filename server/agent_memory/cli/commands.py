@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from agent_memory.cli import admin
+from agent_memory.cli import admin, signin
 from agent_memory.cli import output as out
 from agent_memory.cli.lifecycle import NO_MODEL, index, opened
 from agent_memory.config import Settings
@@ -152,4 +152,6 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[int]]] = 
     "reindex": admin.reindex,
     "stats": admin.stats,
     "doctor": admin.doctor,
+    "user": signin.user,
+    "token": signin.token,
 }

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from agent_memory import __version__
+from agent_memory.cli import signin
 from agent_memory.config import Settings, env_names, load_settings
 from agent_memory.errors import AgentMemoryError, InvalidInput
 
@@ -49,6 +50,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reindex": ("rebuild the vector index from SQLite", "agent-memory reindex"),
     "stats": ("show counts per namespace and role, index state and disk use", "agent-memory stats --json"),
     "doctor": ("check the data dir, SQLite, the vector index, the model and the API key", "agent-memory doctor"),
+    "user": (
+        "list, add or remove the users who sign in over OAuth (add also resets a password)",
+        "agent-memory user add alice\n  agent-memory user list",
+    ),
+    "token": ("list or revoke OAuth grants (a grant is every token of one sign-in)", "agent-memory token list"),
 }
 
 
@@ -85,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     }
     _use_flags(cmd)
     _admin_flags(cmd)
+    signin.add_flags(cmd)
     return parser
 
 
@@ -194,7 +201,9 @@ def _serve(settings: Settings, transport: str) -> int:
         from agent_memory.mcp.http import serve
 
         serve(
-            build_server(settings), settings, lambda url: print(f"agent-memory: serving MCP at {url}", file=sys.stderr)
+            lambda s: build_server(s, http=True),
+            settings,
+            lambda url: print(f"agent-memory: serving MCP at {url}", file=sys.stderr),
         )
     else:
         build_server(settings).run("stdio")

@@ -67,4 +67,5 @@ def scoped(service: MemoryService, http_session: str | None = None) -> MemorySer
     if token is None and http_session is None:
         return service
     session = f"http-{hashlib.sha256(http_session.encode()).hexdigest()[:16]}" if http_session else None
-    return service.scoped(token.client_id if token else service.settings.user, session)
+    # The subject is the user (a static token's or a signed-in person's); an OAuth client id is never a user.
+    return service.scoped((token.subject or token.client_id) if token else service.settings.user, session)

@@ -11,6 +11,7 @@ import logging
 import socket
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
@@ -25,15 +26,18 @@ PATH = "/mcp"
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
     """Return the Host/Origin checks that stop DNS rebinding (a web page driving a local server)."""
-    if settings.http_allowed_hosts:
-        hosts = list(settings.http_allowed_hosts)
+    # Behind a proxy the Host header is the issuer's (Caddy keeps it; nginx needs `proxy_set_header Host`).
+    issuer = [urlsplit(settings.oauth_issuer_url).netloc] if settings.oauth_issuer_url else []
+    if settings.http_allowed_hosts or (issuer and not settings.is_loopback()):
+        hosts = [*settings.http_allowed_hosts, *issuer]
         origins = [f"{scheme}://{host}" for host in hosts for scheme in ("http", "https")]
         return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
     if settings.is_loopback():
-        names = {"127.0.0.1", "localhost", "[::1]", bracketed(settings.http_host)}
+        names = sorted({"127.0.0.1", "localhost", "[::1]", bracketed(settings.http_host)})
         return TransportSecuritySettings(
-            allowed_hosts=[f"{name}:*" for name in sorted(names)],
-            allowed_origins=[f"{scheme}://{name}:*" for name in sorted(names) for scheme in ("http", "https")],
+            allowed_hosts=[f"{name}:*" for name in names] + issuer,
+            allowed_origins=[f"{scheme}://{name}:*" for name in names for scheme in ("http", "https")]
+            + [f"https://{host}" for host in issuer],
         )
     # A remote address cannot be pinned without knowing the names clients use; tokens guard it instead.
     logger.warning(
@@ -48,13 +52,14 @@ def bracketed(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
-def check_exposure(settings: Settings) -> None:
-    """Refuse to serve memories without tokens on an address other machines can reach."""
-    if settings.http_tokens or settings.is_loopback() or settings.http_allow_unauthenticated:
+def check_exposure(settings: Settings, signed_in: bool = False) -> None:
+    """Refuse to serve memories without tokens or OAuth sign-in on an address other machines can reach."""
+    if settings.http_tokens or signed_in or settings.is_loopback() or settings.http_allow_unauthenticated:
         return
     raise ConfigError(
         f"refusing to listen on {settings.http_host} without a token: anyone who can reach it could read every "
-        "memory. Set AGENT_MEMORY_HTTP_TOKENS (token:user,...) or AGENT_MEMORY_HTTP_TOKENS_FILE, bind to "
+        "memory. Add a user who signs in with OAuth (`agent-memory user add NAME`), set AGENT_MEMORY_HTTP_TOKENS "
+        "(token:user,...) or AGENT_MEMORY_HTTP_TOKENS_FILE, bind to "
         "127.0.0.1, or set AGENT_MEMORY_HTTP_ALLOW_UNAUTHENTICATED=1 if something in front of it authenticates."
     )
 
@@ -75,18 +80,31 @@ def listen(settings: Settings) -> socket.socket:
     return sock
 
 
-def serve(server: MCPServer[Any], settings: Settings, on_ready: Callable[[str], None]) -> None:
+def serve(build: Callable[[Settings], MCPServer[Any]], settings: Settings, on_ready: Callable[[str], None]) -> None:
     """Serve MCP over streamable HTTP until interrupted; `on_ready` gets the URL once requests are served."""
     import anyio
     import uvicorn
 
-    check_exposure(settings)
-    app = server.streamable_http_app(
-        streamable_http_path=PATH, transport_security=transport_security(settings), host=settings.http_host
-    )
+    from agent_memory.mcp.auth import oauth_on
+    from agent_memory.mcp.limits import RateLimit
+
+    signed_in = oauth_on(settings)
+    check_exposure(settings, signed_in)
     sock = listen(settings)
     host, port = sock.getsockname()[:2]
     url = f"http://{bracketed(host)}:{port}{PATH}"
+    # Built once the port is known: the OAuth issuer of a loopback server is its own address.
+    settings = settings.with_overrides(http_port=port)
+    try:
+        server = build(settings)
+    except BaseException:
+        sock.close()
+        raise
+    app: Any = server.streamable_http_app(
+        streamable_http_path=PATH, transport_security=transport_security(settings), host=settings.http_host
+    )
+    if signed_in:
+        app = RateLimit(app)
 
     class Listener(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:

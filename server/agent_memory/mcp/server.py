@@ -10,6 +10,7 @@ from agent_memory import __version__
 from agent_memory.config import Settings
 from agent_memory.mcp import prompts, tools
 from agent_memory.mcp.auth import auth_for
+from agent_memory.mcp.consent import PATH as CONSENT_PATH
 from agent_memory.mcp.context import OpenService
 from agent_memory.service import Embedder, MemoryService
 
@@ -21,20 +22,25 @@ INSTRUCTIONS = """Persistent memory across conversations.
 - `forget` deletes a memory by id when the user asks."""
 
 
-def build_server(settings: Settings, embedder: Embedder | None = None) -> MCPServer[MemoryService]:
-    """Build the MCP server; the service (stores, model loader, indexer) opens in the lifespan."""
+def build_server(
+    settings: Settings, embedder: Embedder | None = None, *, http: bool = False
+) -> MCPServer[MemoryService]:
+    """Build the MCP server (`http`: with OAuth sign-in when users exist); the service opens in the lifespan."""
     opened = OpenService(settings, embedder)
-    auth, verifier = auth_for(settings)
+    auth = auth_for(settings, opened, http=http)
     server: MCPServer[MemoryService] = MCPServer(
         "agent-memory",
-        token_verifier=verifier,
-        auth=auth,
+        token_verifier=auth.verifier,
+        auth_server_provider=auth.provider,
+        auth=auth.settings,
         title="Agent Memory",
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=opened.lifespan,
         log_level=settings.log_level.upper(),  # type: ignore[arg-type]
     )
+    if auth.consent is not None:
+        server.custom_route(CONSENT_PATH, methods=["GET", "POST"])(auth.consent)
     for tool in tools.TOOLS:
         server.add_tool(tool.fn, title=tool.title, annotations=tool.annotations)
     # Static resources and completions get no Context from the SDK, so they are handed the service's holder.

@@ -85,6 +85,45 @@ MIGRATIONS: list[str] = [
     END;
     INSERT INTO memories_fts(memories_fts) VALUES ('rebuild');
     """,
+    # 3 (OAuth sign-in, issue 19): users with a password, registered OAuth clients, authorization codes and
+    # tokens. Secrets are stored as hashes only; `family` is one grant (one consent), revoked as a whole.
+    """
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE oauth_clients (
+        client_id TEXT PRIMARY KEY,
+        secret_hash TEXT,
+        metadata TEXT NOT NULL,
+        created_ts REAL NOT NULL
+    );
+    CREATE TABLE oauth_codes (
+        code_hash TEXT PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        user TEXT NOT NULL,
+        grant_data TEXT NOT NULL,
+        family TEXT NOT NULL,
+        expires_ts REAL NOT NULL,
+        used INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE oauth_tokens (
+        token_hash TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('access', 'refresh')),
+        client_id TEXT NOT NULL,
+        user TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        family TEXT NOT NULL,
+        created_ts REAL NOT NULL,
+        expires_ts REAL NOT NULL,
+        used INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX oauth_tokens_family ON oauth_tokens(family);
+    CREATE INDEX oauth_tokens_user ON oauth_tokens(user);
+    CREATE INDEX oauth_codes_family ON oauth_codes(family);
+    """,
 ]
 
 

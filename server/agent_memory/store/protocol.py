@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from agent_memory.models import Memory, StoredSummary
+from agent_memory.store.oauth import OAuthStore
 from agent_memory.store.rows import Filters, Inserted, Neighbours, NewRow, PendingRow
 
 # The settings key under which the store remembers which vector table its index rows live in.
@@ -42,6 +43,11 @@ class MemoryStore(Protocol):
     @property
     def summaries(self) -> SummaryStore:
         """Return the summaries kept beside the memories."""
+        ...
+
+    @property
+    def oauth(self) -> OAuthStore:
+        """Return the users, OAuth clients, codes and tokens (sign-in over HTTP)."""
         ...
 
     async def close(self) -> None:

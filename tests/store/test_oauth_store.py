@@ -1,0 +1,144 @@
+"""Sign-in storage on real SQLite: hashed secrets, one winner when a code or refresh token races, and purging."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from agent_memory.accounts import ACCESS_SECONDS, Accounts, Grant, Issued, check_password, hash_password
+from agent_memory.errors import InvalidInput
+from agent_memory.store.sqlite import SQLiteStore
+
+pytestmark = pytest.mark.anyio
+
+RESOURCE = "http://127.0.0.1:8765/mcp"
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def accounts(tmp_path: Path) -> AsyncIterator[tuple[Accounts, Clock, Path]]:
+    """Accounts on a fresh database, with a movable clock."""
+    store = await SQLiteStore.open(tmp_path / "memory.sqlite3")
+    clock = Clock()
+    try:
+        yield Accounts(store.oauth, tmp_path, clock), clock, tmp_path / "memory.sqlite3"
+    finally:
+        await store.close()
+
+
+def count(path: Path, table: str) -> int:
+    """Count a table's rows through a second connection."""
+    with sqlite3.connect(path) as db:
+        return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+async def grant(accounts: Accounts) -> tuple[str, Grant]:
+    """Issue a code for alice; return it with its grant."""
+    code = await accounts.issue_code("client-1", "alice", RESOURCE, {"resource": RESOURCE, "scopes": []})
+    loaded = await accounts.load_code(code)
+    assert loaded is not None and loaded.user == "alice" and loaded.resource == RESOURCE
+    return code, loaded
+
+
+def test_a_password_hash_is_salted_scrypt_and_checks_only_the_right_password() -> None:
+    first, second = hash_password("correct horse"), hash_password("correct horse")
+    assert first != second and first.startswith("scrypt$16384$8$1$") and "correct" not in first
+    assert check_password("correct horse", first) and not check_password("correct horsf", first)
+
+
+async def test_users_sign_in_with_their_own_password_only(accounts: tuple[Accounts, Clock, Path]) -> None:
+    acc, _, _ = accounts
+    with pytest.raises(InvalidInput, match="at least 8"):
+        await acc.set_user("alice", "short")
+    assert await acc.set_user("alice", "alice-password") is True
+    assert await acc.set_user("bob", "bob-password") is True
+    assert await acc.sign_in("alice", "alice-password") and not await acc.sign_in("alice", "bob-password")
+    assert not await acc.sign_in("carol", "alice-password")
+    assert await acc.set_user("alice", "new-password") is False
+    assert await acc.sign_in("alice", "new-password") and not await acc.sign_in("alice", "alice-password")
+
+
+async def test_a_code_raced_by_two_exchanges_issues_at_most_one_live_pair(
+    accounts: tuple[Accounts, Clock, Path],
+) -> None:
+    acc, _, path = accounts
+    code, loaded = await grant(acc)
+    results: list[Issued | None] = []
+
+    async def exchange() -> None:
+        results.append(await acc.exchange_code(code, loaded))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(2):
+            tg.start_soon(exchange)
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    # The loser is a replay: the grant is revoked, so the winner's tokens stop working too.
+    assert await acc.load_token(winners[0].access_token, "access") is None
+    assert count(path, "oauth_tokens") == 0
+    assert await acc.load_code(code) is None
+
+
+async def test_a_refresh_token_raced_twice_rotates_once_and_revokes_the_family(
+    accounts: tuple[Accounts, Clock, Path],
+) -> None:
+    acc, _, path = accounts
+    code, loaded = await grant(acc)
+    pair = await acc.exchange_code(code, loaded)
+    assert pair is not None
+    refresh = await acc.load_token(pair.refresh_token, "refresh")
+    assert refresh is not None
+    results = []
+
+    async def rotate() -> None:
+        results.append(await acc.rotate(pair.refresh_token, refresh, ()))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(2):
+            tg.start_soon(rotate)
+    assert sum(r is not None for r in results) == 1
+    assert count(path, "oauth_tokens") == 0
+
+
+async def test_tokens_are_stored_hashed_expire_and_are_purged(accounts: tuple[Accounts, Clock, Path]) -> None:
+    acc, clock, path = accounts
+    code, loaded = await grant(acc)
+    pair = await acc.exchange_code(code, loaded)
+    assert pair is not None
+    dump = path.read_bytes() + (path.parent / "memory.sqlite3-wal").read_bytes()
+    assert pair.access_token.encode() not in dump and code.encode() not in dump
+    assert await acc.load_token(pair.access_token, "access") is not None
+    assert await acc.load_token(pair.access_token, "refresh") is None  # an access token is no refresh token
+    clock.now += ACCESS_SECONDS + 1
+    assert await acc.load_token(pair.access_token, "access") is None
+    assert await acc.load_token(pair.refresh_token, "refresh") is not None  # refresh tokens live longer
+    before = count(path, "oauth_tokens")
+    await acc.exchange_code(*(await grant(acc)))  # issuing purges what has expired
+    assert count(path, "oauth_tokens") == before - 1 + 2
+
+
+async def test_a_client_secret_is_derived_from_a_key_file_and_never_stored(
+    accounts: tuple[Accounts, Clock, Path],
+) -> None:
+    acc, _, path = accounts
+    await acc.register_client("client-1", True, '{"client_name": "x"}')
+    await acc.register_client("client-2", False, '{"client_name": "y"}')
+    first = await acc.client("client-1")
+    assert first is not None and first[0] == acc.client_secret("client-1")
+    assert await acc.client("client-2") == (None, '{"client_name": "y"}')
+    assert acc.client_secret("client-1") != acc.client_secret("client-2")
+    assert first[0] is not None and first[0].encode() not in path.read_bytes()
+    assert (path.parent / "oauth-client.key").stat().st_size == 32
