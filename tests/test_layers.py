@@ -12,7 +12,15 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "server" / "agent_memory"
 
 OWNERS = {
-    "mcp": {"mcp/server.py", "mcp/http.py", "mcp/auth.py", "mcp/context.py", "mcp/sampling.py", "mcp/tools.py"},
+    "mcp": {
+        "mcp/server.py",
+        "mcp/http.py",
+        "mcp/auth.py",
+        "mcp/context.py",
+        "mcp/sampling.py",
+        "mcp/tools.py",
+        "mcp/workspace.py",
+    },
     "sentence_transformers": {"embedding/embedder.py"},
     "transformers": {"embedding/pooling.py"},
     # embedding/half.py: the exact search's float16 product (numpy has no fast one), once the model has loaded torch.
@@ -45,9 +53,11 @@ def test_only_the_owning_module_imports_each_outside_library(library: str) -> No
 BASE = {"config", "errors", "models", "__init__", "__version__"}
 SERVICE = {"service", "operations", "diagnostics"}
 ALLOWED = {
-    "mcp": BASE | {"service", "mcp"},
+    # workspace.py: which project a call is about (stdlib only), used by the faces.
+    "workspace": BASE | {"workspace"},
+    "mcp": BASE | {"service", "mcp", "workspace"},
     # `agent-memory serve` starts the MCP face.
-    "cli": BASE | {"service", "cli", "mcp"},
+    "cli": BASE | {"service", "cli", "mcp", "workspace"},
     "service": BASE | SERVICE | {"recall", "summary", "write", "index", "store", "embedding"},
     "operations": BASE | SERVICE | {"index", "store", "embedding", "errors"},
     "diagnostics": BASE | {"diagnostics", "index", "store", "embedding"},

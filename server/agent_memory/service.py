@@ -49,8 +49,11 @@ from agent_memory.write import prepare
 from agent_memory.write import validation as check
 
 logger = logging.getLogger(__name__)
+# recall(namespace=ALL_NAMESPACES) searches all of the user's namespaces, never another user's.
+ALL_NAMESPACES = "*"
 
 __all__ = [
+    "ALL_NAMESPACES",
     "SUMMARY_SYSTEM_PROMPT",
     "Check",
     "Embedder",
@@ -202,6 +205,12 @@ class MemoryService(Operations):
             view.session_id = session_id
         return view
 
+    def in_namespace(self, namespace: str) -> MemoryService:
+        """Return a view whose default namespace is `namespace` (the workspace's project, resolved by a face)."""
+        view = copy.copy(self)
+        view.settings = replace(self.settings, namespace=namespace)
+        return view
+
     async def recall(
         self,
         query: str,
@@ -217,11 +226,15 @@ class MemoryService(Operations):
     ) -> RecallResult:
         """Return the memories most relevant to the query: keyword and vector candidates, fused.
 
+        `namespace="*"` searches every namespace of this user; each hit names its own.
         `mode` searches by keyword or by vector alone (to measure each); the default is the configured one.
         """
+        filters = self._filters(None if namespace == ALL_NAMESPACES else namespace, session_id, tags, since, until)
+        if namespace == ALL_NAMESPACES:
+            filters = replace(filters, namespace=None)
         request = pipeline.Request(
             text=check.query(query, self.settings),
-            filters=self._filters(namespace, session_id, tags, since, until),
+            filters=filters,
             limit=check.limit(limit, "limit", self.settings.max_recall_limit),
             max_tokens=None if max_tokens is None else check.limit(max_tokens, "max_tokens", 1_000_000),
             now=self.clock(),

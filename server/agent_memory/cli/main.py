@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from agent_memory import __version__
 from agent_memory.config import Settings, env_names, load_settings
@@ -194,8 +195,10 @@ def _serve(settings: Settings, transport: str) -> int:
         from agent_memory.mcp.http import serve
 
         serve(
-            build_server(settings), settings, lambda url: print(f"agent-memory: serving MCP at {url}", file=sys.stderr)
+            build_server(settings, cwd=Path.cwd()),
+            settings,
+            lambda url: print(f"agent-memory: serving MCP at {url}", file=sys.stderr),
         )
     else:
-        build_server(settings).run("stdio")
+        build_server(settings, cwd=Path.cwd()).run("stdio")
     return 0

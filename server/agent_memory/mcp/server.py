@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 from mcp.server.mcpserver import MCPServer
 
@@ -11,6 +12,7 @@ from agent_memory.config import Settings
 from agent_memory.mcp import prompts, tools
 from agent_memory.mcp.auth import auth_for
 from agent_memory.mcp.context import OpenService
+from agent_memory.mcp.workspace import Workspaces
 from agent_memory.service import Embedder, MemoryService
 
 INSTRUCTIONS = """Persistent memory across conversations.
@@ -21,8 +23,13 @@ INSTRUCTIONS = """Persistent memory across conversations.
 - `forget` deletes a memory by id when the user asks."""
 
 
-def build_server(settings: Settings, embedder: Embedder | None = None) -> MCPServer[MemoryService]:
-    """Build the MCP server; the service (stores, model loader, indexer) opens in the lifespan."""
+def build_server(
+    settings: Settings, embedder: Embedder | None = None, *, cwd: Path | None = None
+) -> MCPServer[MemoryService]:
+    """Build the MCP server; the service (stores, model loader, indexer) opens in the lifespan.
+
+    `cwd`: the directory the client started the server in, a workspace signal when it is a project.
+    """
     opened = OpenService(settings, embedder)
     auth, verifier = auth_for(settings)
     server: MCPServer[MemoryService] = MCPServer(
@@ -35,6 +42,7 @@ def build_server(settings: Settings, embedder: Embedder | None = None) -> MCPSer
         lifespan=opened.lifespan,
         log_level=settings.log_level.upper(),  # type: ignore[arg-type]
     )
+    Workspaces(settings, cwd).attach(server)
     for tool in tools.TOOLS:
         server.add_tool(tool.fn, title=tool.title, annotations=tool.annotations)
     # Static resources and completions get no Context from the SDK, so they are handed the service's holder.
