@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -50,6 +48,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reindex": ("rebuild the vector index from SQLite", "agent-memory reindex"),
     "stats": ("show counts per namespace and role, index state and disk use", "agent-memory stats --json"),
     "doctor": ("check the data dir, SQLite, the vector index, the model and the API key", "agent-memory doctor"),
+    "hook": (
+        "answer a client hook event (session-start, prompt, stop, pre-compact) read as JSON from stdin",
+        'echo \'{"session_id": "s1", "cwd": "/src/app", "prompt": "deploy steps"}\' | agent-memory hook prompt',
+    ),
+    "install-hooks": (
+        "add agent-memory's hooks to a client's settings (--client claude-code [--project|--user] [--uninstall])",
+        "agent-memory install-hooks --client claude-code --project",
+    ),
 }
 
 
@@ -126,6 +132,9 @@ def _use_flags(cmd: dict[str, argparse.ArgumentParser]) -> None:
     p.add_argument("--since", help="only messages at or after this ISO 8601 date/time")
     p.add_argument("--focus", help="what the summary should concentrate on")
 
+    # Dispatched before this parser (main): listed here for --help.
+    cmd["hook"].add_argument("event", choices=["session-start", "prompt", "stop", "pre-compact"])
+
     p = cmd["forget"]
     p.add_argument("ids", nargs="+", metavar="ID")
     p.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the vector index (default 120)")
@@ -147,6 +156,16 @@ def _admin_flags(cmd: dict[str, argparse.ArgumentParser]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Before the common flags are parsed: a hook must start fast, and install-hooks has a --user of its own.
+    if argv[:1] == ["hook"] and not {"-h", "--help"} & set(argv):
+        from agent_memory.hooks.run import main as hook
+
+        return hook(argv[1:], sys.stdin, sys.stdout)
+    if argv[:1] == ["install-hooks"]:
+        from agent_memory.hooks.install import main as install
+
+        return install(argv[1:])
     args = _parser().parse_args(argv)
     args.json = getattr(args, "json", False)
     # Everything this process creates (SQLite, its -wal/-shm, every LanceDB file, exports) is the user's only.
@@ -161,6 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AgentMemoryError as exc:
         print(f"agent-memory: {exc}", file=sys.stderr)
         return 2
+    import asyncio  # here, not at the top: `agent-memory hook` must start without it
+    import logging
+
     logging.basicConfig(
         stream=sys.stderr, level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
