@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent_memory import __version__
 from agent_memory.config import Settings, env_names, load_settings
 from agent_memory.errors import AgentMemoryError, InvalidInput
+
+if TYPE_CHECKING:
+    import argparse
 
 EPILOG = (
     "Run `agent-memory COMMAND --help` for a command's flags and an example.\n\n"
@@ -42,8 +45,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "agent-memory export -o memories.jsonl --namespace work",
     ),
     "import": (
-        "read memories from an export, a server-memory file or a mem0 export",
-        "agent-memory import memories.jsonl\n  agent-memory import ~/.mcp/memory.json --format server-memory",
+        "read memories from an export, a server-memory file, a mem0 export, or conversations"
+        " (Claude Code transcripts, the claude.ai or ChatGPT export)",
+        "agent-memory import memories.jsonl\n  agent-memory import ~/.mcp/memory.json --format server-memory\n"
+        "  agent-memory import ~/.claude/projects\n  agent-memory import chatgpt-export.zip",
     ),
     "reindex": ("rebuild the vector index from SQLite", "agent-memory reindex"),
     "stats": ("show counts per namespace and role, index state and disk use", "agent-memory stats --json"),
@@ -60,6 +65,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse  # here, not at the top: `agent-memory hook` starts without it
+
     # SUPPRESS: a flag given before or after the sub-command must not be reset by the other parser,
     # and commands can tell a flag given on the command line from a default.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
@@ -147,7 +154,12 @@ def _admin_flags(cmd: dict[str, argparse.ArgumentParser]) -> None:
 
     p = cmd["import"]
     p.add_argument("file", help="the file to read; '-' reads stdin")
-    p.add_argument("--format", default="auto", choices=["auto", "agent-memory", "server-memory", "mem0"])
+    p.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "agent-memory", "server-memory", "mem0", "claude-code", "claude-ai", "chatgpt"],
+    )
+    p.add_argument("--tools", choices=["skip", "store"], default="skip", help="conversations' tool calls and results")
     p.add_argument("--no-index", action="store_true", help="commit only; a server or `reindex` indexes later")
 
     p = cmd["doctor"]

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 ToolPolicy = Literal["skip", "store"]
 # Fixed: the same turn of the same conversation always gets the same id, so a re-import or a repeated
 # hook stores nothing new.
-_IDS = uuid.UUID("0d8f3c52-6f0e-4f55-9a5c-3c1e2f7b9d41")
+_IDS = "0d8f3c52-6f0e-4f55-9a5c-3c1e2f7b9d41"
 _PRIVATE = re.compile(r"<private>.*?(?:</private>|\Z)", re.IGNORECASE | re.DOTALL)
 # Text a client adds to a turn for the model, never said by the person: reminders and command echoes.
 _CLIENT_NOISE = re.compile(
@@ -37,7 +36,9 @@ class Turn:
 
 def turn_id(source: str, conversation: str, message: str) -> str:
     """Return the stable id of one message of one conversation."""
-    return uuid.uuid5(_IDS, f"{source}\x1f{conversation}\x1f{message}").hex
+    import uuid  # here: the prompt hook imports this module for session_label and must start fast
+
+    return uuid.uuid5(uuid.UUID(_IDS), f"{source}\x1f{conversation}\x1f{message}").hex
 
 
 def without_private(text: str) -> str:

@@ -34,6 +34,8 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="agent-memory install-hooks",
         description="Add agent-memory's hooks to a client's settings (a backup of the file is kept).",
+        epilog="example:\n  agent-memory install-hooks --client claude-code --project",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--client", default="claude-code", choices=["claude-code"])
     scope = parser.add_mutually_exclusive_group()

@@ -50,12 +50,23 @@ class QuickStore:
         if not terms:
             return []
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        sql = (
-            f"SELECT {_COLUMNS}, -memories_fts.rank FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid"
-            " WHERE memories_fts MATCH ? AND m.user = ? AND m.namespace = ? AND m.session_id != ?"
-            " ORDER BY memories_fts.rank LIMIT ?"
+        scope = "m.user = ? AND m.namespace = ? AND m.session_id != ?"
+        params = [user, namespace, skip_session or ""]
+        # Rank the matches first and join only the best few (as the store's keyword search does); a narrow
+        # scope that holds fewer of them is ranked within itself instead.
+        head = (
+            f"SELECT {_COLUMNS}, -f.rank FROM (SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ?"
+            f" ORDER BY rank LIMIT ?) f JOIN memories m ON m.rowid = f.rowid WHERE {scope} ORDER BY f.rank LIMIT ?"
         )
-        return self._rows(sql, [match, user, namespace, skip_session or "", limit])
+        rows = self._rows(head, [match, limit * 4, *params, limit])
+        if len(rows) < limit:
+            scoped = (
+                f"SELECT {_COLUMNS}, -memories_fts.rank FROM memories_fts JOIN memories m"
+                f" ON m.rowid = memories_fts.rowid WHERE memories_fts MATCH ? AND {scope}"
+                " ORDER BY memories_fts.rank LIMIT ?"
+            )
+            rows = self._rows(scoped, [match, *params, limit])
+        return rows
 
     def recent(
         self,
