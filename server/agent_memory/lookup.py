@@ -3,6 +3,8 @@
 The prompt hook runs before every prompt, in a fresh process; importing the service (pydantic, numpy, the
 indexer) costs more than its whole budget, so these answers are keyword-only (FTS5 BM25) and read-only, with
 a relevance bar instead of a model: a memory must hold at least half of the prompt's topic words (and two).
+Candidates come from the prompt's rarest words only (fts5vocab document counts): ranking every match of a
+common word is what costs time, and rare words say what a prompt is about.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def prompt_context(
     limit: int = 3,
     max_tokens: int = 300,
     min_share: float = 0.5,
+    search_terms_count: int = 5,
 ) -> list[Row]:
     """Return the memories of other sessions that clear the relevance bar for this prompt, within the budget."""
     terms = search_terms(prompt[: settings.max_content_chars])
@@ -54,7 +57,8 @@ def prompt_context(
     needed = max(2, math.ceil(min_share * len(terms)))
     store = QuickStore(settings.sqlite_path)
     try:
-        candidates = store.keyword(settings.user, namespace, terms, limit * 4, skip_session=session_id)
+        rare = store.rarest(terms, search_terms_count)
+        candidates = store.keyword(settings.user, namespace, rare, limit * 4, skip_session=session_id)
     finally:
         store.close()
     wanted = set(terms)

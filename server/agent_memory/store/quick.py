@@ -38,10 +38,30 @@ class QuickStore:
         self._db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=2.0)
         # Another process's write transaction never blocks a WAL reader; this bounds a checkpoint's rare lock.
         self._db.execute("PRAGMA busy_timeout = 2000")
+        self._vocab = False
 
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
+
+    def rarest(self, terms: Sequence[str], count: int) -> list[str]:
+        """Return the `count` terms found in the fewest memories.
+
+        Ranking every match of a common word is what makes a keyword search slow; the rare words are also the
+        ones that say what a prompt is about.
+        """
+        if len(terms) <= count:
+            return list(terms)
+        if not self._vocab:
+            # A temporary table: allowed on a read-only connection, gone when it closes.
+            self._db.execute("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, memories_fts, row)")
+            self._vocab = True
+        marks = ", ".join("?" for _ in terms)
+        found = dict(self._db.execute(f"SELECT term, doc FROM temp.vocab WHERE term IN ({marks})", list(terms)))
+        # A word missing from the vocabulary is stemmed there (or absent): count it as a middling one.
+        known = sorted(found.values())
+        middling = known[len(known) // 2] if known else 0
+        return sorted(terms, key=lambda t: found.get(t, middling))[:count]
 
     def keyword(
         self, user: str, namespace: str, terms: Sequence[str], limit: int, skip_session: str | None = None
