@@ -258,7 +258,9 @@ class MemoryService(Operations):
     ) -> RecentResult:
         """Return the newest memories in scope, oldest first."""
         limit = check.limit(limit, "limit", self.settings.max_recent_limit)
-        filters = self._filters(namespace, session_id, None, None, None)
+        filters = self._filters(None if namespace == ALL_NAMESPACES else namespace, session_id, None, None, None)
+        if namespace == ALL_NAMESPACES:
+            filters = replace(filters, namespace=None)
         return RecentResult(messages=await self._store.recent(self.settings.user, filters, limit))
 
     async def namespaces(self, prefix: str = "", limit: int = 100) -> list[str]:

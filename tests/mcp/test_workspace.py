@@ -57,9 +57,13 @@ async def test_a_client_with_roots_gets_its_projects_namespace_and_a_change_of_r
         await call(client, "remember", content="Beta deploys with a button.")
         beta_recent = await call(client, "load_recent")
         everywhere = await call(client, "recall", query="deploys", namespace="*")
+        all_recent = await call(client, "load_recent", namespace="*")
+        refused = await client.call_tool("remember", {"content": "Goes nowhere.", "namespace": "*"})
     assert [m["content"] for m in beta_recent["messages"]] == ["Beta deploys with a button."]
     assert {h["namespace"] for h in everywhere["hits"]} == {"alpha", "beta"}
     assert everywhere["namespace_used"]["namespace"] == "*"
+    assert [m["namespace"] for m in all_recent["messages"]] == ["alpha", "beta"]
+    assert refused.is_error and "only recall and load_recent" in str(refused.content)
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])

@@ -103,7 +103,7 @@ async def load_recent(
     ctx: Ctx,
     limit: Annotated[int, Field(description="How many of the newest memories to return (1-200).")] = 20,
     session_id: SessionFilter = None,
-    namespace: Namespace = None,
+    namespace: SearchNamespace = None,
 ) -> RecentResult:
     """Return the newest stored messages, oldest first, to pick up where a conversation left off."""
     with tool_errors():
