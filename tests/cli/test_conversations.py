@@ -94,7 +94,7 @@ def test_a_transcript_the_hooks_captured_imports_as_nothing_new_from_a_directory
     shutil.copy(CLAUDE_CODE, projects / "session.jsonl")
     payload = {"session_id": "s", "transcript_path": str(projects / "session.jsonl"), "cwd": str(cwd)}
     subprocess.run(
-        [console_script(), "hook", "stop"],
+        [console_script(), "hook", "stop", "--wait"],
         input=json.dumps({**payload, "hook_event_name": "Stop", "stop_hook_active": False}),
         env=clean_env(AGENT_MEMORY_DATA_DIR=str(data)),
         check=True,

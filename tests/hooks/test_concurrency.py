@@ -49,6 +49,7 @@ async def hook(event: str, transcript: Path, session: str, cwd: Path, data: Path
         console_script(),
         "hook",
         event,
+        "--wait",
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

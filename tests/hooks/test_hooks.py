@@ -7,6 +7,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,17 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "conversations" / "
 SESSION = "7f3c9a2e-1b4d-4e8f-9a6b-2c5d8e1f0a3b"
 
 
-def run_hook(event: str, payload: dict[str, Any], data: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run `agent-memory hook EVENT` as Claude Code does: JSON on stdin, a shell environment."""
+def run_hook(
+    event: str, payload: dict[str, Any], data: Path, *flags: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `agent-memory hook EVENT` as Claude Code does: JSON on stdin, a shell environment.
+
+    Stop and pre-compact run with --wait (capturing in the foreground) unless `flags` says otherwise, so a
+    test can read the store when the hook has returned.
+    """
+    flags = flags or (("--wait",) if event in ("stop", "pre-compact") else ())
     return subprocess.run(
-        [console_script(), "hook", event],
+        [console_script(), "hook", event, *flags],
         input=json.dumps(payload),
         capture_output=True,
         text=True,
@@ -45,6 +53,14 @@ def project(tmp_path: Path, name: str) -> Path:
 def rows(data: Path) -> list[tuple[str, str, str, str, str]]:
     with sqlite3.connect(data / "memory.sqlite3") as db:
         return db.execute("SELECT id, role, content, namespace, metadata FROM memories ORDER BY created_ts").fetchall()
+
+
+def captured(data: Path) -> int:
+    """Return how many memories the store holds, 0 while it is still being created."""
+    try:
+        return len(rows(data))
+    except sqlite3.OperationalError:  # no file or no table yet
+        return 0
 
 
 def context_of(result: subprocess.CompletedProcess[str], event: str) -> str:
@@ -90,6 +106,22 @@ def test_stop_stores_each_turn_once_scrubbed_and_without_private_spans(tmp_path:
     # Nothing private reached the keyword index or any file of the store either.
     for file in data.glob("memory.sqlite3*"):
         assert b"hunter2" not in file.read_bytes()
+
+
+def test_stop_returns_at_once_and_captures_in_a_detached_process(tmp_path: Path, transcript: Path) -> None:
+    data, cwd = tmp_path / "data", project(tmp_path, "billing-service")
+    started = time.monotonic()
+    result = run_hook(
+        "stop", {**base("Stop", transcript, cwd), "stop_hook_active": False}, data, "--data-dir", str(data)
+    )
+    returned = time.monotonic() - started
+    assert (result.returncode, result.stdout) == (0, "")
+    deadline = time.monotonic() + 60
+    while captured(data) < 5:  # another process writes: poll, bounded
+        assert time.monotonic() < deadline, "the detached capture never stored the turns"
+        time.sleep(0.05)
+    # Returning is not waiting for the store: well under the foreground capture's import of the service alone.
+    assert returned < 5
 
 
 def test_pre_compact_stores_only_the_turns_added_since_the_last_capture(tmp_path: Path, transcript: Path) -> None:

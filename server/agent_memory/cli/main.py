@@ -229,7 +229,8 @@ def _serve(settings: Settings, transport: str) -> int:
         from agent_memory.mcp.http import serve
 
         serve(
-            build_server(settings, cwd=Path.cwd()),
+            # A shared HTTP server is not started in anyone's workspace: no cwd signal.
+            build_server(settings),
             settings,
             lambda url: print(f"agent-memory: serving MCP at {url}", file=sys.stderr),
         )

@@ -2,8 +2,8 @@
 
 Any error (a broken data dir, a bad payload, a locked file) exits 0 with nothing injected and is appended to
 `hooks.log` in the data dir (or in the temp dir when the data dir is unusable). Session start and prompt
-import only the standard library and the quick reader (`lookup.py`); stop and pre-compact load the service to
-write, without the model.
+import only the standard library and the quick reader (`lookup.py`); stop and pre-compact hand the event to
+a detached `hook EVENT --wait` process, which loads the service to write, without the model.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from agent_memory.conversations.turns import session_label
 from agent_memory.hooks import payload, render
 
 LOG_NAME = "hooks.log"
+CAPTURES = ("stop", "pre-compact")
 
 
 def main(argv: Sequence[str], stdin: TextIO, stdout: TextIO, environ: Mapping[str, str] | None = None) -> int:
@@ -31,7 +32,12 @@ def main(argv: Sequence[str], stdin: TextIO, stdout: TextIO, environ: Mapping[st
         settings = load_settings(environ, **_flags(argv[1:]))
         if event not in payload.EVENTS:
             raise payload.BadPayload(f"unknown hook event {event!r}; use one of {', '.join(payload.EVENTS)}")
-        answer = handle(settings, payload.parse(event, stdin.read()))
+        text = stdin.read()
+        if event in CAPTURES and "--wait" not in argv:
+            # Storing takes a second or two (the service's imports, the store); the session need not wait.
+            _capture_in_background(argv, text)
+            return 0
+        answer = handle(settings, payload.parse(event, text))
         if answer:
             stdout.write(answer + "\n")
     except Exception:  # the outermost face of a hook: log, inject nothing, exit 0
@@ -61,9 +67,25 @@ def handle(settings: Settings, hook: payload.HookInput) -> str:
     return payload.context_output(hook.event, render.session_block(used.namespace, briefing))
 
 
+def _capture_in_background(argv: Sequence[str], text: str) -> None:
+    """Run the same capture with --wait in a detached process, handing it the event's JSON."""
+    import subprocess
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "agent_memory", "hook", *argv, "--wait"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # outlives this hook, and the client's signals to it
+    )
+    assert child.stdin is not None
+    child.stdin.write(text.encode())
+    child.stdin.close()
+
+
 def _flags(args: Sequence[str]) -> dict[str, str]:
     """Read the few flags a hook command line may carry (`--data-dir`, `--user`, `--namespace`)."""
-    known = {"--data-dir": "data_dir", "--user": "user", "--namespace": "namespace"}
+    known = {"--data-dir": "data_dir", "--user": "user", "--namespace": "namespace"}  # --wait: see main
     values: dict[str, str] = {}
     pairs = iter(args)
     for flag in pairs:

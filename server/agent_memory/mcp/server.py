@@ -28,9 +28,10 @@ def build_server(
 ) -> MCPServer[MemoryService]:
     """Build the MCP server; the service (stores, model loader, indexer) opens in the lifespan.
 
-    `cwd`: the directory the client started the server in, a workspace signal when it is a project.
+    `cwd`: the directory a client started this (stdio) server in, a workspace signal when it is a project.
     """
-    opened = OpenService(settings, embedder)
+    workspaces = Workspaces(settings, cwd)
+    opened = OpenService(workspaces.server_settings(), embedder)
     auth, verifier = auth_for(settings)
     server: MCPServer[MemoryService] = MCPServer(
         "agent-memory",
@@ -42,7 +43,7 @@ def build_server(
         lifespan=opened.lifespan,
         log_level=settings.log_level.upper(),  # type: ignore[arg-type]
     )
-    Workspaces(settings, cwd).attach(server)
+    workspaces.attach(server)
     for tool in tools.TOOLS:
         server.add_tool(tool.fn, title=tool.title, annotations=tool.annotations)
     # Static resources and completions get no Context from the SDK, so they are handed the service's holder.

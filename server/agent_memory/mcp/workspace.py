@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import warnings
 import weakref
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,16 @@ class Workspaces:
         self._cwd = cwd
         # Keyed by the connection's session object: gone with the connection.
         self._roots: weakref.WeakKeyDictionary[Any, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+    def server_settings(self) -> Settings:
+        """Return the settings whose namespace is the project the server was started in, if it was.
+
+        The resource and completions get no request context, so no roots: they use this namespace.
+        """
+        used = workspace.resolve(
+            explicit=None, configured=self._settings.namespace, mode=self._settings.namespace_from, cwd=self._cwd
+        )
+        return replace(self._settings, namespace=used.namespace)
 
     def attach(self, server: MCPServer[MemoryService]) -> None:
         """Follow `roots/list_changed` on this server and let its tools find this object."""
