@@ -57,6 +57,8 @@ def rows(data: Path) -> list[tuple[str, str, str, str, str]]:
 
 def captured(data: Path) -> int:
     """Return how many memories the store holds, 0 while it is still being created."""
+    if not (data / "memory.sqlite3").exists():
+        return 0
     try:
         return len(rows(data))
     except sqlite3.OperationalError:  # no file or no table yet

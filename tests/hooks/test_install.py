@@ -73,3 +73,38 @@ def test_install_creates_the_file_and_refuses_to_touch_one_that_is_not_json(tmp_
     result = install(broken)
     assert result.returncode == 1 and "not valid JSON" in result.stderr
     assert broken.read_text() == '{"hooks": {'
+
+
+def test_installed_commands_fill_memory_and_bring_it_back_for_the_same_project_only(tmp_path: Path) -> None:
+    """The whole loop as Claude Code runs it: the commands from settings.json, through a shell, JSON on stdin."""
+    settings, data = tmp_path / "settings.json", tmp_path / "data"
+    assert install(settings, "--data-dir", str(data)).returncode == 0
+    hooks = json.loads(settings.read_text())["hooks"]
+    command = {event: groups[-1]["hooks"][0]["command"] for event, groups in hooks.items()}
+    fixture = Path(__file__).parents[1] / "fixtures" / "conversations" / "claude-code-session.jsonl"
+    billing, marketing = tmp_path / "billing", tmp_path / "marketing"
+    for project in (billing, marketing):
+        (project / ".git").mkdir(parents=True)
+
+    def fire(event: str, payload: dict[str, Any], *extra: str) -> str:
+        done = subprocess.run(
+            ["sh", "-c", command[event] + "".join(f" {e}" for e in extra)],
+            input=json.dumps({**payload, "hook_event_name": event}),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=clean_env(),
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    first = {"session_id": "first", "transcript_path": str(fixture), "cwd": str(billing)}
+    assert fire("SessionStart", {**first, "source": "startup"}) == ""  # nothing stored yet
+    assert fire("Stop", {**first, "stop_hook_active": False}, "--wait") == ""
+    later = {"session_id": "later", "transcript_path": str(tmp_path / "later.jsonl"), "cwd": str(billing)}
+    back = json.loads(fire("SessionStart", {**later, "source": "startup"}))
+    assert "idempotency key" in back["hookSpecificOutput"]["additionalContext"]
+    elsewhere = {**later, "cwd": str(marketing)}
+    assert fire("SessionStart", {**elsewhere, "source": "startup"}) == ""
+    answer = json.loads(fire("UserPromptSubmit", {**later, "prompt": "why did the payment retries double charge?"}))
+    assert "exponential backoff" in answer["hookSpecificOutput"]["additionalContext"]
