@@ -229,12 +229,9 @@ class MemoryService(Operations):
         `namespace="*"` searches every namespace of this user; each hit names its own.
         `mode` searches by keyword or by vector alone (to measure each); the default is the configured one.
         """
-        filters = self._filters(None if namespace == ALL_NAMESPACES else namespace, session_id, tags, since, until)
-        if namespace == ALL_NAMESPACES:
-            filters = replace(filters, namespace=None)
         request = pipeline.Request(
             text=check.query(query, self.settings),
-            filters=filters,
+            filters=self._read_filters(namespace, session_id, tags, since, until),
             limit=check.limit(limit, "limit", self.settings.max_recall_limit),
             max_tokens=None if max_tokens is None else check.limit(max_tokens, "max_tokens", 1_000_000),
             now=self.clock(),
@@ -258,9 +255,7 @@ class MemoryService(Operations):
     ) -> RecentResult:
         """Return the newest memories in scope, oldest first."""
         limit = check.limit(limit, "limit", self.settings.max_recent_limit)
-        filters = self._filters(None if namespace == ALL_NAMESPACES else namespace, session_id, None, None, None)
-        if namespace == ALL_NAMESPACES:
-            filters = replace(filters, namespace=None)
+        filters = self._read_filters(namespace, session_id, None, None, None)
         return RecentResult(messages=await self._store.recent(self.settings.user, filters, limit))
 
     async def namespaces(self, prefix: str = "", limit: int = 100) -> list[str]:
@@ -322,6 +317,12 @@ class MemoryService(Operations):
         until: str | None,
     ) -> Filters:
         return prepare.filters(self.settings, namespace, session_id, tags, since, until)
+
+    def _read_filters(self, namespace: str | None, *rest: Any) -> Filters:
+        """Return the filters of a read, where ALL_NAMESPACES means every namespace of this user."""
+        if namespace != ALL_NAMESPACES:
+            return self._filters(namespace, *rest)
+        return replace(self._filters(None, *rest), namespace=None)
 
 
 def _utc_now() -> datetime:
