@@ -21,6 +21,7 @@ OWNERS = {
         "mcp/tools.py",
         "mcp/oauth.py",
         "mcp/consent.py",
+        "mcp/workspace.py",
     },
     "sentence_transformers": {"embedding/embedder.py"},
     "transformers": {"embedding/pooling.py"},
@@ -54,9 +55,17 @@ def test_only_the_owning_module_imports_each_outside_library(library: str) -> No
 BASE = {"config", "errors", "models", "__init__", "__version__"}
 SERVICE = {"service", "operations", "diagnostics", "accounts"}
 ALLOWED = {
-    "mcp": BASE | {"service", "mcp"},
-    # `agent-memory serve` starts the MCP face.
-    "cli": BASE | {"service", "cli", "mcp"},
+    # workspace.py: which project a call is about (stdlib only), used by the faces.
+    "workspace": BASE | {"workspace"},
+    "mcp": BASE | {"service", "mcp", "workspace"},
+    # `agent-memory serve` starts the MCP face, `agent-memory hook` the hooks face.
+    "cli": BASE | {"service", "cli", "mcp", "workspace", "hooks", "conversations"},
+    # The hooks face: the quick reader for what it injects, the service for what it stores.
+    "hooks": BASE | {"service", "hooks", "lookup", "workspace", "conversations"},
+    # Read-only answers for the hooks, beside the service: the store's quick reader and recall's query words.
+    "lookup": BASE | {"lookup", "store.quick", "recall.terms"},
+    # Readers of other tools' conversations: pure parsing into memories.
+    "conversations": BASE | {"conversations"},
     "service": BASE | SERVICE | {"recall", "summary", "write", "index", "store", "embedding"},
     "operations": BASE | SERVICE | {"index", "store", "embedding", "errors"},
     "diagnostics": BASE | {"diagnostics", "index", "store", "embedding"},
@@ -102,6 +111,20 @@ def test_nothing_below_the_faces_prints() -> None:
             continue
         calls = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)]
         assert not [c for c in calls if isinstance(c.func, ast.Name) and c.func.id == "print"], path
+
+
+def test_the_prompt_hook_imports_nothing_heavy(tmp_path: Path) -> None:
+    # It runs in a fresh process before every prompt: no asyncio, pydantic, numpy, aiosqlite, torch or mcp.
+    code = (
+        "import io, sys; from agent_memory.cli.main import main;"
+        'sys.stdin = io.StringIO(\'{"session_id": "s", "prompt": "deploy the staging database"}\');'
+        f"main(['hook', 'prompt', '--data-dir', {str(tmp_path)!r}]);"
+        "heavy = [m for m in ('asyncio', 'pydantic', 'numpy', 'aiosqlite', 'torch', 'mcp', 'lancedb')"
+        " if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == ""
 
 
 def test_building_the_server_imports_no_model_or_index_libraries(tmp_path: Path) -> None:

@@ -18,6 +18,8 @@ EmbedLoader = Literal["auto", "transformers", "sentence-transformers"]
 EmbedPrecision = Literal["auto", "float32", "bfloat16"]
 # Which candidates recall fuses: both (the product), or one alone (to measure each against the fusion).
 RecallMode = Literal["hybrid", "keyword", "vector"]
+# Where the default namespace comes from: the workspace (MCP roots, a project working directory) or config only.
+NamespaceFrom = Literal["roots", "config"]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 APP_NAME = "agent-memory"
@@ -49,6 +51,7 @@ class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     user: str = "default"
     namespace: str = "default"
+    namespace_from: NamespaceFrom = "roots"
     model: str = DEFAULT_MODEL
     # How a standard local model loads: auto (plain torch for BERT, else transformers), transformers, or always
     # the sentence-transformers library (README, configuration).
@@ -97,6 +100,7 @@ class Settings:
         _check_choice("AGENT_MEMORY_EMBED_LOADER", self.embed_loader, EmbedLoader)
         _check_choice("AGENT_MEMORY_EMBED_PRECISION", self.embed_precision, EmbedPrecision)
         _check_choice("AGENT_MEMORY_RECALL_MODE", self.recall_mode, RecallMode)
+        _check_choice("AGENT_MEMORY_NAMESPACE_FROM", self.namespace_from, NamespaceFrom)
         if self.query_cache_size < 0:
             raise ConfigError("AGENT_MEMORY_QUERY_CACHE_SIZE must be 0 (off) or more.")
         if self.model_wait_seconds < 0:
@@ -162,6 +166,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "AGENT_MEMORY_DATA_DIR": ("data_dir", Path),
     "AGENT_MEMORY_USER": ("user", str),
     "AGENT_MEMORY_NAMESPACE": ("namespace", str),
+    "AGENT_MEMORY_NAMESPACE_FROM": ("namespace_from", str),
     "AGENT_MEMORY_MODEL": ("model", str),
     "AGENT_MEMORY_EMBED_LOADER": ("embed_loader", str),
     "AGENT_MEMORY_EMBED_PRECISION": ("embed_precision", str),

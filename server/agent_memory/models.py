@@ -24,6 +24,17 @@ class Memory(BaseModel):
     created_at: str = Field(description="ISO 8601 UTC timestamp.")
 
 
+class NamespaceUsed(BaseModel):
+    """Which namespace a call used, and the signal that chose it."""
+
+    namespace: str = Field(description="The namespace; '*' means every namespace of the user.")
+    source: Literal["argument", "roots", "cwd", "config"] = Field(
+        description="argument = given in the call; roots = the client's workspace; cwd = the project directory the"
+        " server or hook runs in; config = AGENT_MEMORY_NAMESPACE."
+    )
+    path: str | None = Field(default=None, description="The project directory the namespace is named after.")
+
+
 class RememberResult(BaseModel):
     """What `remember` acknowledges once the memory is committed."""
 
@@ -34,6 +45,7 @@ class RememberResult(BaseModel):
         default_factory=list, description="Kinds of secrets masked as [REDACTED:<kind>] before storing."
     )
     note: str | None = None
+    namespace_used: NamespaceUsed | None = Field(default=None, description="Which namespace this used.")
 
 
 class NewMemory(BaseModel):
@@ -96,12 +108,14 @@ class RecallResult(BaseModel):
         description="Memories in scope still being embedded: not yet searchable by meaning, found by keyword.",
     )
     note: str | None = None
+    namespace_used: NamespaceUsed | None = Field(default=None, description="Which namespace this used.")
 
 
 class RecentResult(BaseModel):
     """The newest messages in scope, oldest first."""
 
     messages: list[Memory]
+    namespace_used: NamespaceUsed | None = Field(default=None, description="Which namespace this used.")
 
 
 class SummaryRange(BaseModel):

@@ -50,8 +50,11 @@ from agent_memory.write import prepare
 from agent_memory.write import validation as check
 
 logger = logging.getLogger(__name__)
+# recall(namespace=ALL_NAMESPACES) searches all of the user's namespaces, never another user's.
+ALL_NAMESPACES = "*"
 
 __all__ = [
+    "ALL_NAMESPACES",
     "SUMMARY_SYSTEM_PROMPT",
     "Accounts",
     "Check",
@@ -210,6 +213,12 @@ class MemoryService(Operations):
             view.session_id = session_id
         return view
 
+    def in_namespace(self, namespace: str) -> MemoryService:
+        """Return a view whose default namespace is `namespace` (the workspace's project, resolved by a face)."""
+        view = copy.copy(self)
+        view.settings = replace(self.settings, namespace=namespace)
+        return view
+
     async def recall(
         self,
         query: str,
@@ -225,11 +234,12 @@ class MemoryService(Operations):
     ) -> RecallResult:
         """Return the memories most relevant to the query: keyword and vector candidates, fused.
 
+        `namespace="*"` searches every namespace of this user; each hit names its own.
         `mode` searches by keyword or by vector alone (to measure each); the default is the configured one.
         """
         request = pipeline.Request(
             text=check.query(query, self.settings),
-            filters=self._filters(namespace, session_id, tags, since, until),
+            filters=self._read_filters(namespace, session_id, tags, since, until),
             limit=check.limit(limit, "limit", self.settings.max_recall_limit),
             max_tokens=None if max_tokens is None else check.limit(max_tokens, "max_tokens", 1_000_000),
             now=self.clock(),
@@ -257,7 +267,7 @@ class MemoryService(Operations):
     ) -> RecentResult:
         """Return the newest memories in scope, oldest first."""
         limit = check.limit(limit, "limit", self.settings.max_recent_limit)
-        filters = self._filters(namespace, session_id, None, None, None)
+        filters = self._read_filters(namespace, session_id, None, None, None)
         return RecentResult(messages=await self._store.recent(self.settings.user, filters, limit))
 
     async def namespaces(self, prefix: str = "", limit: int = 100) -> list[str]:
@@ -319,6 +329,12 @@ class MemoryService(Operations):
         until: str | None,
     ) -> Filters:
         return prepare.filters(self.settings, namespace, session_id, tags, since, until)
+
+    def _read_filters(self, namespace: str | None, *rest: Any) -> Filters:
+        """Return the filters of a read, where ALL_NAMESPACES means every namespace of this user."""
+        if namespace != ALL_NAMESPACES:
+            return self._filters(namespace, *rest)
+        return replace(self._filters(None, *rest), namespace=None)
 
 
 def _utc_now() -> datetime:

@@ -87,7 +87,7 @@ def test_text_that_is_not_json_is_read_as_mem0_and_rejected_there() -> None:
 
 
 def test_formats_lists_every_format_once() -> None:
-    assert sorted(FORMATS) == ["agent-memory", "mem0", "server-memory"]
+    assert sorted(FORMATS) == ["agent-memory", "chatgpt", "claude-ai", "claude-code", "mem0", "server-memory"]
 
 
 # agent-memory export

@@ -63,7 +63,8 @@ async def test_stdio_example_starts_the_server_as_the_client_would(
         },
     )
     assert entry.get("type", "stdio") == "stdio"
-    params = StdioServerParameters(command=entry["command"], args=entry["args"], env=entry.get("env"))
+    # Started outside any project (as Claude Desktop does), the configured namespace applies.
+    params = StdioServerParameters(command=entry["command"], args=entry["args"], env=entry.get("env"), cwd=tmp_path)
     recent = await _use(params)
     expected = entry.get("env", {}).get("AGENT_MEMORY_NAMESPACE", "default")
     assert [m["namespace"] for m in recent["messages"]] == [expected]

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from agent_memory.cli import importers
+from agent_memory.cli import chats, importers
 from agent_memory.cli import output as out
 from agent_memory.cli.lifecycle import NO_MODEL, index, opened, progress_bar
 from agent_memory.cli.transfer import export_jsonl, import_text
@@ -59,8 +59,8 @@ async def export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def import_(args: argparse.Namespace, settings: Settings) -> int:
-    """Import a JSONL export, a server-memory file or a mem0 export; index what was stored."""
-    text = _read_input(args.file)
+    """Import an export, a server-memory or mem0 file, or conversations; index what was stored."""
+    text = _import_source(args.file)
     fmt = importers.detect(text) if args.format == "auto" else args.format
     async with opened(settings, NO_MODEL if args.no_index else None) as service:
         progress = out.Progress("import", importers.count(text, fmt))
@@ -72,6 +72,7 @@ async def import_(args: argparse.Namespace, settings: Settings) -> int:
                 user=getattr(args, "user", None),
                 namespace=getattr(args, "namespace", None),
                 advance=progress.advance,
+                tools=getattr(args, "tools", "skip"),
             )
         finally:
             progress.close()
@@ -93,6 +94,14 @@ async def import_(args: argparse.Namespace, settings: Settings) -> int:
         elif args.no_index:
             out.line("not indexed yet (--no-index): a running server or `agent-memory reindex` indexes them")
     return 1 if report.read == 0 and report.skipped else 0
+
+
+def _import_source(name: str) -> str:
+    """Return the text to import: conversations from a directory or an export zip, else the file or stdin."""
+    source = Path(name).expanduser()
+    if name != "-" and (source.is_dir() or source.suffix == ".zip"):
+        return chats.read_source(source)
+    return _read_input(name)
 
 
 async def reindex(args: argparse.Namespace, settings: Settings) -> int:

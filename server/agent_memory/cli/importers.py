@@ -16,13 +16,17 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from agent_memory.errors import InvalidInput
 from agent_memory.models import NewMemory
 
-Format = Literal["agent-memory", "server-memory", "mem0"]
-FORMATS: tuple[Format, ...] = ("agent-memory", "server-memory", "mem0")
+if TYPE_CHECKING:
+    from agent_memory.cli.chats import ChatOptions
+
+Format = Literal["agent-memory", "server-memory", "mem0", "claude-code", "claude-ai", "chatgpt"]
+# The last three are conversations, read by cli/chats.py.
+FORMATS: tuple[Format, ...] = ("agent-memory", "server-memory", "mem0", "claude-code", "claude-ai", "chatgpt")
 SERVER_MEMORY_SESSION = "import-server-memory"
 MEM0_SESSION = "import-mem0"
 _IDS = uuid.UUID("5b0e7f3e-6a53-4d0c-9a5e-8f0d6c1f2a77")  # fixed: the same file always yields the same ids
@@ -50,6 +54,11 @@ Entry = Parsed | Skipped
 
 def detect(text: str) -> Format:
     """Guess the format from the file's first record."""
+    from agent_memory.cli import chats
+
+    conversation = chats.detect(text)
+    if conversation is not None:
+        return conversation  # type: ignore[return-value]  # one of Format's conversation names
     start = text.lstrip()
     if start.startswith("["):
         return "mem0"
@@ -70,8 +79,15 @@ def detect(text: str) -> Format:
     raise InvalidInput("could not tell the file's format; pass --format agent-memory, server-memory or mem0.")
 
 
-def read(text: str, fmt: Format) -> Iterator[Entry]:
-    """Yield the memories (and skipped parts) of a file in the given format."""
+def read(text: str, fmt: Format, chat: ChatOptions | None = None) -> Iterator[Entry]:
+    """Yield the memories (and skipped parts) of a file in the given format (`chat`: for conversations)."""
+    from agent_memory.cli import chats
+
+    if fmt in chats.CHAT_FORMATS:
+        if chat is None:
+            raise InvalidInput(f"importing {fmt} needs the settings (ChatOptions)")
+        yield from chats.read(text, fmt, chat)
+        return
     if fmt == "mem0":
         yield from _mem0(text)
         return
@@ -92,7 +108,7 @@ def read(text: str, fmt: Format) -> Iterator[Entry]:
 
 def count(text: str, fmt: Format) -> int | None:
     """Return how many lines the file holds (for progress; a mem0 file's size is known only once parsed)."""
-    return None if fmt == "mem0" else len(text.splitlines())
+    return None if fmt in ("mem0", "claude-ai", "chatgpt") else len(text.splitlines())
 
 
 def _agent_memory(number: int, record: dict[str, Any]) -> Iterator[Entry]:

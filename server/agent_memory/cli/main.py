@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent_memory import __version__
 from agent_memory.cli import signin
 from agent_memory.config import Settings, env_names, load_settings
 from agent_memory.errors import AgentMemoryError, InvalidInput
+
+if TYPE_CHECKING:
+    import argparse
 
 EPILOG = (
     "Run `agent-memory COMMAND --help` for a command's flags and an example.\n\n"
@@ -44,8 +46,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "agent-memory export -o memories.jsonl --namespace work",
     ),
     "import": (
-        "read memories from an export, a server-memory file or a mem0 export",
-        "agent-memory import memories.jsonl\n  agent-memory import ~/.mcp/memory.json --format server-memory",
+        "read memories from an export, a server-memory file, a mem0 export, or conversations"
+        " (Claude Code transcripts, the claude.ai or ChatGPT export)",
+        "agent-memory import memories.jsonl\n  agent-memory import ~/.mcp/memory.json --format server-memory\n"
+        "  agent-memory import ~/.claude/projects\n  agent-memory import chatgpt-export.zip",
     ),
     "reindex": ("rebuild the vector index from SQLite", "agent-memory reindex"),
     "stats": ("show counts per namespace and role, index state and disk use", "agent-memory stats --json"),
@@ -55,10 +59,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "agent-memory user add alice\n  agent-memory user list",
     ),
     "token": ("list or revoke OAuth grants (a grant is every token of one sign-in)", "agent-memory token list"),
+    "hook": (
+        "answer a client hook event (session-start, prompt, stop, pre-compact) read as JSON from stdin",
+        'echo \'{"session_id": "s1", "cwd": "/src/app", "prompt": "deploy steps"}\' | agent-memory hook prompt',
+    ),
+    "install-hooks": (
+        "add agent-memory's hooks to a client's settings (--client claude-code [--project|--user] [--uninstall])",
+        "agent-memory install-hooks --client claude-code --project",
+    ),
 }
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse  # here, not at the top: `agent-memory hook` starts without it
+
     # SUPPRESS: a flag given before or after the sub-command must not be reset by the other parser,
     # and commands can tell a flag given on the command line from a default.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
@@ -132,6 +146,9 @@ def _use_flags(cmd: dict[str, argparse.ArgumentParser]) -> None:
     p.add_argument("--since", help="only messages at or after this ISO 8601 date/time")
     p.add_argument("--focus", help="what the summary should concentrate on")
 
+    # Dispatched before this parser (main): listed here for --help.
+    cmd["hook"].add_argument("event", choices=["session-start", "prompt", "stop", "pre-compact"])
+
     p = cmd["forget"]
     p.add_argument("ids", nargs="+", metavar="ID")
     p.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the vector index (default 120)")
@@ -144,7 +161,12 @@ def _admin_flags(cmd: dict[str, argparse.ArgumentParser]) -> None:
 
     p = cmd["import"]
     p.add_argument("file", help="the file to read; '-' reads stdin")
-    p.add_argument("--format", default="auto", choices=["auto", "agent-memory", "server-memory", "mem0"])
+    p.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "agent-memory", "server-memory", "mem0", "claude-code", "claude-ai", "chatgpt"],
+    )
+    p.add_argument("--tools", choices=["skip", "store"], default="skip", help="conversations' tool calls and results")
     p.add_argument("--no-index", action="store_true", help="commit only; a server or `reindex` indexes later")
 
     p = cmd["doctor"]
@@ -153,6 +175,16 @@ def _admin_flags(cmd: dict[str, argparse.ArgumentParser]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Before the common flags are parsed: a hook must start fast, and install-hooks has a --user of its own.
+    if argv[:1] == ["hook"] and not {"-h", "--help"} & set(argv):
+        from agent_memory.hooks.run import main as hook
+
+        return hook(argv[1:], sys.stdin, sys.stdout)
+    if argv[:1] == ["install-hooks"]:
+        from agent_memory.hooks.install import main as install
+
+        return install(argv[1:])
     args = _parser().parse_args(argv)
     args.json = getattr(args, "json", False)
     # Everything this process creates (SQLite, its -wal/-shm, every LanceDB file, exports) is the user's only.
@@ -167,6 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AgentMemoryError as exc:
         print(f"agent-memory: {exc}", file=sys.stderr)
         return 2
+    import asyncio  # here, not at the top: `agent-memory hook` must start without it
+    import logging
+
     logging.basicConfig(
         stream=sys.stderr, level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
@@ -201,10 +236,11 @@ def _serve(settings: Settings, transport: str) -> int:
         from agent_memory.mcp.http import serve
 
         serve(
+            # A shared HTTP server is not started in anyone's workspace: no cwd signal.
             lambda s: build_server(s, http=True),
             settings,
             lambda url: print(f"agent-memory: serving MCP at {url}", file=sys.stderr),
         )
     else:
-        build_server(settings).run("stdio")
+        build_server(settings, cwd=Path.cwd()).run("stdio")
     return 0

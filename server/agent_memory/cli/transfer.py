@@ -17,7 +17,9 @@ from pydantic import BaseModel, Field
 
 from agent_memory import __version__
 from agent_memory.cli import importers
+from agent_memory.cli.chats import ChatOptions
 from agent_memory.cli.importers import Format, Parsed
+from agent_memory.conversations.turns import ToolPolicy
 from agent_memory.models import NewMemory
 from agent_memory.service import MemoryService
 
@@ -81,6 +83,7 @@ async def import_text(
     user: str | None = None,
     namespace: str | None = None,
     advance: Advance | None = None,
+    tools: ToolPolicy = "skip",
 ) -> ImportReport:
     """Import a file's text; `user`/`namespace` override what the records say (foreign formats use the settings)."""
     report = ImportReport(format=fmt)
@@ -103,7 +106,7 @@ async def import_text(
         done[0] = batch[-1].line
         batch.clear()
 
-    for entry in importers.read(text, fmt):
+    for entry in importers.read(text, fmt, ChatOptions(service.settings, tools)):
         if isinstance(entry, importers.Skipped):
             _skip(report, entry.line, entry.reason)
             continue

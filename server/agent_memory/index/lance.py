@@ -304,7 +304,9 @@ class _Table:
 
 def _where(scope: VectorScope) -> Expr:
     """Return the filter for a scope, built from typed expressions."""
-    where: Expr = (col("user") == lit(scope.user)) & (col("namespace") == lit(scope.namespace))
+    where: Expr = col("user") == lit(scope.user)
+    if scope.namespace is not None:
+        where = where & (col("namespace") == lit(scope.namespace))
     if scope.session_id is not None:
         where = where & (col("session_id") == lit(scope.session_id))
     if scope.since_ts is not None:

@@ -39,7 +39,7 @@ class VectorScope:
     """Which rows a search may return: one user's namespace, optionally one session, a time range, some memories."""
 
     user: str
-    namespace: str
+    namespace: str | None  # None: every namespace of the user
     session_id: str | None = None
     since_ts: float | None = None
     until_ts: float | None = None

@@ -7,7 +7,8 @@ import json
 from mcp_types import Completion, CompletionArgument, CompletionContext, PromptReference, ResourceTemplateReference
 
 from agent_memory.errors import AgentMemoryError
-from agent_memory.mcp.context import Ctx, OpenService, caller_service, scoped
+from agent_memory.mcp.context import Ctx, OpenService, scoped
+from agent_memory.mcp.workspace import workspace_service
 
 PROMPT = "where_we_left_off"
 
@@ -33,8 +34,8 @@ async def complete(
 
 async def where_we_left_off(ctx: Ctx, namespace: str | None = None) -> str:
     """Return a summary plus recent messages as one user message."""
-    service = caller_service(ctx)
     try:
+        service, _ = await workspace_service(ctx, namespace)
         summary = await service.summarize_history(namespace=namespace)
         recent = await service.load_recent(limit=10, namespace=namespace)
     except AgentMemoryError as exc:

@@ -12,6 +12,7 @@ from mcp_types import SamplingMessage, TextContent
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from agent_memory.mcp.context import Ctx, caller_service, tool_errors
+from agent_memory.mcp.workspace import workspace_service
 from agent_memory.models import SummaryResult
 from agent_memory.service import SUMMARY_SYSTEM_PROMPT as SYSTEM_PROMPT
 from agent_memory.service import SummaryPlan
@@ -29,7 +30,8 @@ async def summary_plan(
 ) -> SummaryPlan:
     """Plan the summary once, so the prompt sampled and the ids stored as covered are the same messages."""
     with tool_errors():
-        return await caller_service(ctx).plan_summary(
+        service, _ = await workspace_service(ctx, namespace)
+        return await service.plan_summary(
             session_id=session_id, namespace=namespace, limit=limit, since=since, focus=focus
         )
 
@@ -60,4 +62,5 @@ async def sample_summary(
         return None
     text = result.content.text if isinstance(result.content, TextContent) else None
     with tool_errors():
+        # The plan already holds the namespace, so the configured service stores the summary for it.
         return await caller_service(ctx).summarize_history(plan, sampled_text=text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 from mcp.server.mcpserver import MCPServer
 
@@ -12,6 +13,7 @@ from agent_memory.mcp import prompts, tools
 from agent_memory.mcp.auth import auth_for
 from agent_memory.mcp.consent import PATH as CONSENT_PATH
 from agent_memory.mcp.context import OpenService
+from agent_memory.mcp.workspace import Workspaces
 from agent_memory.service import Embedder, MemoryService
 
 INSTRUCTIONS = """Persistent memory across conversations.
@@ -23,10 +25,15 @@ INSTRUCTIONS = """Persistent memory across conversations.
 
 
 def build_server(
-    settings: Settings, embedder: Embedder | None = None, *, http: bool = False
+    settings: Settings, embedder: Embedder | None = None, *, http: bool = False, cwd: Path | None = None
 ) -> MCPServer[MemoryService]:
-    """Build the MCP server (`http`: with OAuth sign-in when users exist); the service opens in the lifespan."""
-    opened = OpenService(settings, embedder)
+    """Build the MCP server; the service (stores, model loader, indexer) opens in the lifespan.
+
+    `http`: with OAuth sign-in when users exist. `cwd`: the directory a client started this (stdio) server in,
+    a workspace signal when it is a project.
+    """
+    workspaces = Workspaces(settings, cwd)
+    opened = OpenService(workspaces.server_settings(), embedder)
     auth = auth_for(settings, opened, http=http)
     server: MCPServer[MemoryService] = MCPServer(
         "agent-memory",
@@ -41,6 +48,7 @@ def build_server(
     )
     if auth.consent is not None:
         server.custom_route(CONSENT_PATH, methods=["GET", "POST"])(auth.consent)
+    workspaces.attach(server)
     for tool in tools.TOOLS:
         server.add_tool(tool.fn, title=tool.title, annotations=tool.annotations)
     # Static resources and completions get no Context from the SDK, so they are handed the service's holder.

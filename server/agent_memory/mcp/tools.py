@@ -12,15 +12,23 @@ from mcp.server.mcpserver import Resolve
 from mcp_types import CreateMessageResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from agent_memory.mcp.context import Ctx, caller_service, tool_errors
+from agent_memory.mcp.context import Ctx, tool_errors
 from agent_memory.mcp.sampling import sample_summary, summary_plan
+from agent_memory.mcp.workspace import workspace_service
 from agent_memory.models import ForgetResult, RecallResult, RecentResult, RememberResult, SummaryResult
 from agent_memory.service import SummaryPlan
 
 RoleArg = Literal["user", "assistant", "system", "fact"]
 Tags = Annotated[list[str] | None, Field(description="Labels such as ['preference', 'ui']; lower-cased.")]
 Session = Annotated[str | None, Field(description="Conversation id; defaults to this server process's session.")]
-Namespace = Annotated[str | None, Field(description="Project or topic bucket; defaults to the configured namespace.")]
+Namespace = Annotated[
+    str | None,
+    Field(description="Project or topic bucket; default: the workspace's project, else the configured one."),
+]
+SearchNamespace = Annotated[
+    str | None,
+    Field(description="Project or topic bucket; defaults to the workspace's project; '*' searches every namespace."),
+]
 SessionFilter = Annotated[str | None, Field(description="Only this conversation's memories; default all sessions.")]
 Since = Annotated[str | None, Field(description="Only memories at or after this ISO 8601 date/time, e.g. 2024-05-01.")]
 Until = Annotated[
@@ -49,7 +57,8 @@ async def remember(
 ) -> RememberResult:
     """Store a message or fact in long-term memory. Repeating the exact same content returns the existing id."""
     with tool_errors():
-        return await caller_service(ctx).remember(
+        service, used = await workspace_service(ctx, namespace)
+        stored = await service.remember(
             content,
             role=role,
             tags=tags,
@@ -58,6 +67,7 @@ async def remember(
             metadata=metadata,
             created_at=created_at,
         )
+        return stored.model_copy(update={"namespace_used": used})
 
 
 async def recall(
@@ -66,7 +76,7 @@ async def recall(
     limit: Annotated[int, Field(description="How many memories to return (1-50).")] = 5,
     tags: Annotated[list[str] | None, Field(description="Only memories carrying all of these tags.")] = None,
     session_id: SessionFilter = None,
-    namespace: Namespace = None,
+    namespace: SearchNamespace = None,
     since: Since = None,
     until: Until = None,
     max_tokens: Annotated[
@@ -75,7 +85,8 @@ async def recall(
 ) -> RecallResult:
     """Find the stored memories most relevant to a query (semantic and keyword search, best first)."""
     with tool_errors():
-        return await caller_service(ctx).recall(
+        service, used = await workspace_service(ctx, namespace)
+        found = await service.recall(
             query,
             limit=limit,
             tags=tags,
@@ -85,17 +96,20 @@ async def recall(
             until=until,
             max_tokens=max_tokens,
         )
+        return found.model_copy(update={"namespace_used": used})
 
 
 async def load_recent(
     ctx: Ctx,
     limit: Annotated[int, Field(description="How many of the newest memories to return (1-200).")] = 20,
     session_id: SessionFilter = None,
-    namespace: Namespace = None,
+    namespace: SearchNamespace = None,
 ) -> RecentResult:
     """Return the newest stored messages, oldest first, to pick up where a conversation left off."""
     with tool_errors():
-        return await caller_service(ctx).load_recent(limit=limit, session_id=session_id, namespace=namespace)
+        service, used = await workspace_service(ctx, namespace)
+        recent = await service.load_recent(limit=limit, session_id=session_id, namespace=namespace)
+        return recent.model_copy(update={"namespace_used": used})
 
 
 async def summarize_history(
@@ -115,7 +129,8 @@ async def summarize_history(
     if sampled is not None and isinstance(sampled.content, TextContent):
         text = sampled.content.text
     with tool_errors():
-        return await caller_service(ctx).summarize_history(
+        service, _ = await workspace_service(ctx, namespace)
+        return await service.summarize_history(
             sampled_text=text,
             session_id=session_id,
             namespace=namespace,
@@ -129,12 +144,14 @@ async def forget(
     id: Annotated[str, Field(description="The id of the memory to delete, as returned by remember or recall.")],
     ctx: Ctx,
     namespace: Annotated[
-        str | None, Field(description="The memory's namespace (a recall hit shows it); default the configured one.")
+        str | None,
+        Field(description="The memory's namespace (a recall hit shows it); default the workspace's."),
     ] = None,
 ) -> ForgetResult:
     """Delete one memory permanently, from storage, the search index and stored summaries."""
     with tool_errors():
-        return await caller_service(ctx).forget(id, namespace=namespace)
+        service, _ = await workspace_service(ctx, namespace)
+        return await service.forget(id, namespace=namespace)
 
 
 class Tool(NamedTuple):

@@ -21,7 +21,7 @@ COLUMNS = "m.id, m.content, m.role, m.namespace, m.session_id, m.tags, m.metadat
 class Filters:
     """Narrowing inside one user's scope; every value is bound as a parameter."""
 
-    namespace: str
+    namespace: str | None  # None: every namespace of the user (recall with namespace="*")
     session_id: str | None = None
     tags: tuple[str, ...] = ()
     since_ts: float | None = None
@@ -32,8 +32,11 @@ class Filters:
         # Without statistics SQLite prefers the (user, namespace) index over `id IN (...)` and scans the whole
         # scope (30 ms at 100k memories); a unary + keeps the scope columns out of index selection.
         scope = "+m." if by_id else "m."
-        clauses = [f"{scope}user = ?", f"{scope}namespace = ?"]
-        params: list[Any] = [user, self.namespace]
+        clauses = [f"{scope}user = ?"]
+        params: list[Any] = [user]
+        if self.namespace is not None:
+            clauses.append(f"{scope}namespace = ?")
+            params.append(self.namespace)
         if self.session_id is not None:
             clauses.append(f"{scope}session_id = ?")
             params.append(self.session_id)

@@ -25,12 +25,14 @@ logger = logging.getLogger(__name__)
 async def plan(store: MemoryStore, settings: Settings, filters: Filters, count: int, focus_key: str) -> SummaryPlan:
     """Select the newest `count` messages in scope and find a stored summary that covers a prefix of them."""
     selected = await store.recent(settings.user, filters, count)
+    # Summaries are kept per namespace; only recall searches every namespace (filters.namespace None).
+    namespace = filters.namespace or settings.namespace
     session_key = filters.session_id or ""
     ids = [m.id for m in selected]
     cached = next(
         (
             s
-            for s in await store.summaries.latest(settings.user, filters.namespace, session_key, focus_key)
+            for s in await store.summaries.latest(settings.user, namespace, session_key, focus_key)
             if s.covered_ids and s.covered_ids == ids[: len(s.covered_ids)]
         ),
         None,
@@ -42,7 +44,7 @@ async def plan(store: MemoryStore, settings: Settings, filters: Filters, count: 
             SummaryRequest(cached.text if cached else None, new, focus_key or None),
             settings.summary_max_input_chars,
         )
-    return SummaryPlan(filters.namespace, session_key, focus_key, selected, cached, request)
+    return SummaryPlan(namespace, session_key, focus_key, selected, cached, request)
 
 
 async def summarize(

@@ -49,6 +49,9 @@ def new_row(item: NewMemory, settings: Settings, default_session: str) -> tuple[
 
 def namespace(value: str | None, settings: Settings) -> str:
     """Return the namespace asked for, or the configured one."""
+    if value == "*":
+        # recall and load_recent read "*" as every namespace; nothing is written to or deleted from all of them.
+        raise InvalidInput("namespace '*' means every namespace and only recall and load_recent take it; name one.")
     return settings.namespace if value is None else check.label(value, "namespace")
 
 

@@ -1,0 +1,1 @@
+"""The client-hooks face: `agent-memory hook EVENT` and `agent-memory install-hooks` (docs/hooks.md)."""
