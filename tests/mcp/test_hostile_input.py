@@ -194,7 +194,11 @@ def _snapshot(data_dir: Path) -> list[tuple[Any, ...]]:
 async def _check(client: Client, tool: str, arguments: dict[str, Any], other: list[str], crashes: CrashLog) -> None:
     if arguments.get("id") == "OTHER":
         arguments["id"] = other[0]
-    result = await client.call_tool(tool, arguments)
+    try:
+        result = await client.call_tool(tool, arguments)
+    except UnicodeEncodeError:
+        # A lone surrogate in a key never leaves the client (JSON text is UTF-8): nothing reached the server.
+        return
     assert crashes.crashes == [], crashes.crashes
     body = json.dumps(result.structured_content) if result.structured_content else ""
     texts = " ".join(c.text for c in result.content if isinstance(c, TextContent))

@@ -12,6 +12,7 @@ import pytest
 
 from agent_memory.config import Settings
 from agent_memory.index.protocol import VectorIndex, VectorRow
+from agent_memory.recall.pipeline import INLINE_PENDING
 from tests.conftest import open_ready
 
 pytestmark = pytest.mark.anyio
@@ -41,15 +42,16 @@ async def test_recall_answers_at_once_while_a_backlog_waits_and_finds_it_by_keyw
     service._indexer.vectors = stalled  # type: ignore[assignment]
     try:
         await service.remember("The car is parked on level 4, spot 17 of the airport garage")
-        for n in range(5):
+        for n in range(INLINE_PENDING + 3):
             await service.remember(f"note {n} about the quarterly budget review")
         assert await anyio.to_thread.run_sync(stalled.writing.wait, 30)
         with anyio.fail_after(1.5):  # less than the 2 s recall used to wait for a backlog
             found = await service.recall("where is the car parked", limit=3)
         assert found.hits[0].content.startswith("The car is parked")
         assert found.mode == "hybrid" and not found.degraded
-        assert found.unindexed == 6
-        assert found.note is not None and "6 memories in scope are still being embedded" in found.note
+        waiting = INLINE_PENDING + 4
+        assert found.unindexed == waiting
+        assert found.note is not None and f"{waiting} memories in scope are still being embedded" in found.note
         # Another scope's backlog is not this one's.
         elsewhere = await service.recall("where is the car parked", namespace="work")
         assert elsewhere.unindexed == 0 and not elsewhere.hits
@@ -60,4 +62,21 @@ async def test_recall_answers_at_once_while_a_backlog_waits_and_finds_it_by_keyw
         settled = await service.recall("where is the car parked", limit=3)
         assert settled.unindexed == 0 and settled.note is None
     finally:
+        await service.close()
+
+
+async def test_the_few_newest_memories_are_found_by_meaning_before_they_are_indexed(tmp_path: Path) -> None:
+    service = await open_ready(Settings(data_dir=tmp_path / "d"))
+    stalled = _StalledIndex(service._indexer.vectors)  # type: ignore[arg-type]
+    service._indexer.vectors = stalled  # type: ignore[assignment]
+    try:
+        await service.remember("an old note about tomatoes in the garden")
+        fresh = await service.remember("The spare key hangs behind the kitchen door")
+        with anyio.fail_after(1.5):
+            # Vector search alone: only the inline embedding of what waits can find it.
+            found = await service.recall("spare key kitchen door", limit=2, mode="vector")
+        assert found.hits and found.hits[0].id == fresh.id
+        assert found.unindexed == 0 and found.note is None
+    finally:
+        stalled.gate.set()
         await service.close()

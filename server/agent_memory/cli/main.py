@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent_memory import __version__
-from agent_memory.cli import signin
 from agent_memory.config import Settings, env_names, load_settings
 from agent_memory.errors import AgentMemoryError, InvalidInput
 
@@ -105,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     }
     _use_flags(cmd)
     _admin_flags(cmd)
+    # Here, not at the top: `agent-memory hook` runs before any parser and must import nothing heavy.
+    from agent_memory.cli import signin
+
     signin.add_flags(cmd)
     return parser
 

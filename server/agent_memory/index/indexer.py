@@ -140,6 +140,10 @@ class Indexer:
         self.notify()
         return await self._model.embed_query(text)
 
+    async def embed_texts(self, texts: Sequence[str]) -> Vectors:
+        """Embed memories' texts whole, as the index does without their windows (for the few not indexed yet)."""
+        return await self._model.embed([chunking.without_prefix(t) for t in texts])
+
     async def nearest(
         self, vector: Vectors, user: str, filters: Filters, limit: int, ids: Collection[str] | None = None
     ) -> list[tuple[str, float, int]]:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
+import numpy as np
+
 from agent_memory.config import RecallMode
 from agent_memory.embedding.chunking import speaker
 from agent_memory.embedding.pooling import Vectors
@@ -26,12 +28,20 @@ from agent_memory.store.rows import Filters
 
 logger = logging.getLogger(__name__)
 
+# Up to this many memories in scope not embedded yet are embedded with the query (a client reads its own writes
+# by meaning); past it, during a bulk write, recall finds them by keyword and says how many wait.
+INLINE_PENDING = 8
+
 
 class VectorSearch(Protocol):
     """The semantic side of recall: embeds queries and searches the vector index."""
 
     async def query_vector(self, text: str) -> Vectors | None:
         """Return the query's embedding, or None when semantic search is unavailable."""
+        ...
+
+    async def embed_texts(self, texts: Sequence[str]) -> Vectors:
+        """Embed memories' texts whole (those not in the index yet)."""
         ...
 
     async def nearest(
@@ -94,11 +104,12 @@ async def run(store: MemoryStore, user: str, vectors: VectorSearch, request: Req
     if names:
         embedding.cancel()
         embedding = asyncio.create_task(_embed(vectors, request, score.without_names(request.text, names)))
-    semantic = await search.semantic(await embedding, request.filters, window)
+    vector = await embedding
+    semantic = await search.semantic(vector, request.filters, window)
+    unindexed = await search.newest(vector, request.filters) if semantic and vector is not None else 0
     ranked = _ranked(candidates, request.text, request.now)[: request.limit]
     fitting = score.pack([m.content for _, m in ranked], request.max_tokens)
     hits = [_hit(m, value) for value, m in ranked[:fitting]]
-    unindexed = await store.count_matching(user, request.filters, unindexed=True) if semantic else 0
     return Outcome(hits=hits, omitted=len(ranked) - fitting, semantic=semantic, unindexed=unindexed)
 
 
@@ -210,6 +221,30 @@ class Searches:
             similar.update(score.best_windows(rows, len(missing)))
         raised = neighbours.propagate(similar, before, after)
         return sorted(raised.items(), key=lambda pair: pair[1], reverse=True)
+
+    async def newest(self, vector: Vectors, filters: Filters) -> int:
+        """Rank the few memories in scope not embedded yet by meaning too; return how many are left out."""
+        waiting = await self.store.unindexed(self.user, filters, INLINE_PENDING + 1)
+        if len(waiting) > INLINE_PENDING:
+            return await self.store.count_matching(self.user, filters, unindexed=True)
+        rankings = self.candidates.rankings
+        place = next((n for n, r in enumerate(rankings) if r.source == "vector"), None)
+        if not waiting or place is None:
+            return len(waiting)
+        try:
+            embedded = await self.vectors.embed_texts([m.content for m in waiting])
+        except BackendError as exc:
+            logger.warning("newest memories could not be embedded; found by keyword: %s", exc)
+            return len(waiting)
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        similar = (embedded @ (query / np.linalg.norm(query))).tolist()
+        self.candidates.found.update((m.id, m) for m in waiting)
+        # Read alone: a memory with no neighbour scored stands in for them (see neighbours.propagate).
+        raised = neighbours.propagate({m.id: s for m, s in zip(waiting, similar, strict=True)}, {}, {})
+        merged = dict(rankings[place].scored) | raised
+        ordered = sorted(merged.items(), key=lambda pair: pair[1], reverse=True)
+        rankings[place] = score.Ranking("vector", ordered[: self.pool + len(waiting)])
+        return 0
 
     def _inside(self, ranking: score.Ranking, window: Filters, in_window: int) -> score.Ranking | None:
         """Return the ranking's part inside the window when that is exactly what a search there would return."""

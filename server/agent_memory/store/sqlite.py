@@ -176,6 +176,14 @@ class SQLiteStore(Connection):
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
+    async def unindexed(self, user: str, filters: Filters, limit: int) -> list[Memory]:
+        """Return up to `limit` memories in scope not yet in the vector index, newest first."""
+        where, params = filters.sql(user, by_id=True)  # the pending rows' own index, not the scope's
+        sql = f"SELECT {COLUMNS} FROM memories m WHERE m.indexed = 0 AND {where} ORDER BY m.rowid DESC LIMIT ?"
+        async with self._db.execute(sql, [*params, limit]) as cur:
+            rows = await cur.fetchall()
+        return [memory_from_row(r) for r in rows]
+
     async def recent(self, user: str, filters: Filters, limit: int) -> list[Memory]:
         """Return the newest `limit` memories in scope, oldest first."""
         where, params = filters.sql(user)
