@@ -12,7 +12,15 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "server" / "agent_memory"
 
 OWNERS = {
-    "mcp": {"mcp/server.py", "mcp/http.py", "mcp/auth.py", "mcp/context.py", "mcp/sampling.py", "mcp/tools.py"},
+    "mcp": {
+        "mcp/server.py",
+        "mcp/http.py",
+        "mcp/auth.py",
+        "mcp/context.py",
+        "mcp/sampling.py",
+        "mcp/tools.py",
+        "mcp/strict.py",
+    },
     "sentence_transformers": {"embedding/embedder.py"},
     "transformers": {"embedding/pooling.py"},
     # embedding/half.py: the exact search's float16 product (numpy has no fast one), once the model has loaded torch.
@@ -43,7 +51,7 @@ def test_only_the_owning_module_imports_each_outside_library(library: str) -> No
 # What each part of the package may import from the package: dependencies point one way,
 # faces -> service -> {recall, summary, write, index} -> {store, embedding}, and config, errors, models anywhere.
 BASE = {"config", "errors", "models", "__init__", "__version__"}
-SERVICE = {"service", "operations", "diagnostics"}
+SERVICE = {"service", "operations", "diagnostics", "facts"}
 ALLOWED = {
     "mcp": BASE | {"service", "mcp"},
     # `agent-memory serve` starts the MCP face.
@@ -51,6 +59,8 @@ ALLOWED = {
     "service": BASE | SERVICE | {"recall", "summary", "write", "index", "store", "embedding"},
     "operations": BASE | SERVICE | {"index", "store", "embedding", "errors"},
     "diagnostics": BASE | {"diagnostics", "index", "store", "embedding"},
+    # facts.py: supersede chains, expiry and near memories (issue 15), a part of the service like operations.
+    "facts": BASE | SERVICE | {"index", "store", "write", "recall", "embedding"},
     # recall and summary share the query words (recall/terms.py); summaries are scrubbed like every write.
     "recall": BASE | {"recall", "store", "embedding"},
     "summary": BASE | {"summary", "store", "write", "recall.terms"},

@@ -15,12 +15,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from agent_memory import diagnostics
+from agent_memory import diagnostics, facts
 from agent_memory.config import RecallMode, Settings
 from agent_memory.embedding import malloc
 from agent_memory.embedding.embedder import Embedder, ModelEmbedder
 from agent_memory.embedding.host import ModelHost, ModelState
 from agent_memory.errors import BackendError, InvalidInput, NotFound
+from agent_memory.facts import Facts
 from agent_memory.index.indexer import Indexer
 from agent_memory.models import (
     BulkItem,
@@ -45,6 +46,7 @@ from agent_memory.store.sqlite import SQLiteStore
 from agent_memory.summary import history
 from agent_memory.summary.backends import SYSTEM_PROMPT as SUMMARY_SYSTEM_PROMPT
 from agent_memory.summary.backends import AnthropicSummarizer, SummaryPlan
+from agent_memory.write import facts as facts_check
 from agent_memory.write import prepare
 from agent_memory.write import validation as check
 
@@ -72,7 +74,7 @@ def doctor(settings: Settings, *, check_model: bool = True) -> list[Check]:
     return diagnostics.doctor(settings, check_model=check_model)
 
 
-class MemoryService(Operations):
+class MemoryService(Facts, Operations):
     """One user's memory: the store, the vector index and the summarizers."""
 
     def __init__(self, settings: Settings, store: MemoryStore, model: ModelHost) -> None:
@@ -146,8 +148,13 @@ class MemoryService(Operations):
         namespace: str | None = None,
         metadata: dict[str, Any] | None = None,
         created_at: str | None = None,
+        supersedes: list[str] | None = None,
+        expires_at: str | None = None,
+        ttl: float | None = None,
     ) -> RememberResult:
-        """Store a memory (acknowledged on commit); the vector index follows in the background."""
+        """Store a memory (acknowledged on commit), replacing `supersedes`; the vector index follows."""
+        replaced = facts_check.supersedes(supersedes)
+        expires = facts_check.expiry(expires_at, ttl, self.clock())
         item = NewMemory(
             content=content,
             role=role,
@@ -158,6 +165,7 @@ class MemoryService(Operations):
             created_at=created_at,
         )
         row, redacted = prepare.new_row(item, self.settings, self.session_id)
+        row = replace(row, supersedes=replaced, expires_at=expires)
         [inserted] = await self._store.insert_many([row])
         if not inserted.duplicate:
             self._indexer.notify()
@@ -165,11 +173,17 @@ class MemoryService(Operations):
         notes = [status.message] if status.message else []
         if redacted:
             notes.insert(0, prepare.redaction_note(redacted))
+        passed = [i for i in inserted.superseded if i not in replaced]
+        if passed:
+            notes.insert(0, facts.passed_note(passed))
         return RememberResult(
             id=inserted.id,
             created_at=inserted.created_at,
             duplicate=inserted.duplicate,
             redacted=list(redacted),
+            superseded=list(inserted.superseded),
+            expires_at=None if expires is None else facts.stamp(expires),
+            similar=await self.similar(inserted.id, row.content, row.namespace, replaced),
             note=" ".join(notes) or None,
         )
 
@@ -214,14 +228,28 @@ class MemoryService(Operations):
         until: str | None = None,
         max_tokens: int | None = None,
         mode: RecallMode | None = None,
+        as_of: str | None = None,
+        include_superseded: bool = False,
     ) -> RecallResult:
         """Return the memories most relevant to the query: keyword and vector candidates, fused.
 
         `mode` searches by keyword or by vector alone (to measure each); the default is the configured one.
+        Only current memories answer, unless `include_superseded`; `as_of` answers with what was current then.
         """
+        filters = prepare.filters(
+            self.settings,
+            namespace,
+            session_id,
+            tags,
+            since,
+            until,
+            now=self.clock(),
+            as_of=as_of,
+            include_superseded=include_superseded,
+        )
         request = pipeline.Request(
             text=check.query(query, self.settings),
-            filters=self._filters(namespace, session_id, tags, since, until),
+            filters=filters,
             limit=check.limit(limit, "limit", self.settings.max_recall_limit),
             max_tokens=None if max_tokens is None else check.limit(max_tokens, "max_tokens", 1_000_000),
             now=self.clock(),
@@ -233,7 +261,7 @@ class MemoryService(Operations):
         if not outcome.semantic and request.mode != "keyword":
             note = (note or "Semantic search failed.") + " Results come from keyword search and recency."
         return RecallResult(
-            hits=outcome.hits,
+            hits=await self.with_links(outcome.hits),
             mode="hybrid" if outcome.semantic else "keyword",
             degraded=not outcome.semantic and request.mode != "keyword",
             omitted=outcome.omitted,
@@ -306,7 +334,7 @@ class MemoryService(Operations):
         since: str | None,
         until: str | None,
     ) -> Filters:
-        return prepare.filters(self.settings, namespace, session_id, tags, since, until)
+        return prepare.filters(self.settings, namespace, session_id, tags, since, until, now=self.clock())
 
 
 def _utc_now() -> datetime:

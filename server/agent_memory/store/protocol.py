@@ -56,6 +56,18 @@ class MemoryStore(Protocol):
         """Delete one memory of this user (and namespace, when given); return whether it existed."""
         ...
 
+    async def chain(self, user: str, id: str) -> list[Memory]:
+        """Return the supersede chain a memory belongs to, oldest first (empty: no such memory)."""
+        ...
+
+    async def superseded_of(self, user: str, ids: Sequence[str]) -> dict[str, list[str]]:
+        """Return, for each of these ids that replaced memories, the ids it replaced."""
+        ...
+
+    async def expired(self, now_ts: float, limit: int) -> list[tuple[str, str]]:
+        """Return (user, id) of memories expired at `now_ts`, to purge."""
+        ...
+
     async def keyword_search(
         self, user: str, terms: Sequence[str], filters: Filters, limit: int
     ) -> list[tuple[Memory, float]]:

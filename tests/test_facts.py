@@ -1,0 +1,197 @@
+"""Facts that change: supersede chains, looking back, expiry and the errors of each, on the real store and index."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from agent_memory.cli import transfer
+from agent_memory.config import Settings
+from agent_memory.errors import InvalidInput, NotFound
+from agent_memory.service import MemoryService
+from agent_memory.store.sqlite import SQLiteStore
+from tests.conftest import HashEmbedder, open_ready
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def service(settings: Settings) -> AsyncIterator[MemoryService]:
+    opened = await open_ready(settings)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def ids(service: MemoryService, query: str, **kwargs: object) -> list[str]:
+    return [h.id for h in (await service.recall(query, limit=10, **kwargs)).hits]  # type: ignore[arg-type]
+
+
+async def test_a_chain_leaves_only_the_newest_in_recall_recent_and_summaries(service: MemoryService) -> None:
+    a = await service.remember("Dana lives in Lisbon.", created_at="2024-01-01")
+    b = await service.remember("Dana lives in Porto now.", created_at="2024-03-01", supersedes=[a.id])
+    c = await service.remember("Dana lives in Madrid now.", created_at="2024-06-01", supersedes=[b.id])
+    assert b.superseded == [a.id] and c.superseded == [b.id]
+    assert await service.wait_indexed(30) is None
+    assert await ids(service, "where does Dana live") == [c.id]
+    assert [m.id for m in (await service.load_recent()).messages] == [c.id]
+    summary = await service.summarize_history()
+    assert summary.covers.count == 1 and "Lisbon" not in summary.summary
+    [hit] = (await service.recall("where does Dana live")).hits
+    assert hit.supersedes == [b.id]
+    chain = await service.history(a.id)
+    assert [m.id for m in chain] == [a.id, b.id, c.id]
+    assert chain[0].superseded_by == b.id and chain[0].superseded_at == b.created_at
+    assert chain[2].superseded_by is None
+    assert [m.id for m in await service.history(c.id)] == [a.id, b.id, c.id]
+
+
+async def test_as_of_answers_with_what_was_current_at_each_boundary(service: MemoryService) -> None:
+    a = await service.remember("Dana's editor theme is dark mode.", created_at="2024-01-01T00:00:00Z")
+    b = await service.remember(
+        "Dana's editor theme is light mode.", created_at="2024-05-01T00:00:00Z", supersedes=[a.id]
+    )
+    assert await service.wait_indexed(30) is None
+    query = "Dana editor theme"
+    assert await ids(service, query, as_of="2023-12-31T23:59:59Z") == []
+    assert await ids(service, query, as_of="2024-01-01T00:00:00Z") == [a.id]
+    assert await ids(service, query, as_of="2024-04-30T23:59:59Z") == [a.id]
+    assert await ids(service, query, as_of="2024-05-01T00:00:00Z") == [b.id]
+    assert await ids(service, query) == [b.id]
+    everything = (await service.recall(query, include_superseded=True)).hits
+    assert {h.id for h in everything} == {a.id, b.id}
+    old = next(h for h in everything if h.id == a.id)
+    assert old.superseded_by == b.id and old.superseded_at == b.created_at
+
+
+async def test_superseding_an_unknown_forgotten_or_other_users_id_is_refused_and_stores_nothing(
+    service: MemoryService,
+) -> None:
+    gone = await service.remember("temporary")
+    await service.forget(gone.id)
+    theirs = await service.scoped("someone-else").remember("Their fact.")
+    for missing in ("no-such-id", gone.id, theirs.id):
+        with pytest.raises(NotFound, match="forgotten"):
+            await service.remember("New fact.", supersedes=[missing])
+    with pytest.raises(InvalidInput, match="supersedes"):
+        await service.remember("New fact.", supersedes="abc")  # type: ignore[arg-type]
+    assert (await service.load_recent()).messages == []
+    assert (await service.scoped("someone-else").load_recent()).messages[0].superseded_by is None
+
+
+async def test_a_memory_of_another_namespace_of_the_same_user_can_be_superseded(service: MemoryService) -> None:
+    old = await service.remember("The build uses make.", namespace="work")
+    new = await service.remember("The build uses just.", supersedes=[old.id])
+    assert new.superseded == [old.id]
+    assert (await service.load_recent(namespace="work")).messages == []
+
+
+async def test_superseding_an_already_superseded_memory_extends_its_chain(service: MemoryService) -> None:
+    a = await service.remember("Standup at 9:00.")
+    b = await service.remember("Standup at 9:30.", supersedes=[a.id])
+    c = await service.remember("Standup at 10:00.", supersedes=[a.id])
+    assert c.superseded == [b.id] and c.note and b.id in c.note
+    assert [m.id for m in await service.history(a.id)] == [a.id, b.id, c.id]
+    again = await service.remember("Standup at 10:00.", supersedes=[a.id])
+    assert again.duplicate and again.id == c.id and again.superseded == []
+    with pytest.raises(InvalidInput, match="itself"):
+        await service.remember("Standup at 10:00.", supersedes=[c.id])
+
+
+async def test_an_old_fact_said_again_is_stored_anew_and_current(service: MemoryService) -> None:
+    dark = await service.remember("Dana prefers dark mode.")
+    light = await service.remember("Dana prefers light mode.", supersedes=[dark.id])
+    back = await service.remember("Dana prefers dark mode.", supersedes=[light.id])
+    assert not back.duplicate and back.id != dark.id
+    assert [m.id for m in (await service.load_recent()).messages] == [back.id]
+    assert [m.id for m in await service.history(back.id)] == [dark.id, light.id, back.id]
+
+
+async def test_forgetting_a_link_of_the_chain_keeps_the_rest_linked(service: MemoryService) -> None:
+    a = await service.remember("v1 is deployed.")
+    b = await service.remember("v2 is deployed.", supersedes=[a.id])
+    c = await service.remember("v3 is deployed.", supersedes=[b.id])
+    await service.forget(b.id)
+    assert [m.id for m in await service.history(a.id)] == [a.id, c.id]
+    await service.forget(c.id)
+    assert [m.id for m in (await service.load_recent()).messages] == [a.id]
+    assert (await service.remember("v1 is deployed.")).id == a.id
+
+
+async def test_expiry_at_the_boundary_with_an_injected_clock(service: MemoryService) -> None:
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    service.clock = lambda: now
+    kept = await service.remember("The office is closed this week.", expires_at="2030-01-08T00:00:00Z")
+    timed = await service.remember("The door code is 4711.", ttl=3600)
+    assert kept.expires_at == "2030-01-08T00:00:00Z" and timed.expires_at == "2030-01-01T01:00:00Z"
+    assert await service.wait_indexed(30) is None
+    assert len((await service.load_recent()).messages) == 2
+    service.clock = lambda: now + timedelta(seconds=3599)
+    assert timed.id in await ids(service, "door code")
+    service.clock = lambda: now + timedelta(seconds=3600)
+    assert timed.id not in await ids(service, "door code")
+    assert [m.id for m in (await service.load_recent()).messages] == [kept.id]
+    service.clock = lambda: datetime(2030, 1, 8, tzinfo=UTC)
+    assert (await service.load_recent()).messages == []
+    assert await ids(service, "office closed", as_of="2030-01-02") == [kept.id]
+
+
+async def test_bad_expiry_is_refused(service: MemoryService) -> None:
+    for kwargs, expected in (
+        ({"expires_at": "2001-01-01"}, "not in the future"),
+        ({"ttl": 0}, "ttl must be"),
+        ({"ttl": True}, "ttl must be"),
+        ({"ttl": 60, "expires_at": "2999-01-01"}, "not both"),
+        ({"expires_at": "soon"}, "ISO 8601"),
+    ):
+        with pytest.raises(InvalidInput, match=expected):
+            await service.remember("x", **kwargs)  # type: ignore[arg-type]
+
+
+async def test_two_processes_superseding_the_same_memory_make_one_chain(settings: Settings) -> None:
+    first = await MemoryService.open(settings, HashEmbedder(), without_model="test")
+    # A second connection to the same file, as another process has.
+    other = await SQLiteStore.open(settings.sqlite_path)
+    second = await MemoryService.open(settings, HashEmbedder(), without_model="test", store=other)
+    try:
+        old = await first.remember("The meeting room is B12.")
+        results = await asyncio.gather(
+            *[
+                (first if n % 2 else second).remember(f"The meeting room is C{n}.", supersedes=[old.id])
+                for n in range(8)
+            ]
+        )
+        chain = await first.history(old.id)
+        assert len(chain) == 9 and chain[0].id == old.id
+        assert sorted(r.id for r in results) == sorted(m.id for m in chain[1:])
+        assert [m.superseded_by for m in chain[:-1]] == [m.id for m in chain[1:]]
+        assert len((await second.load_recent()).messages) == 1
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_export_and_import_carry_links_and_expiry(service: MemoryService, tmp_path: Path) -> None:
+    old = await service.remember("Dana works at Acme.", created_at="2024-01-01")
+    new = await service.remember("Dana works at Globex.", supersedes=[old.id], expires_at="2999-01-01")
+    buffer = io.StringIO()
+    assert await transfer.export_jsonl(service, buffer, user=None, namespace=None) == 2
+    copy = await MemoryService.open(Settings(data_dir=tmp_path / "copy"), HashEmbedder(), without_model="test")
+    try:
+        for _ in range(2):  # a second import changes nothing
+            report = await transfer.import_text(copy, buffer.getvalue(), "agent-memory")
+        assert (report.stored, report.duplicates) == (0, 2)
+        assert [m.id for m in (await copy.load_recent()).messages] == [new.id]
+        chain = await copy.history(new.id)
+        assert [(m.id, m.superseded_by, m.expires_at) for m in chain] == [
+            (old.id, new.id, None),
+            (new.id, None, "2999-01-01T00:00:00Z"),
+        ]
+    finally:
+        await copy.close()
