@@ -15,7 +15,7 @@ from agent_memory.config import Settings
 from agent_memory.errors import InvalidInput, NotFound
 from agent_memory.service import MemoryService
 from agent_memory.store.sqlite import SQLiteStore
-from tests.conftest import HashEmbedder, open_ready
+from tests.conftest import HashEmbedder, best_memories, open_ready, vector_table
 
 pytestmark = pytest.mark.anyio
 
@@ -195,3 +195,59 @@ async def test_export_and_import_carry_links_and_expiry(service: MemoryService, 
         ]
     finally:
         await copy.close()
+
+
+async def test_remember_lists_near_memories_of_the_namespace_and_never_supersedes_them(
+    service: MemoryService,
+) -> None:
+    dark = await service.remember("Dana prefers dark mode in the editor.")
+    await service.remember("The deploy script lives in tools/deploy.sh.")
+    await service.remember("Dana prefers dark mode in the editor.", namespace="other")
+    assert await service.wait_indexed(30) is None
+    light = await service.remember("Dana prefers light mode in the editor.")
+    assert [s.id for s in light.similar] == [dark.id]
+    assert 0 < light.similar[0].score <= 1 and light.superseded == []
+    assert len((await service.load_recent()).messages) == 3  # nothing was superseded on its own
+    replaced = await service.remember("Dana prefers light mode in the code editor.", supersedes=[light.id])
+    assert light.id not in [s.id for s in replaced.similar] and replaced.superseded == [light.id]
+
+
+async def test_upkeep_purges_expired_memories_from_store_summaries_and_index(service: MemoryService) -> None:
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    service.clock = lambda: now
+    gone = await service.remember("The guest wifi password is tulip.", ttl=60)
+    kept = await service.remember("The office wifi is called acme.")
+    assert await service.wait_indexed(30) is None
+    await service.summarize_history()
+    table = await vector_table(service, HashEmbedder.dim)
+    assert gone.id in {i for i, _ in best_memories(table, HashEmbedder().embed(["guest wifi password tulip"])[0], 5)}
+    assert await service.upkeep() == 0
+    service.clock = lambda: now + timedelta(seconds=60)
+    assert await service.upkeep() == 1
+    assert [m.id for _, _, m in await service.export_page(user=None, namespace=None, after=0, limit=10)] == [kept.id]
+    assert await service._store.summaries.count() == 0
+    vector = HashEmbedder().embed(["guest wifi password tulip"])[0]
+    table = await vector_table(service, HashEmbedder.dim)  # a reader opened now, as another process
+    assert gone.id not in {i for i, _ in best_memories(table, vector, 5)}
+
+
+async def test_forget_while_the_index_is_closed_deletes_the_vector_later(settings: Settings) -> None:
+    first = await open_ready(settings)
+    stored = await first.remember("The spare key is under the mat.")
+    assert await first.wait_indexed(30) is None
+    await first.close()
+    closed = await MemoryService.open(settings, HashEmbedder(), without_model="index closed")
+    try:
+        await closed.forget(stored.id)
+        assert await closed._store.tombstones(10) == [stored.id]
+    finally:
+        await closed.close()
+    reopened = await open_ready(settings)
+    try:
+        await reopened.upkeep()
+        assert await reopened._store.tombstones(10) == []
+        table = await vector_table(reopened, HashEmbedder.dim)
+        vector = HashEmbedder().embed(["spare key under the mat"])[0]
+        assert stored.id not in {i for i, _ in best_memories(table, vector, 5)}
+    finally:
+        await reopened.close()

@@ -7,6 +7,8 @@ export pages, doctor) are here too, so a face never needs more than this class.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import logging
 import uuid
@@ -20,7 +22,7 @@ from agent_memory.config import RecallMode, Settings
 from agent_memory.embedding import malloc
 from agent_memory.embedding.embedder import Embedder, ModelEmbedder
 from agent_memory.embedding.host import ModelHost, ModelState
-from agent_memory.errors import BackendError, InvalidInput, NotFound
+from agent_memory.errors import InvalidInput, NotFound
 from agent_memory.facts import Facts
 from agent_memory.index.indexer import Indexer
 from agent_memory.models import (
@@ -85,6 +87,7 @@ class MemoryService(Facts, Operations):
         self.session_id = f"session-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         # "Now" for recall: recency and "last week" are measured from it (an evaluation replays another date).
         self.clock: Callable[[], datetime] = _utc_now
+        self._upkeep: asyncio.Task[None] | None = None
         self._anthropic = (
             AnthropicSummarizer(settings.anthropic_api_key, settings.summary_model, settings.anthropic_base_url)
             if settings.anthropic_api_key and settings.summarizer in ("auto", "anthropic")
@@ -116,10 +119,15 @@ class MemoryService(Facts, Operations):
             model.start()
         service = cls(settings, store, model)
         service._indexer.start()
+        service._upkeep = asyncio.create_task(service.upkeep_loop())
         return service
 
     async def close(self) -> None:
         """Stop background work and close the store."""
+        if self._upkeep is not None:
+            self._upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._upkeep
         await self._indexer.stop()
         await self._store.close()
 
@@ -292,11 +300,8 @@ class MemoryService(Facts, Operations):
                 " find ids, and pass the hit's namespace for a memory stored in another one."
             )
         await self._store.summaries.drop_covering(self.settings.user, memory_id)
-        try:
-            await self._indexer.forget([memory_id])
-        except BackendError as exc:
-            # The store decides what exists: a vector left behind is never returned by recall.
-            logger.warning("could not delete %s from the vector index: %s", memory_id, exc)
+        # The store decides what exists: a vector left behind is never returned, and upkeep deletes it later.
+        await self.forget_vectors([memory_id])
         return ForgetResult(id=memory_id, deleted=True)
 
     def wants_sampling(self) -> bool:

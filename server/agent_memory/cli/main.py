@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from agent_memory import __version__
+from agent_memory.cli import facts
 from agent_memory.config import Settings, env_names, load_settings
 from agent_memory.errors import AgentMemoryError, InvalidInput
 
@@ -49,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reindex": ("rebuild the vector index from SQLite", "agent-memory reindex"),
     "stats": ("show counts per namespace and role, index state and disk use", "agent-memory stats --json"),
     "doctor": ("check the data dir, SQLite, the vector index, the model and the API key", "agent-memory doctor"),
+    "history": facts.HELP,
 }
 
 
@@ -85,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     }
     _use_flags(cmd)
     _admin_flags(cmd)
+    facts.add_flags(cmd)
     return parser
 
 

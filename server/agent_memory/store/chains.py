@@ -14,6 +14,7 @@ import aiosqlite
 
 from agent_memory.errors import InvalidInput, NotFound
 from agent_memory.models import Memory
+from agent_memory.store.connection import Connection
 from agent_memory.store.rows import COLUMNS, memory_from_row
 
 # A chain longer than this is a loop in damaged data, not history.
@@ -132,27 +133,49 @@ def linked_order(memories: list[Memory]) -> list[Memory]:
     return ordered
 
 
-async def superseded_of(db: aiosqlite.Connection, user: str, ids: Sequence[str]) -> dict[str, list[str]]:
-    """Return, for each of these ids that superseded memories, the ids it superseded (oldest first)."""
-    if not ids:
-        return {}
-    marks = ",".join("?" * len(ids))
-    async with db.execute(
-        f"SELECT superseded_by, id FROM memories WHERE superseded_by IN ({marks}) AND user = ?"
-        " ORDER BY created_ts, rowid",
-        [*ids, user],
-    ) as cur:
-        rows = await cur.fetchall()
-    found: dict[str, list[str]] = {}
-    for newer, older in rows:
-        found.setdefault(str(newer), []).append(str(older))
-    return found
+class ChainStore(Connection):
+    """The store's reads of supersede chains, expiry and the vectors still to delete."""
 
+    async def chain(self, user: str, id: str) -> list[Memory]:
+        """Return the supersede chain a memory belongs to, oldest first (empty: no such memory)."""
+        return await chain(self._db, user, id)
 
-async def expired(db: aiosqlite.Connection, now_ts: float, limit: int) -> list[tuple[str, str]]:
-    """Return (user, id) of memories expired at `now_ts`, oldest expiry first."""
-    async with db.execute(
-        "SELECT user, id FROM memories WHERE expires_ts IS NOT NULL AND expires_ts <= ? ORDER BY expires_ts LIMIT ?",
-        (now_ts, limit),
-    ) as cur:
-        return [(str(r[0]), str(r[1])) for r in await cur.fetchall()]
+    async def superseded_of(self, user: str, ids: Sequence[str]) -> dict[str, list[str]]:
+        """Return, for each of these ids that superseded memories, the ids it superseded (oldest first)."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        async with self._db.execute(
+            f"SELECT superseded_by, id FROM memories WHERE superseded_by IN ({marks}) AND user = ?"
+            " ORDER BY created_ts, rowid",
+            [*ids, user],
+        ) as cur:
+            rows = await cur.fetchall()
+        found: dict[str, list[str]] = {}
+        for newer, older in rows:
+            found.setdefault(str(newer), []).append(str(older))
+        return found
+
+    async def expired(self, now_ts: float, limit: int) -> list[tuple[str, str]]:
+        """Return (user, id) of memories expired at `now_ts`, oldest expiry first."""
+        async with self._db.execute(
+            "SELECT user, id FROM memories WHERE expires_ts IS NOT NULL AND expires_ts <= ?"
+            " ORDER BY expires_ts LIMIT ?",
+            (now_ts, limit),
+        ) as cur:
+            return [(str(r[0]), str(r[1])) for r in await cur.fetchall()]
+
+    async def add_tombstones(self, ids: Sequence[str]) -> None:
+        """Record forgotten memories whose vectors are still to delete."""
+        async with self._transaction() as db:
+            await db.executemany("INSERT OR IGNORE INTO vector_tombstones VALUES (?)", [(i,) for i in ids])
+
+    async def tombstones(self, limit: int) -> list[str]:
+        """Return forgotten memories whose vectors are still to delete."""
+        async with self._db.execute("SELECT id FROM vector_tombstones LIMIT ?", (limit,)) as cur:
+            return [str(r[0]) for r in await cur.fetchall()]
+
+    async def drop_tombstones(self, ids: Sequence[str]) -> None:
+        """Forget the tombstones of vectors now deleted."""
+        async with self._transaction() as db:
+            await db.executemany("DELETE FROM vector_tombstones WHERE id = ?", [(i,) for i in ids])

@@ -68,6 +68,18 @@ class MemoryStore(Protocol):
         """Return (user, id) of memories expired at `now_ts`, to purge."""
         ...
 
+    async def add_tombstones(self, ids: Sequence[str]) -> None:
+        """Record forgotten memories whose vectors are still to delete."""
+        ...
+
+    async def tombstones(self, limit: int) -> list[str]:
+        """Return forgotten memories whose vectors are still to delete."""
+        ...
+
+    async def drop_tombstones(self, ids: Sequence[str]) -> None:
+        """Forget the tombstones of vectors now deleted."""
+        ...
+
     async def keyword_search(
         self, user: str, terms: Sequence[str], filters: Filters, limit: int
     ) -> list[tuple[Memory, float]]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from agent_memory.models import Memory
 from agent_memory.store import chains
-from agent_memory.store.connection import UNEMBEDDABLE, Connection, inspect_file
+from agent_memory.store.connection import UNEMBEDDABLE, inspect_file
 from agent_memory.store.rows import (
     COLUMNS,
     WIDTH,
@@ -42,7 +42,7 @@ _NEXT_TURN = (
 KEYWORD_HEAD_FACTOR = 4
 
 
-class SQLiteStore(Connection):
+class SQLiteStore(chains.ChainStore):
     """The SQLite store: memories, keyword search (FTS5) and the indexing bookkeeping, on one connection."""
 
     async def insert_many(self, rows: Sequence[NewRow]) -> list[Inserted]:
@@ -152,18 +152,6 @@ class SQLiteStore(Connection):
         await self._db.execute(
             "UPDATE memories SET context = ? WHERE rowid = ? AND context != ?", (context, next_rowid, context)
         )
-
-    async def chain(self, user: str, id: str) -> list[Memory]:
-        """Return the supersede chain a memory belongs to, oldest first (empty: no such memory)."""
-        return await chains.chain(self._db, user, id)
-
-    async def superseded_of(self, user: str, ids: Sequence[str]) -> dict[str, list[str]]:
-        """Return, for each of these ids that replaced memories, the ids it replaced."""
-        return await chains.superseded_of(self._db, user, ids)
-
-    async def expired(self, now_ts: float, limit: int) -> list[tuple[str, str]]:
-        """Return (user, id) of memories expired at `now_ts`, to purge."""
-        return await chains.expired(self._db, now_ts, limit)
 
     async def keyword_search(
         self, user: str, terms: Sequence[str], filters: Filters, limit: int

@@ -1,0 +1,40 @@
+"""The CLI's part of facts that change: `history ID` prints a memory's supersede chain, oldest first."""
+
+from __future__ import annotations
+
+import argparse
+
+from agent_memory.cli import output as out
+from agent_memory.cli.lifecycle import opened
+from agent_memory.config import Settings
+
+HELP = (
+    "show the chain of a memory: what it replaced and what replaced it, oldest first",
+    "agent-memory history 3f9c2d0e8a7b4c1d9e6f5a4b3c2d1e0f",
+)
+
+
+def add_flags(cmd: dict[str, argparse.ArgumentParser]) -> None:
+    """Add the flags of supersede, expiry and looking back to remember, recall and history."""
+    p = cmd["remember"]
+    p.add_argument("--supersedes", action="append", metavar="ID", help="id of a memory this one replaces; repeat")
+    p.add_argument("--expires-at", help="when it stops being recalled (ISO 8601)")
+    p.add_argument("--ttl", type=float, help="seconds until it stops being recalled")
+    p = cmd["recall"]
+    p.add_argument("--as-of", help="answer with what was current at this ISO 8601 date/time")
+    p.add_argument("--include-superseded", action="store_true", help="also show memories newer ones replaced")
+    cmd["history"].add_argument("id", metavar="ID")
+
+
+async def history(args: argparse.Namespace, settings: Settings) -> int:
+    """Print a memory's chain."""
+    async with opened(settings) as service:
+        chain = await service.history(args.id)
+    if args.json:
+        out.emit_json([m.model_dump(mode="json") for m in chain])
+        return 0
+    rows = [
+        (m.created_at[:16].replace("T", " "), m.id, m.superseded_by or "current", m.namespace, m.content) for m in chain
+    ]
+    out.table(["when", "id", "superseded by", "namespace", "content"], rows)
+    return 0

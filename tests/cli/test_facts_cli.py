@@ -1,0 +1,32 @@
+"""Facts that change through the `agent-memory` command, each step a new process: supersede, history, expiry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cli.test_cli import run, run_json
+
+
+def test_dana_switches_to_light_mode_and_a_new_process_answers_light_mode(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    dark = run_json(data, "remember", "Dana prefers dark mode in every editor", "--role", "fact")
+    light = run_json(
+        data, "remember", "Dana switched to light mode in every editor", "--role", "fact", "--supersedes", dark["id"]
+    )
+    assert light["superseded"] == [dark["id"]]
+    found = run_json(data, "recall", "Which editor theme mode does Dana prefer?", "--keyword")
+    assert [h["id"] for h in found["hits"]] == [light["id"]]
+    assert found["hits"][0]["supersedes"] == [dark["id"]]
+    both = run_json(data, "recall", "Dana editor mode", "--keyword", "--include-superseded")
+    assert {h["id"] for h in both["hits"]} == {dark["id"], light["id"]}
+    then = run_json(data, "recall", "Dana editor mode", "--keyword", "--as-of", dark["created_at"])
+    assert [h["id"] for h in then["hits"]] == [dark["id"]]
+    chain = run_json(data, "history", dark["id"])
+    assert [(m["id"], m["superseded_by"]) for m in chain] == [(dark["id"], light["id"]), (light["id"], None)]
+    table = run(data, "history", light["id"]).stdout
+    assert dark["id"] in table and "current" in table
+    refused = run(data, "remember", "Dana uses a blue theme", "--supersedes", "nope", code=1)
+    assert "no memory with that id" in refused.stderr
+    assert "--ttl" in run(data, "remember", "--help").stdout
+    timed = run_json(data, "remember", "Dana is in Berlin this week", "--ttl", "604800")
+    assert timed["expires_at"]
