@@ -1,14 +1,15 @@
-"""Measure `remember`'s `similar` thresholds on LongMemEval: changed facts it should find, other turns it should not.
+"""Measure `remember`'s `similar` thresholds: changed facts it should find, unrelated memories it should not.
 
-    .venv/bin/python bench/similar.py                # both LongMemEval-S sets, 150 other turns a question
+    .venv/bin/python bench/similar.py                # 200 synthetic changes + LongMemEval knowledge updates
 
-For each knowledge-update question, the user turns that carry the answer (`has_answer`), in session order, are
-one fact changing over time: the newest is the new memory, each older one a memory it should be found similar
-to (a positive). The question's other user turns are memories of the same history it should not be flagged
-against (distractors). Each side is scored as the service scores it (recall/near.py): the vector side is the
-cosine of the new memory's query vector with the best window of the stored memory (its text and sentences, as
-the indexer embeds them), the word side the Dice coefficient of content words. The table gives, per threshold,
-the share of positives found and the share of new memories that would list at least one distractor.
+Positives: each synthetic change (bench/changed_facts.py: the new statement should find the old one), and each
+LongMemEval-S knowledge-update question's answer-bearing user turns reduced to the sentence that carries the
+fact (the one sharing most words with the question): the newest should find the older ones. Distractors, per
+new memory: 150 sentences of other user turns of LongMemEval-S and every statement of the other nine kinds of
+synthetic fact, as a store of one person's facts holds. Each side is scored as the service scores it
+(recall/near.py): the cosine of the two memories' vectors (a sentence is one window) and the Dice coefficient of
+their content words. The table gives, per threshold, the share of positives found and the share of new
+memories that would list at least one distractor.
 """
 
 from __future__ import annotations
@@ -24,84 +25,109 @@ from typing import Any
 import numpy as np
 
 from agent_memory.config import DEFAULT_MODEL
-from agent_memory.embedding.chunking import plan
+from agent_memory.embedding.chunking import sentences
 from agent_memory.embedding.embedder import ModelEmbedder
 from agent_memory.embedding.host import ModelHost
 from agent_memory.recall import near
+from agent_memory.recall.terms import keyword_terms
+from changed_facts import changed_facts
 
 DATA = Path("/work/shared/eval/data")
 SETS = ("longmemeval_s_cleaned_strat60.json.gz", "longmemeval_s_cleaned_more110.json.gz")
 THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
+Case = tuple[str, list[str], list[str]]  # new memory, older memories it replaces, unrelated memories
 
 
-def cases(per_question: int) -> list[tuple[str, list[str], list[str]]]:
-    """Return (new fact turn, older fact turns, distractor turns) per knowledge-update question."""
-    rng = random.Random(7)
-    found = []
+def _fact_sentence(turn: str, question: str) -> str:
+    words = set(keyword_terms(question))
+    return max(sentences(turn), key=lambda s: len(words & set(keyword_terms(s))))
+
+
+def longmemeval(rng: random.Random, count: int) -> tuple[list[Case], list[str]]:
+    """Return the knowledge-update cases (distractors: other turns of the same history) and a sentence pool."""
+    cases, pool = [], []
     for name in SETS:
         with gzip.open(DATA / name) as f:
             questions = json.load(f)
         for q in questions:
-            if q["question_type"] != "knowledge-update":
-                continue
             facts, others = [], []
             order = sorted(range(len(q["haystack_dates"])), key=lambda i: q["haystack_dates"][i])
             for i in order:
                 for turn in q["haystack_sessions"][i]:
                     if turn["role"] == "user":
                         (facts if turn.get("has_answer") else others).append(turn["content"])
-            if len(facts) >= 2:
-                found.append((facts[-1], facts[:-1], rng.sample(others, min(per_question, len(others)))))
+            said = [s for t in rng.sample(others, min(20, len(others))) for s in sentences(t) if len(s) > 30]
+            pool.extend(said)
+            if q["question_type"] == "knowledge-update" and len(facts) >= 2:
+                found = [_fact_sentence(t, q["question"] + " " + str(q["answer"])) for t in facts]
+                cases.append((found[-1], found[:-1], rng.sample(said, min(count, len(said)))))
+    return cases, pool
+
+
+def synthetic(rng: random.Random, pool: list[str], count: int) -> list[Case]:
+    """Return the synthetic changes, each with LongMemEval sentences and the other kinds' facts as distractors."""
+    facts = changed_facts()
+    return [
+        (new, [old], rng.sample(pool, count) + [t for k, o, n in facts if k != kind for t in (o, n)])
+        for kind, old, new in facts
+    ]
+
+
+async def vectors(model: ModelHost, texts: set[str]) -> dict[str, Any]:
+    """Return each text's unit vector."""
+    ordered = sorted(texts)
+    found: dict[str, Any] = {}
+    for i in range(0, len(ordered), 256):
+        block = np.asarray(await model.embed(ordered[i : i + 256]), dtype=np.float32)
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        found.update(zip(ordered[i : i + 256], block, strict=True))
     return found
 
 
-async def windows(model: ModelHost, texts: list[str]) -> list[Any]:
-    """Return each text's window vectors as the indexer embeds them (the text and its sentences)."""
-    out = []
-    for text in texts:
-        parts = plan(text)
-        blocks = await model.embed_spans([t for t, _ in parts], [s for _, s in parts])
-        out.append(np.vstack(blocks))
-    return out
+def report(name: str, cases: list[Case], vec: dict[str, Any]) -> None:
+    """Print the table of one set of cases."""
+    pos = [(float(vec[n] @ vec[o]), near.word_overlap(n, o)) for n, older, _ in cases for o in older]
+    neg = [
+        (max(float(vec[n] @ vec[d]) for d in ds), max(near.word_overlap(n, d) for d in ds), n, ds) for n, _, ds in cases
+    ]
+    print(
+        f"\n{name}: {len(cases)} new memories, {len(pos)} positive pairs, {sum(len(c[2]) for c in cases)} distractors"
+    )
+    print("| threshold | vector: found | vector: false similar | words: found | words: false similar |")
+    print("|---|---|---|---|---|")
+    for t in THRESHOLDS:
+        print(
+            f"| {t:.2f} | {np.mean([c >= t for c, _ in pos]):.1%} | {np.mean([c >= t for c, *_ in neg]):.1%}"
+            f" | {np.mean([w >= t for _, w in pos]):.1%} | {np.mean([w >= t for _, w, *_ in neg]):.1%} |"
+        )
+    found = np.mean([near.closeness(c, w) is not None for c, w in pos])
+    false = [
+        n
+        for n, _, ds in cases
+        if any(near.closeness(float(vec[n] @ vec[d]), near.word_overlap(n, d)) is not None for d in ds)
+    ]
+    print(
+        f"kept (vector {near.VECTOR_THRESHOLD}, words {near.WORD_THRESHOLD}): positives found {found:.1%},"
+        f" new memories with a false similar {len(false) / len(cases):.1%}"
+    )
 
 
 async def main() -> None:
-    """Print the share of positives found and of new memories with a false similar, per threshold."""
+    """Print the tables for the synthetic changes and the LongMemEval knowledge updates."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--distractors", type=int, default=150, help="other user turns per question")
+    parser.add_argument("--distractors", type=int, default=150, help="LongMemEval sentences per new memory")
     args = parser.parse_args()
+    rng = random.Random(7)
+    lme, pool = longmemeval(rng, args.distractors)
+    made = synthetic(rng, pool, args.distractors)
     model = ModelHost(ModelEmbedder(DEFAULT_MODEL))
     model.start()
     if not await model.wait(300):
         raise SystemExit(model.error)
-    pos_cos, pos_words, neg_cos, neg_words = [], [], [], []
-    all_cases = cases(args.distractors)
-    for new, older, others in all_cases:
-        query = await model.embed_query(new)
-        for text, stored in zip(older, await windows(model, older), strict=True):
-            pos_cos.append(float(np.max(stored @ query)))
-            pos_words.append(near.word_overlap(new, text))
-        stored_others = await windows(model, others)
-        neg_cos.append(max(float(np.max(s @ query)) for s in stored_others))
-        neg_words.append(max(near.word_overlap(new, t) for t in others))
-    print(
-        f"{len(all_cases)} knowledge-update questions, {len(pos_cos)} positive pairs, "
-        f"{sum(len(o) for _, _, o in all_cases)} distractors"
-    )
-    print(
-        "threshold | vector: positives found | vector: new memories with a false similar | words: found | words: false"
-    )
-    for t in THRESHOLDS:
-        print(
-            f"{t:.2f} | {np.mean([c >= t for c in pos_cos]):.1%} | {np.mean([c >= t for c in neg_cos]):.1%}"
-            f" | {np.mean([w >= t for w in pos_words]):.1%} | {np.mean([w >= t for w in neg_words]):.1%}"
-        )
-    both = [near.closeness(c, w) is not None for c, w in zip(pos_cos, pos_words, strict=True)]
-    false = [near.closeness(c, w) is not None for c, w in zip(neg_cos, neg_words, strict=True)]
-    print(
-        f"kept thresholds (vector {near.VECTOR_THRESHOLD}, words {near.WORD_THRESHOLD}):"
-        f" positives found {np.mean(both):.1%}, new memories with a false similar {np.mean(false):.1%}"
-    )
+    texts = {t for cases in (lme, made) for n, older, ds in cases for t in (n, *older, *ds)}
+    vec = await vectors(model, texts)
+    report("synthetic changed facts", made, vec)
+    report("LongMemEval-S knowledge updates (fact sentences)", lme, vec)
 
 
 if __name__ == "__main__":

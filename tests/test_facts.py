@@ -251,3 +251,20 @@ async def test_forget_while_the_index_is_closed_deletes_the_vector_later(setting
         assert stored.id not in {i for i, _ in best_memories(table, vector, 5)}
     finally:
         await reopened.close()
+
+
+async def test_of_two_near_twins_nobody_marked_the_newer_ranks_first_and_the_older_is_flagged(
+    service: MemoryService,
+) -> None:
+    old = await service.remember(
+        "Dana prefers dark mode in the code editor at work every day.", created_at="2024-01-01"
+    )
+    other = await service.remember("Dana's cat is called Miso.", created_at="2024-02-01")
+    new = await service.remember(
+        "Dana prefers light mode in the code editor at work every day.", created_at="2024-03-01"
+    )
+    assert await service.wait_indexed(30) is None
+    hits = (await service.recall("Dana dark mode code editor", limit=5)).hits
+    assert [h.id for h in hits if h.id != other.id] == [new.id, old.id]
+    flags = {h.id: h.possibly_outdated for h in hits}
+    assert flags == {old.id: new.id, new.id: None, other.id: None} or flags == {old.id: new.id, new.id: None}

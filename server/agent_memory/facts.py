@@ -52,9 +52,19 @@ class Facts:
     _indexer: Indexer
 
     async def with_links(self, hits: list[Hit]) -> list[Hit]:
-        """Return the hits, each saying which memories it superseded."""
+        """Return the hits, each saying which memories it superseded, the newer of two near twins first."""
         links = await self._store.superseded_of(self.settings.user, [h.id for h in hits])
-        return [h.model_copy(update={"supersedes": links[h.id]}) if h.id in links else h for h in hits]
+        hits = [h.model_copy(update={"supersedes": links[h.id]}) if h.id in links else h for h in hits]
+        flagged = near.outdated([(h.id, h.created_at, h.content) for h in hits if h.superseded_by is None])
+        if not flagged:
+            return hits
+        ordered = [h.model_copy(update={"possibly_outdated": flagged.get(h.id)}) for h in hits]
+        # A flagged memory moves to just after the newer one when it ranked above it; the rest keep their order.
+        for old_id, new_id in flagged.items():
+            place = {h.id: n for n, h in enumerate(ordered)}
+            if place[old_id] < place[new_id]:
+                ordered.insert(place[new_id], ordered.pop(place[old_id]))
+        return ordered
 
     async def forget_vectors(self, ids: Sequence[str]) -> None:
         """Delete forgotten memories' vectors; when the index is closed or fails, keep a tombstone to retry."""

@@ -108,6 +108,10 @@ class Hit(BaseModel):
     superseded_by: str | None = Field(default=None, description="Set when this memory was replaced (history).")
     superseded_at: str | None = Field(default=None, description="When it was replaced.")
     expires_at: str | None = Field(default=None, description="When it stops being recalled.")
+    possibly_outdated: str | None = Field(
+        default=None,
+        description="The id of a newer hit that says nearly the same: this one may be outdated (nobody marked it).",
+    )
 
 
 class RecallResult(BaseModel):
