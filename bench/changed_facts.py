@@ -260,6 +260,26 @@ KINDS: list[tuple[str, str, list[str]]] = [
 ]
 
 
+# What one asks to get each kind's current value, in KINDS order.
+QUESTIONS = [
+    "Where do I live now?",
+    "What is my job?",
+    "Which editor theme mode do I use?",
+    "Which Postgres version does our service run on?",
+    "What is my favourite food?",
+    "What time is the team standup?",
+    "What phone do I have?",
+    "Where am I going this summer?",
+    "Who is my manager?",
+    "What car do I drive?",
+]
+
+
+def question(kind: str) -> str:
+    """Return the question that asks for the current value of a kind (its old template)."""
+    return QUESTIONS[[old for old, _, _ in KINDS].index(kind)]
+
+
 def changed_facts() -> list[tuple[str, str, str]]:
     """Return (kind, old statement, new statement) for every change: 10 kinds x 20 = 200."""
     return [

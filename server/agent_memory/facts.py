@@ -59,11 +59,12 @@ class Facts:
         if not flagged:
             return hits
         ordered = [h.model_copy(update={"possibly_outdated": flagged.get(h.id)}) for h in hits]
-        # A flagged memory moves to just after the newer one when it ranked above it; the rest keep their order.
+        # The newer twin moves up to just before the older when it ranked below it: the older slides down one
+        # place and nothing else moves (twins say the same, so what the top ranks say stays the same).
         for old_id, new_id in flagged.items():
             place = {h.id: n for n, h in enumerate(ordered)}
             if place[old_id] < place[new_id]:
-                ordered.insert(place[new_id], ordered.pop(place[old_id]))
+                ordered.insert(place[old_id], ordered.pop(place[new_id]))
         return ordered
 
     async def forget_vectors(self, ids: Sequence[str]) -> None:

@@ -244,20 +244,9 @@ class MemoryService(Facts, Operations):
         `mode` searches by keyword or by vector alone (to measure each); the default is the configured one.
         Only current memories answer, unless `include_superseded`; `as_of` answers with what was current then.
         """
-        filters = prepare.filters(
-            self.settings,
-            namespace,
-            session_id,
-            tags,
-            since,
-            until,
-            now=self.clock(),
-            as_of=as_of,
-            include_superseded=include_superseded,
-        )
         request = pipeline.Request(
             text=check.query(query, self.settings),
-            filters=filters,
+            filters=self._filters(namespace, session_id, tags, since, until, as_of, include_superseded),
             limit=check.limit(limit, "limit", self.settings.max_recall_limit),
             max_tokens=None if max_tokens is None else check.limit(max_tokens, "max_tokens", 1_000_000),
             now=self.clock(),
@@ -338,8 +327,21 @@ class MemoryService(Facts, Operations):
         tags: list[str] | None,
         since: str | None,
         until: str | None,
+        as_of: str | None = None,
+        include_superseded: bool = False,
     ) -> Filters:
-        return prepare.filters(self.settings, namespace, session_id, tags, since, until, now=self.clock())
+        """Return the checked filters of current memories (at the service clock, or `as_of`)."""
+        return prepare.filters(
+            self.settings,
+            namespace,
+            session_id,
+            tags,
+            since,
+            until,
+            now=self.clock(),
+            as_of=as_of,
+            include_superseded=include_superseded,
+        )
 
 
 def _utc_now() -> datetime:
