@@ -65,7 +65,8 @@ async def remember(
 
     The result's `similar` lists existing memories that say nearly the same thing. If the new memory changes or
     corrects one of them, call remember again with its id in `supersedes` (the server never replaces a memory
-    on its own). To edit a memory, remember the corrected text with `supersedes=[old id]`."""
+    on its own); when the old fact is not listed, recall its subject to find the id. To edit a memory, remember
+    the corrected text with `supersedes=[old id]`."""
     with tool_errors():
         return await caller_service(ctx).remember(
             content,
