@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from pathlib import Path
 
-from tests.cli.test_cli import run, run_json
+from tests.cli.test_cli import _script, run, run_json
 
 
 def test_dana_switches_to_light_mode_and_a_new_process_answers_light_mode(tmp_path: Path) -> None:
@@ -30,3 +33,26 @@ def test_dana_switches_to_light_mode_and_a_new_process_answers_light_mode(tmp_pa
     assert "--ttl" in run(data, "remember", "--help").stdout
     timed = run_json(data, "remember", "Dana is in Berlin this week", "--ttl", "604800")
     assert timed["expires_at"]
+
+
+def test_two_processes_superseding_the_same_memory_at_once_make_one_chain(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    old = run_json(data, "remember", "The meeting room is B12")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENT_MEMORY_", "ANTHROPIC_"))}
+    env |= {"AGENT_MEMORY_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1"}
+    both = [
+        subprocess.Popen(
+            [_script(), "remember", f"The meeting room is {room}", "--supersedes", old["id"], "--json"],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for room in ("C1", "C2")
+    ]
+    outputs = [json.loads(p.communicate(timeout=600)[0]) for p in both]
+    assert [p.returncode for p in both] == [0, 0]
+    chain = run_json(data, "history", old["id"])
+    assert len(chain) == 3 and chain[0]["id"] == old["id"]
+    assert {m["id"] for m in chain[1:]} == {o["id"] for o in outputs}
+    assert [m["superseded_by"] for m in chain] == [chain[1]["id"], chain[2]["id"], None]
+    assert [m["id"] for m in run_json(data, "recent")["messages"]] == [chain[2]["id"]]
