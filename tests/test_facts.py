@@ -268,3 +268,26 @@ async def test_of_two_near_twins_nobody_marked_the_newer_ranks_first_and_the_old
     assert [h.id for h in hits if h.id != other.id] == [new.id, old.id]
     flags = {h.id: h.possibly_outdated for h in hits}
     assert flags == {old.id: new.id, new.id: None, other.id: None} or flags == {old.id: new.id, new.id: None}
+
+
+async def test_tidy_folds_twins_into_the_oldest_by_superseding_and_is_idempotent(service: MemoryService) -> None:
+    first = await service.remember("Dana prefers dark mode in the code editor at work every day.")
+    retry = await service.remember("Dana prefers dark mode in the code editor at work every single day.")
+    other = await service.remember("The deploy script lives in tools/deploy.sh and needs bash.")
+    now = datetime.now(UTC)
+    service.clock = lambda: now
+    await service.remember("Parking slot 4 is free this week.", ttl=60)
+    service.clock = lambda: now + timedelta(seconds=120)
+    dry = await service.tidy()
+    assert [[m.id for m in c] for c in dry.clusters] == [[first.id, retry.id]]
+    assert dry.expired == 1 and not dry.applied
+    assert len((await service.load_recent()).messages) == 3  # a dry run changes nothing
+    done = await service.tidy(apply=True)
+    assert (done.superseded, done.purged) == (1, 1)
+    assert [m.id for m in (await service.load_recent()).messages] == [first.id, other.id]
+    assert [(m.id, m.superseded_by) for m in await service.history(retry.id)] == [
+        (retry.id, first.id),
+        (first.id, None),
+    ]
+    again = await service.tidy(apply=True)
+    assert (again.clusters, again.expired, again.superseded, again.purged) == ([], 0, 0, 0)

@@ -15,11 +15,12 @@ from agent_memory.config import Settings
 from agent_memory.embedding.host import ModelHost
 from agent_memory.errors import BackendError, NotFound
 from agent_memory.index.indexer import Indexer
-from agent_memory.models import Hit, Memory, Similar
+from agent_memory.models import Hit, Memory, Similar, TidyReport
 from agent_memory.recall import near
 from agent_memory.recall.terms import search_terms
 from agent_memory.store.protocol import MemoryStore
 from agent_memory.store.rows import Filters
+from agent_memory.write import prepare
 from agent_memory.write import validation as check
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 # How often a running service purges expired memories and retries vector deletions that failed.
 UPKEEP_SECONDS = 300.0
 UPKEEP_BATCH = 500
+# `tidy` compares at most this many current memories of a namespace (the oldest).
+TIDY_MAX = 50_000
 
 
 def stamp(moment: datetime) -> str:
@@ -102,6 +105,27 @@ class Facts:
             except Exception as exc:
                 logger.warning("upkeep of expired memories failed, retried later: %s", exc)
             await asyncio.sleep(UPKEEP_SECONDS)
+
+    async def tidy(self, *, namespace: str | None = None, apply: bool = False) -> TidyReport:
+        """Report near-twin clusters and expired memories; with `apply`, fold each cluster into its oldest memory
+        by superseding (never deleting) and purge the expired ones."""
+        space = prepare.namespace(namespace, self.settings)
+        now = self.clock().timestamp()
+        memories = await self._store.current(self.settings.user, space, now, TIDY_MAX)
+        by_id = {m.id: m for m in memories}
+        groups = near.clusters([(m.id, m.content) for m in memories])
+        report = TidyReport(
+            namespace=space,
+            clusters=[[by_id[i] for i in g] for g in groups],
+            expired=await self._store.count_expired(self.settings.user, now),
+            applied=apply,
+            scanned=len(memories),
+        )
+        if apply:
+            for oldest, *rest in groups:
+                report.superseded += len(await self._store.supersede(self.settings.user, oldest, rest))
+            report.purged = await self.upkeep()
+        return report
 
     async def history(self, memory_id: str) -> list[Memory]:
         """Return the chain of memories a memory belongs to, oldest first: what it replaced and what replaced it."""

@@ -234,3 +234,15 @@ class IndexStatus(BaseModel):
     pending: int = Field(description="Memories not yet indexed.")
     exact_search: bool = Field(default=False, description="Whether searches go to the exact search in memory.")
     error: str | None = Field(default=None, description="The indexer's last failure, while it retries.")
+
+
+class TidyReport(BaseModel):
+    """What `tidy` found (and, with apply, did): clusters of near twins and expired memories."""
+
+    namespace: str
+    clusters: list[list[Memory]] = Field(description="Near twins, oldest first; apply folds each into its oldest.")
+    expired: int = Field(description="Expired memories not purged yet (upkeep purges them; apply does now).")
+    applied: bool
+    superseded: int = Field(default=0, description="Memories folded into the oldest of their cluster.")
+    purged: int = Field(default=0, description="Expired memories purged.")
+    scanned: int = Field(description="Current memories compared.")

@@ -29,6 +29,7 @@ COMMANDS = [
     "stats",
     "doctor",
     "history",
+    "tidy",
 ]
 
 

@@ -33,6 +33,11 @@ def test_dana_switches_to_light_mode_and_a_new_process_answers_light_mode(tmp_pa
     assert "--ttl" in run(data, "remember", "--help").stdout
     timed = run_json(data, "remember", "Dana is in Berlin this week", "--ttl", "604800")
     assert timed["expires_at"]
+    run(data, "remember", "Dana switched to light mode in every editor today")
+    dry = run_json(data, "tidy")
+    assert [[m["id"] for m in c] for c in dry["clusters"]] == [[light["id"], dry["clusters"][0][1]["id"]]]
+    assert "would fold" in run(data, "tidy").stdout
+    assert run_json(data, "tidy", "--apply")["superseded"] == 1 and run_json(data, "tidy")["clusters"] == []
 
 
 def test_two_processes_superseding_the_same_memory_at_once_make_one_chain(tmp_path: Path) -> None:

@@ -171,4 +171,5 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[int]]] = 
     "stats": admin.stats,
     "doctor": admin.doctor,
     "history": facts.history,
+    "tidy": facts.tidy,
 }

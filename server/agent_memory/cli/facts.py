@@ -13,6 +13,11 @@ HELP = (
     "agent-memory history 3f9c2d0e8a7b4c1d9e6f5a4b3c2d1e0f",
 )
 
+TIDY_HELP = (
+    "report near-duplicate memories and expired ones; --apply folds each cluster into its oldest memory",
+    "agent-memory tidy --namespace work\n  agent-memory tidy --apply --json",
+)
+
 
 def add_flags(cmd: dict[str, argparse.ArgumentParser]) -> None:
     """Add the flags of supersede, expiry and looking back to remember, recall and history."""
@@ -24,6 +29,7 @@ def add_flags(cmd: dict[str, argparse.ArgumentParser]) -> None:
     p.add_argument("--as-of", help="answer with what was current at this ISO 8601 date/time")
     p.add_argument("--include-superseded", action="store_true", help="also show memories newer ones replaced")
     cmd["history"].add_argument("id", metavar="ID")
+    cmd["tidy"].add_argument("--apply", action="store_true", help="supersede the twins (never deletes) and purge")
 
 
 async def history(args: argparse.Namespace, settings: Settings) -> int:
@@ -37,4 +43,23 @@ async def history(args: argparse.Namespace, settings: Settings) -> int:
         (m.created_at[:16].replace("T", " "), m.id, m.superseded_by or "current", m.namespace, m.content) for m in chain
     ]
     out.table(["when", "id", "superseded by", "namespace", "content"], rows)
+    return 0
+
+
+async def tidy(args: argparse.Namespace, settings: Settings) -> int:
+    """Report (and with --apply fold) near-duplicate clusters and expired memories; a dry run by default."""
+    async with opened(settings) as service:
+        report = await service.tidy(apply=args.apply)
+    if args.json:
+        out.emit_json(report)
+        return 0
+    for cluster in report.clusters:
+        out.line(f"keep {cluster[0].id} {cluster[0].content[:70]!r}")
+        for twin in cluster[1:]:
+            out.line(f"  twin {twin.id} {twin.content[:70]!r}")
+    verb = "folded" if report.applied else "would fold (dry run; --apply to do it)"
+    twins = sum(len(c) - 1 for c in report.clusters)
+    out.line(
+        f"{len(report.clusters)} clusters in {report.namespace!r}, {verb} {twins} memories; {report.expired} expired"
+    )
     return 0

@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("show counts per namespace and role, index state and disk use", "agent-memory stats --json"),
     "doctor": ("check the data dir, SQLite, the vector index, the model and the API key", "agent-memory doctor"),
     "history": facts.HELP,
+    "tidy": facts.TIDY_HELP,
 }
 
 

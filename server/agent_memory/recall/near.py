@@ -60,3 +60,35 @@ def outdated(hits: list[tuple[str, str, str]]) -> dict[str, str]:
             if newer and old_id not in flagged and twins(old_text, new_text):
                 flagged[old_id] = new_id
     return flagged
+
+
+# Words in more memories than this are too common to find twins by (twins share their rarer words too).
+COMMON_WORD = 200
+
+
+def clusters(memories: list[tuple[str, str]]) -> list[list[str]]:
+    """Return groups of near-twin memories among (id, text), each in the given order, groups of two or more."""
+    words = [set(keyword_terms(text)) for _, text in memories]
+    postings: dict[str, list[int]] = {}
+    for n, found in enumerate(words):
+        for word in found:
+            postings.setdefault(word, []).append(n)
+    parent = list(range(len(memories)))
+
+    def root(n: int) -> int:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    for n, found in enumerate(words):
+        if len(found) < MIN_TWIN_WORDS:
+            continue
+        near = {m for w in found if len(postings[w]) <= COMMON_WORD for m in postings[w] if m > n}
+        for m in near:
+            if twins(memories[n][1], memories[m][1]):
+                parent[root(m)] = root(n)
+    groups: dict[int, list[str]] = {}
+    for n, (memory_id, _) in enumerate(memories):
+        groups.setdefault(root(n), []).append(memory_id)
+    return [g for g in groups.values() if len(g) > 1]

@@ -179,3 +179,28 @@ class ChainStore(Connection):
         """Forget the tombstones of vectors now deleted."""
         async with self._transaction() as db:
             await db.executemany("DELETE FROM vector_tombstones WHERE id = ?", [(i,) for i in ids])
+
+    async def current(self, user: str, namespace: str, now_ts: float, limit: int) -> list[Memory]:
+        """Return the current memories of a namespace (not superseded, not expired), oldest first, at most `limit`."""
+        async with self._db.execute(
+            f"SELECT {COLUMNS} FROM memories m WHERE m.user = ? AND m.namespace = ? AND m.superseded_by IS NULL"
+            " AND (m.expires_ts IS NULL OR m.expires_ts > ?) ORDER BY m.created_ts, m.rowid LIMIT ?",
+            (user, namespace, now_ts, limit),
+        ) as cur:
+            return [memory_from_row(r) for r in await cur.fetchall()]
+
+    async def count_expired(self, user: str, now_ts: float) -> int:
+        """Count this user's memories expired at `now_ts` that upkeep has not purged yet."""
+        sql = "SELECT COUNT(*) FROM memories WHERE user = ? AND expires_ts IS NOT NULL AND expires_ts <= ?"
+        async with self._db.execute(sql, (user, now_ts)) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def supersede(self, user: str, new_id: str, old_ids: Sequence[str]) -> tuple[str, ...]:
+        """Mark memories superseded by an existing one (at its time); return the ids linked."""
+        async with self._transaction() as db:
+            async with db.execute("SELECT created_at FROM memories WHERE user = ? AND id = ?", (user, new_id)) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                raise NotFound(f"No memory with id {new_id[:80]!r} exists for this user.")
+            return await link(db, user, new_id, datetime.fromisoformat(str(row[0])), old_ids)

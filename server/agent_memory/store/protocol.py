@@ -80,6 +80,18 @@ class MemoryStore(Protocol):
         """Forget the tombstones of vectors now deleted."""
         ...
 
+    async def current(self, user: str, namespace: str, now_ts: float, limit: int) -> list[Memory]:
+        """Return the current memories of a namespace (not superseded, not expired), oldest first."""
+        ...
+
+    async def count_expired(self, user: str, now_ts: float) -> int:
+        """Count this user's memories expired at `now_ts` that upkeep has not purged yet."""
+        ...
+
+    async def supersede(self, user: str, new_id: str, old_ids: Sequence[str]) -> tuple[str, ...]:
+        """Mark memories superseded by an existing one (at its time); return the ids linked."""
+        ...
+
     async def keyword_search(
         self, user: str, terms: Sequence[str], filters: Filters, limit: int
     ) -> list[tuple[Memory, float]]:
