@@ -45,7 +45,10 @@ def closeness(cosine: float | None, overlap: float) -> float | None:
 
 def twins(a: str, b: str) -> bool:
     """Return whether two memories say nearly the same thing in nearly the same words."""
-    left, right = set(keyword_terms(a)), set(keyword_terms(b))
+    return _twin_words(set(keyword_terms(a)), set(keyword_terms(b)))
+
+
+def _twin_words(left: set[str], right: set[str]) -> bool:
     if min(len(left), len(right)) < MIN_TWIN_WORDS:
         return False
     return 2 * len(left & right) / (len(left) + len(right)) >= OUTDATED_THRESHOLD
@@ -53,11 +56,14 @@ def twins(a: str, b: str) -> bool:
 
 def outdated(hits: list[tuple[str, str, str]]) -> dict[str, str]:
     """Return, for (id, created_at, content) hits, the older of each nearly identical pair mapped to the newer."""
+    words = [set(keyword_terms(text)) for _, _, text in hits]
+    times = [datetime.fromisoformat(at) for _, at, _ in hits]
     flagged: dict[str, str] = {}
-    for i, (old_id, old_at, old_text) in enumerate(hits):
-        for new_id, new_at, new_text in hits[:i] + hits[i + 1 :]:
-            newer = datetime.fromisoformat(new_at) > datetime.fromisoformat(old_at) and new_id not in flagged
-            if newer and old_id not in flagged and twins(old_text, new_text):
+    for i, (old_id, _, _) in enumerate(hits):
+        for j, (new_id, _, _) in enumerate(hits):
+            if old_id in flagged or new_id in flagged or times[j] <= times[i]:
+                continue
+            if _twin_words(words[i], words[j]):
                 flagged[old_id] = new_id
     return flagged
 
@@ -86,7 +92,7 @@ def clusters(memories: list[tuple[str, str]]) -> list[list[str]]:
             continue
         near = {m for w in found if len(postings[w]) <= COMMON_WORD for m in postings[w] if m > n}
         for m in near:
-            if twins(memories[n][1], memories[m][1]):
+            if _twin_words(found, words[m]):
                 parent[root(m)] = root(n)
     groups: dict[int, list[str]] = {}
     for n, (memory_id, _) in enumerate(memories):
