@@ -191,7 +191,9 @@ class MemoryService(Facts, Operations):
             redacted=list(redacted),
             superseded=list(inserted.superseded),
             expires_at=None if expires is None else facts.stamp(expires),
-            similar=await self.similar(inserted.id, row.content, row.namespace, replaced),
+            similar=await self.similar(
+                inserted.id, row.content, row.namespace, replaced, by_vector=not row.in_conversation
+            ),
             note=" ".join(notes) or None,
         )
 
