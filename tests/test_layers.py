@@ -22,6 +22,7 @@ OWNERS = {
         "mcp/oauth.py",
         "mcp/consent.py",
         "mcp/workspace.py",
+        "mcp/strict.py",
     },
     "sentence_transformers": {"embedding/embedder.py"},
     "transformers": {"embedding/pooling.py"},
@@ -53,7 +54,7 @@ def test_only_the_owning_module_imports_each_outside_library(library: str) -> No
 # What each part of the package may import from the package: dependencies point one way,
 # faces -> service -> {recall, summary, write, index} -> {store, embedding}, and config, errors, models anywhere.
 BASE = {"config", "errors", "models", "__init__", "__version__"}
-SERVICE = {"service", "operations", "diagnostics", "accounts"}
+SERVICE = {"service", "operations", "diagnostics", "accounts", "facts"}
 ALLOWED = {
     # workspace.py: which project a call is about (stdlib only), used by the faces.
     "workspace": BASE | {"workspace"},
@@ -70,6 +71,8 @@ ALLOWED = {
     "operations": BASE | SERVICE | {"index", "store", "embedding", "errors"},
     "diagnostics": BASE | {"diagnostics", "index", "store", "embedding"},
     "accounts": BASE | {"store"},
+    # facts.py: supersede chains, expiry and near memories (issue 15), a part of the service like operations.
+    "facts": BASE | SERVICE | {"index", "store", "write", "recall", "embedding"},
     # recall and summary share the query words (recall/terms.py); summaries are scrubbed like every write.
     "recall": BASE | {"recall", "store", "embedding"},
     "summary": BASE | {"summary", "store", "write", "recall.terms"},

@@ -22,6 +22,18 @@ class Memory(BaseModel):
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
     created_at: str = Field(description="ISO 8601 UTC timestamp.")
+    superseded_by: str | None = Field(default=None, description="The id of the memory that replaced this one.")
+    superseded_at: str | None = Field(default=None, description="When it was replaced (the newer memory's time).")
+    expires_at: str | None = Field(default=None, description="When it stops being recalled (ISO 8601 UTC).")
+
+
+class Similar(BaseModel):
+    """An existing memory close to a new one, which the caller may decide it replaces."""
+
+    id: str
+    content: str
+    created_at: str
+    score: float = Field(description="Closeness, 0-1; higher is closer.")
 
 
 class NamespaceUsed(BaseModel):
@@ -44,6 +56,15 @@ class RememberResult(BaseModel):
     redacted: list[str] = Field(
         default_factory=list, description="Kinds of secrets masked as [REDACTED:<kind>] before storing."
     )
+    superseded: list[str] = Field(
+        default_factory=list, description="The ids this memory replaced; they leave recall but are kept."
+    )
+    expires_at: str | None = Field(default=None, description="When it stops being recalled (ISO 8601 UTC).")
+    similar: list[Similar] = Field(
+        default_factory=list,
+        description="Existing memories of this namespace that say nearly the same; pass their ids as `supersedes`"
+        " in a new remember call if this one replaces them.",
+    )
     note: str | None = None
     namespace_used: NamespaceUsed | None = Field(default=None, description="Which namespace this used.")
 
@@ -59,6 +80,9 @@ class NewMemory(BaseModel):
     metadata: Any = None
     created_at: Any = None
     id: Any = None
+    expires_at: Any = None
+    superseded_by: Any = None
+    superseded_at: Any = None
 
 
 class BulkItem(BaseModel):
@@ -92,6 +116,14 @@ class Hit(BaseModel):
     created_at: str
     tags: list[str] = Field(default_factory=list)
     score: float = Field(description="Relevance, higher is better; comparable within one result only.")
+    supersedes: list[str] = Field(default_factory=list, description="Ids of the older memories this one replaced.")
+    superseded_by: str | None = Field(default=None, description="Set when this memory was replaced (history).")
+    superseded_at: str | None = Field(default=None, description="When it was replaced.")
+    expires_at: str | None = Field(default=None, description="When it stops being recalled.")
+    possibly_outdated: str | None = Field(
+        default=None,
+        description="The id of a newer hit that says nearly the same: this one may be outdated (nobody marked it).",
+    )
 
 
 class RecallResult(BaseModel):
@@ -220,3 +252,15 @@ class IndexStatus(BaseModel):
     pending: int = Field(description="Memories not yet indexed.")
     exact_search: bool = Field(default=False, description="Whether searches go to the exact search in memory.")
     error: str | None = Field(default=None, description="The indexer's last failure, while it retries.")
+
+
+class TidyReport(BaseModel):
+    """What `tidy` found (and, with apply, did): clusters of near twins and expired memories."""
+
+    namespace: str
+    clusters: list[list[Memory]] = Field(description="Near twins, oldest first; apply folds each into its oldest.")
+    expired: int = Field(description="Expired memories not purged yet (upkeep purges them; apply does now).")
+    applied: bool
+    superseded: int = Field(default=0, description="Memories folded into the oldest of their cluster.")
+    purged: int = Field(default=0, description="Expired memories purged.")
+    scanned: int = Field(description="Current memories compared.")

@@ -7,6 +7,8 @@ export pages, doctor) are here too, so a face never needs more than this class.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import logging
 import uuid
@@ -15,13 +17,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from agent_memory import diagnostics
+from agent_memory import diagnostics, facts
 from agent_memory.accounts import Accounts, Grant, Issued, UserInfo, has_users
 from agent_memory.config import RecallMode, Settings
 from agent_memory.embedding import malloc
 from agent_memory.embedding.embedder import Embedder, ModelEmbedder
 from agent_memory.embedding.host import ModelHost, ModelState
-from agent_memory.errors import BackendError, InvalidInput, NotFound
+from agent_memory.errors import InvalidInput, NotFound
+from agent_memory.facts import Facts
 from agent_memory.index.indexer import Indexer
 from agent_memory.models import (
     BulkItem,
@@ -46,6 +49,7 @@ from agent_memory.store.sqlite import SQLiteStore
 from agent_memory.summary import history
 from agent_memory.summary.backends import SYSTEM_PROMPT as SUMMARY_SYSTEM_PROMPT
 from agent_memory.summary.backends import AnthropicSummarizer, SummaryPlan
+from agent_memory.write import facts as facts_check
 from agent_memory.write import prepare
 from agent_memory.write import validation as check
 
@@ -81,7 +85,7 @@ def doctor(settings: Settings, *, check_model: bool = True) -> list[Check]:
     return diagnostics.doctor(settings, check_model=check_model)
 
 
-class MemoryService(Operations):
+class MemoryService(Facts, Operations):
     """One user's memory: the store, the vector index and the summarizers."""
 
     def __init__(self, settings: Settings, store: MemoryStore, model: ModelHost) -> None:
@@ -94,6 +98,7 @@ class MemoryService(Operations):
         self.session_id = f"session-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         # "Now" for recall: recency and "last week" are measured from it (an evaluation replays another date).
         self.clock: Callable[[], datetime] = _utc_now
+        self._upkeep: asyncio.Task[None] | None = None
         self._anthropic = (
             AnthropicSummarizer(settings.anthropic_api_key, settings.summary_model, settings.anthropic_base_url)
             if settings.anthropic_api_key and settings.summarizer in ("auto", "anthropic")
@@ -125,10 +130,15 @@ class MemoryService(Operations):
             model.start()
         service = cls(settings, store, model)
         service._indexer.start()
+        service._upkeep = asyncio.create_task(service.upkeep_loop())
         return service
 
     async def close(self) -> None:
         """Stop background work and close the store."""
+        if self._upkeep is not None:
+            self._upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._upkeep
         await self._indexer.stop()
         await self._store.close()
 
@@ -157,8 +167,13 @@ class MemoryService(Operations):
         namespace: str | None = None,
         metadata: dict[str, Any] | None = None,
         created_at: str | None = None,
+        supersedes: list[str] | None = None,
+        expires_at: str | None = None,
+        ttl: float | None = None,
     ) -> RememberResult:
-        """Store a memory (acknowledged on commit); the vector index follows in the background."""
+        """Store a memory (acknowledged on commit), replacing `supersedes`; the vector index follows."""
+        replaced = facts_check.supersedes(supersedes)
+        expires = facts_check.expiry(expires_at, ttl, self.clock())
         item = NewMemory(
             content=content,
             role=role,
@@ -169,6 +184,7 @@ class MemoryService(Operations):
             created_at=created_at,
         )
         row, redacted = prepare.new_row(item, self.settings, self.session_id)
+        row = replace(row, supersedes=replaced, expires_at=expires)
         [inserted] = await self._store.insert_many([row])
         if not inserted.duplicate:
             self._indexer.notify()
@@ -176,11 +192,19 @@ class MemoryService(Operations):
         notes = [status.message] if status.message else []
         if redacted:
             notes.insert(0, prepare.redaction_note(redacted))
+        passed = [i for i in inserted.superseded if i not in replaced]
+        if passed:
+            notes.insert(0, facts.passed_note(passed))
         return RememberResult(
             id=inserted.id,
             created_at=inserted.created_at,
             duplicate=inserted.duplicate,
             redacted=list(redacted),
+            superseded=list(inserted.superseded),
+            expires_at=None if expires is None else facts.stamp(expires),
+            similar=await self.similar(
+                inserted.id, row.content, row.namespace, replaced, by_vector=not row.in_conversation
+            ),
             note=" ".join(notes) or None,
         )
 
@@ -231,15 +255,18 @@ class MemoryService(Operations):
         until: str | None = None,
         max_tokens: int | None = None,
         mode: RecallMode | None = None,
+        as_of: str | None = None,
+        include_superseded: bool = False,
     ) -> RecallResult:
         """Return the memories most relevant to the query: keyword and vector candidates, fused.
 
         `namespace="*"` searches every namespace of this user; each hit names its own.
         `mode` searches by keyword or by vector alone (to measure each); the default is the configured one.
+        Only current memories answer, unless `include_superseded`; `as_of` answers with what was current then.
         """
         request = pipeline.Request(
             text=check.query(query, self.settings),
-            filters=self._read_filters(namespace, session_id, tags, since, until),
+            filters=self._read_filters(namespace, session_id, tags, since, until, as_of, include_superseded),
             limit=check.limit(limit, "limit", self.settings.max_recall_limit),
             max_tokens=None if max_tokens is None else check.limit(max_tokens, "max_tokens", 1_000_000),
             now=self.clock(),
@@ -254,7 +281,7 @@ class MemoryService(Operations):
             waiting = f"{outcome.unindexed} memories in scope are still being embedded: found by keyword only for now."
             note = f"{note} {waiting}" if note else waiting
         return RecallResult(
-            hits=outcome.hits,
+            hits=await self.with_links(outcome.hits),
             mode="hybrid" if outcome.semantic else "keyword",
             degraded=not outcome.semantic and request.mode != "keyword",
             omitted=outcome.omitted,
@@ -286,11 +313,8 @@ class MemoryService(Operations):
                 " find ids, and pass the hit's namespace for a memory stored in another one."
             )
         await self._store.summaries.drop_covering(self.settings.user, memory_id)
-        try:
-            await self._indexer.forget([memory_id])
-        except BackendError as exc:
-            # The store decides what exists: a vector left behind is never returned by recall.
-            logger.warning("could not delete %s from the vector index: %s", memory_id, exc)
+        # The store decides what exists: a vector left behind is never returned, and upkeep deletes it later.
+        await self.forget_vectors([memory_id])
         return ForgetResult(id=memory_id, deleted=True)
 
     def wants_sampling(self) -> bool:
@@ -327,8 +351,21 @@ class MemoryService(Operations):
         tags: list[str] | None,
         since: str | None,
         until: str | None,
+        as_of: str | None = None,
+        include_superseded: bool = False,
     ) -> Filters:
-        return prepare.filters(self.settings, namespace, session_id, tags, since, until)
+        """Return the checked filters of current memories (at the service clock, or `as_of`)."""
+        return prepare.filters(
+            self.settings,
+            namespace,
+            session_id,
+            tags,
+            since,
+            until,
+            now=self.clock(),
+            as_of=as_of,
+            include_superseded=include_superseded,
+        )
 
     def _read_filters(self, namespace: str | None, *rest: Any) -> Filters:
         """Return the filters of a read, where ALL_NAMESPACES means every namespace of this user."""

@@ -28,6 +28,8 @@ COMMANDS = [
     "reindex",
     "stats",
     "doctor",
+    "history",
+    "tidy",
 ]
 
 
@@ -218,14 +220,31 @@ def test_import_indexes_recall_is_hybrid_forget_drops_the_vector_and_doctor_pass
     assert stats["memories"] == 14 and stats["pending"] == 0 and stats["vector_rows"] == 14
     languages = run_json(data, "recall", "Which languages does Dana know?")["hits"][0]["content"]
     assert languages == "Dana_Whitfield: Speaks German and Portuguese"
+    # Dana later switches to light mode: the host model supersedes the old fact, and a new process asked for
+    # her theme answers light mode first, the dark mode fact kept in the history only.
+    dark = run_json(data, "recall", "Which editor theme does Dana prefer?")["hits"][0]
+    assert dark["content"] == "Dana_Whitfield: Prefers dark mode in every editor"
+    light = run_json(
+        data,
+        "remember",
+        "Dana_Whitfield: Switched to light mode in every editor",
+        "--role",
+        "fact",
+        "--supersedes",
+        dark["id"],
+        "--wait-index",
+    )
+    theme = run_json(data, "recall", "Which editor theme does Dana prefer?")["hits"]
+    assert theme[0]["id"] == light["id"] and dark["id"] not in [h["id"] for h in theme]
+    assert [m["id"] for m in run_json(data, "history", light["id"])] == [dark["id"], light["id"]]
 
     found = run_json(data, "recall", "Which foods should I avoid eating?", "--namespace", "travel")
     assert found["mode"] == "hybrid" and found["degraded"] is False
     assert found["hits"][0]["content"] == "Is vegetarian and allergic to peanuts"
 
     assert run(data, "forget", found["hits"][0]["id"], "--namespace", "travel").stdout.startswith("forgot ")
-    assert run_json(data, "stats")["vector_rows"] == 13
-    assert run_json(data, "reindex")["reindexed"] == 13
+    assert run_json(data, "stats")["vector_rows"] == 14
+    assert run_json(data, "reindex")["reindexed"] == 14
 
     healthy = run_json(data, "doctor")
     assert healthy["ok"] is True, healthy

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from agent_memory.cli import admin, signin
+from agent_memory.cli import admin, facts, signin
 from agent_memory.cli import output as out
 from agent_memory.cli.lifecycle import NO_MODEL, index, opened
 from agent_memory.config import Settings
@@ -55,6 +55,9 @@ async def remember(args: argparse.Namespace, settings: Settings) -> int:
             session_id=args.session,
             metadata=metadata,
             created_at=args.created_at,
+            supersedes=args.supersedes,
+            expires_at=args.expires_at,
+            ttl=args.ttl,
         )
         problem = await index(service) if args.wait_index else "not waited for"
     if args.json:
@@ -62,6 +65,10 @@ async def remember(args: argparse.Namespace, settings: Settings) -> int:
     else:
         verb = "already stored as" if result.duplicate else "stored"
         out.line(f"{verb} {result.id} ({result.created_at})")
+        for old in result.superseded:
+            out.line(f"superseded {old}")
+        for near in result.similar:
+            out.line(f"similar: {near.id} {near.content[:60]!r} (--supersedes {near.id} if this replaces it)")
         if problem and args.wait_index:
             out.line(f"not indexed yet: {problem}")
     return 0
@@ -81,11 +88,22 @@ async def recall(args: argparse.Namespace, settings: Settings) -> int:
             since=args.since,
             until=args.until,
             max_tokens=args.max_tokens,
+            as_of=args.as_of,
+            include_superseded=args.include_superseded,
         )
     if args.json:
         out.emit_json(result)
         return 0
-    rows = [(h.score, _when(h.created_at), h.role, h.id, h.content) for h in result.hits]
+    rows = [
+        (
+            h.score,
+            _when(h.created_at),
+            h.role,
+            h.id,
+            h.content + (f" [superseded by {h.superseded_by}]" if h.superseded_by else ""),
+        )
+        for h in result.hits
+    ]
     out.table(["score", "when", "role", "id", "content"], rows)
     out.line(
         f"{len(result.hits)} hits, {result.mode} search" + (f", {result.omitted} over budget" * bool(result.omitted))
@@ -154,4 +172,6 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[int]]] = 
     "doctor": admin.doctor,
     "user": signin.user,
     "token": signin.token,
+    "history": facts.history,
+    "tidy": facts.tidy,
 }

@@ -128,6 +128,9 @@ def _agent_memory(number: int, record: dict[str, Any]) -> Iterator[Entry]:
         metadata=record.get("metadata"),
         created_at=record.get("created_at"),
         id=record.get("id"),
+        expires_at=record.get("expires_at"),
+        superseded_by=record.get("superseded_by"),
+        superseded_at=record.get("superseded_at"),
     )
     yield Parsed(number, memory, user if isinstance(user, str) else None)
 

@@ -66,6 +66,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "add agent-memory's hooks to a client's settings (--client claude-code [--project|--user] [--uninstall])",
         "agent-memory install-hooks --client claude-code --project",
     ),
+    "history": (
+        "show the chain of a memory: what it replaced and what replaced it, oldest first",
+        "agent-memory history 3f9c2d0e8a7b4c1d9e6f5a4b3c2d1e0f",
+    ),
+    "tidy": (
+        "report near-duplicate memories and expired ones; --apply folds each cluster into its oldest memory",
+        "agent-memory tidy --namespace work\n  agent-memory tidy --apply --json",
+    ),
 }
 
 
@@ -105,9 +113,10 @@ def _parser() -> argparse.ArgumentParser:
     _use_flags(cmd)
     _admin_flags(cmd)
     # Here, not at the top: `agent-memory hook` runs before any parser and must import nothing heavy.
-    from agent_memory.cli import signin
+    from agent_memory.cli import facts, signin
 
     signin.add_flags(cmd)
+    facts.add_flags(cmd)
     return parser
 
 

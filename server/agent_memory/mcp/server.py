@@ -13,6 +13,7 @@ from agent_memory.mcp import prompts, tools
 from agent_memory.mcp.auth import auth_for
 from agent_memory.mcp.consent import PATH as CONSENT_PATH
 from agent_memory.mcp.context import OpenService
+from agent_memory.mcp.strict import strict_tool
 from agent_memory.mcp.workspace import Workspaces
 from agent_memory.service import Embedder, MemoryService
 
@@ -20,6 +21,10 @@ INSTRUCTIONS = """Persistent memory across conversations.
 - Call `recall` with a short description of what you need before answering questions that may depend on
   earlier conversations (preferences, names, decisions, ongoing work).
 - Call `remember` for facts, preferences and decisions worth keeping; one memory per fact.
+- When a fact changes (the user moved, switched a preference, a decision was reversed), remember the new fact
+  with `supersedes=[old id]`: the old one leaves recall but stays in history. `remember` returns `similar`,
+  existing memories close to the new one; supersede those the new one replaces, leave the others. When the old
+  fact is not among them, `recall` its subject to find its id.
 - `load_recent` gives the latest messages; `summarize_history` a compact summary of a session or project.
 - `forget` deletes a memory by id when the user asks."""
 
@@ -44,13 +49,12 @@ def build_server(
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=opened.lifespan,
+        tools=[strict_tool(tool.fn, tool.title, tool.annotations) for tool in tools.TOOLS],
         log_level=settings.log_level.upper(),  # type: ignore[arg-type]
     )
     if auth.consent is not None:
         server.custom_route(CONSENT_PATH, methods=["GET", "POST"])(auth.consent)
     workspaces.attach(server)
-    for tool in tools.TOOLS:
-        server.add_tool(tool.fn, title=tool.title, annotations=tool.annotations)
     # Static resources and completions get no Context from the SDK, so they are handed the service's holder.
     server.resource(
         "memory://recent",

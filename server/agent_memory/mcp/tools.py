@@ -54,8 +54,27 @@ async def remember(
     created_at: Annotated[
         str | None, Field(description="When it was said (ISO 8601); defaults to now. For importing history.")
     ] = None,
+    supersedes: Annotated[
+        list[str] | None,
+        Field(
+            description="Ids of memories this one replaces (the user moved, changed their mind, a fact was"
+            " corrected): they stop being recalled but are kept as history. Take ids from recall or from the"
+            " `similar` list of a previous remember."
+        ),
+    ] = None,
+    expires_at: Annotated[
+        str | None, Field(description="When this memory stops being true (ISO 8601), e.g. a plan for one week.")
+    ] = None,
+    ttl: Annotated[
+        float | None, Field(description="Seconds until this memory expires; an alternative to expires_at.")
+    ] = None,
 ) -> RememberResult:
-    """Store a message or fact in long-term memory. Repeating the exact same content returns the existing id."""
+    """Store a message or fact in long-term memory. Repeating the exact same content returns the existing id.
+
+    The result's `similar` lists existing memories that say nearly the same thing. If the new memory changes or
+    corrects one of them, call remember again with its id in `supersedes` (the server never replaces a memory
+    on its own); when the old fact is not listed, recall its subject to find the id. To edit a memory, remember
+    the corrected text with `supersedes=[old id]`."""
     with tool_errors():
         service, used = await workspace_service(ctx, namespace)
         stored = await service.remember(
@@ -66,6 +85,9 @@ async def remember(
             namespace=namespace,
             metadata=metadata,
             created_at=created_at,
+            supersedes=supersedes,
+            expires_at=expires_at,
+            ttl=ttl,
         )
         return stored.model_copy(update={"namespace_used": used})
 
@@ -82,8 +104,18 @@ async def recall(
     max_tokens: Annotated[
         int | None, Field(description="Token budget for the returned memories; extra hits are left out.")
     ] = None,
+    as_of: Annotated[
+        str | None,
+        Field(description="Answer with what was current at this ISO 8601 date/time, e.g. 2024-05-01."),
+    ] = None,
+    include_superseded: Annotated[
+        bool, Field(description="Also return memories that newer ones replaced (each says by what and when).")
+    ] = False,
 ) -> RecallResult:
-    """Find the stored memories most relevant to a query (semantic and keyword search, best first)."""
+    """Find the stored memories most relevant to a query (semantic and keyword search, best first).
+
+    Only current memories are returned: replaced (superseded) and expired ones are left out unless asked for.
+    Each hit lists in `supersedes` the older memories it replaced."""
     with tool_errors():
         service, used = await workspace_service(ctx, namespace)
         found = await service.recall(
@@ -95,6 +127,8 @@ async def recall(
             since=since,
             until=until,
             max_tokens=max_tokens,
+            as_of=as_of,
+            include_superseded=include_superseded,
         )
         return found.model_copy(update={"namespace_used": used})
 

@@ -274,6 +274,9 @@ def _hit(memory: Memory, value: float) -> Hit:
         created_at=memory.created_at,
         tags=memory.tags,
         score=round(value, 6),
+        superseded_by=memory.superseded_by,
+        superseded_at=memory.superseded_at,
+        expires_at=memory.expires_at,
     )
 
 

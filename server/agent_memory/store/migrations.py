@@ -124,6 +124,19 @@ MIGRATIONS: list[str] = [
     CREATE INDEX oauth_tokens_user ON oauth_tokens(user);
     CREATE INDEX oauth_codes_family ON oauth_codes(family);
     """,
+    # 4 (facts change, issue 15): a memory superseded by a newer one (the link and the newer one's time, as
+    # text and as a number for comparisons), and when a memory expires. NULL: current, never expires.
+    # vector_tombstones: forgotten memories whose vectors could not be deleted yet (the index closed or busy).
+    """
+    ALTER TABLE memories ADD COLUMN superseded_by TEXT;
+    ALTER TABLE memories ADD COLUMN superseded_at TEXT;
+    ALTER TABLE memories ADD COLUMN superseded_ts REAL;
+    ALTER TABLE memories ADD COLUMN expires_at TEXT;
+    ALTER TABLE memories ADD COLUMN expires_ts REAL;
+    CREATE INDEX memories_superseded_by ON memories(superseded_by) WHERE superseded_by IS NOT NULL;
+    CREATE INDEX memories_expiry ON memories(expires_ts) WHERE expires_ts IS NOT NULL;
+    CREATE TABLE vector_tombstones (id TEXT PRIMARY KEY);
+    """,
 ]
 
 

@@ -62,6 +62,42 @@ class MemoryStore(Protocol):
         """Delete one memory of this user (and namespace, when given); return whether it existed."""
         ...
 
+    async def chain(self, user: str, id: str) -> list[Memory]:
+        """Return the supersede chain a memory belongs to, oldest first (empty: no such memory)."""
+        ...
+
+    async def superseded_of(self, user: str, ids: Sequence[str]) -> dict[str, list[str]]:
+        """Return, for each of these ids that replaced memories, the ids it replaced."""
+        ...
+
+    async def expired(self, now_ts: float, limit: int) -> list[tuple[str, str]]:
+        """Return (user, id) of memories expired at `now_ts`, to purge."""
+        ...
+
+    async def add_tombstones(self, ids: Sequence[str]) -> None:
+        """Record forgotten memories whose vectors are still to delete."""
+        ...
+
+    async def tombstones(self, limit: int) -> list[str]:
+        """Return forgotten memories whose vectors are still to delete."""
+        ...
+
+    async def drop_tombstones(self, ids: Sequence[str]) -> None:
+        """Forget the tombstones of vectors now deleted."""
+        ...
+
+    async def current(self, user: str, namespace: str, now_ts: float, limit: int) -> list[Memory]:
+        """Return the current memories of a namespace (not superseded, not expired), oldest first."""
+        ...
+
+    async def count_expired(self, user: str, now_ts: float) -> int:
+        """Count this user's memories expired at `now_ts` that upkeep has not purged yet."""
+        ...
+
+    async def supersede(self, user: str, new_id: str, old_ids: Sequence[str]) -> tuple[str, ...]:
+        """Mark memories superseded by an existing one (at its time); return the ids linked."""
+        ...
+
     async def keyword_search(
         self, user: str, terms: Sequence[str], filters: Filters, limit: int
     ) -> list[tuple[Memory, float]]:

@@ -14,7 +14,14 @@ from agent_memory.models import Memory
 # The ids of the two turns before a conversation turn and the two after it (None past the session's ends).
 Neighbours = tuple[str | None, str | None, str | None, str | None]
 
-COLUMNS = "m.id, m.content, m.role, m.namespace, m.session_id, m.tags, m.metadata, m.created_at"
+COLUMNS = (
+    "m.id, m.content, m.role, m.namespace, m.session_id, m.tags, m.metadata, m.created_at,"
+    " m.superseded_by, m.superseded_at, m.expires_at"
+)
+# How many columns COLUMNS selects: a query's extra columns come after them.
+WIDTH = 11
+# SQLite's clock in Unix seconds, for expiry when the caller hands in no clock of its own.
+_SQL_NOW = "((julianday('now') - 2440587.5) * 86400.0)"
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,11 @@ class Filters:
     tags: tuple[str, ...] = ()
     since_ts: float | None = None
     until_ts: float | None = None
+    # Expiry is measured at this time (None: the database's clock); superseded and expired memories are left
+    # out unless `include_superseded`; `as_of_ts` keeps what was current then (created, not yet superseded).
+    now_ts: float | None = None
+    as_of_ts: float | None = None
+    include_superseded: bool = False
 
     def sql(self, user: str, *, by_id: bool = False) -> tuple[str, list[Any]]:
         """Return a WHERE fragment over alias `m` and its parameters (`by_id`: the query looks rows up by id)."""
@@ -49,7 +61,22 @@ class Filters:
         if self.until_ts is not None:
             clauses.append(f"{scope}created_ts <= ?")
             params.append(self.until_ts)
-        return " AND ".join(clauses), params
+        currency, values = self._currency()
+        return " AND ".join([*clauses, *currency]), [*params, *values]
+
+    def _currency(self) -> tuple[list[str], list[Any]]:
+        """Return the clauses that keep current memories: not superseded, not expired (at `as_of_ts` if set)."""
+        if self.as_of_ts is None:
+            clauses = [] if self.include_superseded else ["m.superseded_by IS NULL"]
+            if self.now_ts is None:
+                return [*clauses, f"(m.expires_ts IS NULL OR m.expires_ts > {_SQL_NOW})"], []
+            return [*clauses, "(m.expires_ts IS NULL OR m.expires_ts > ?)"], [self.now_ts]
+        clauses = ["m.created_ts <= ?", "(m.expires_ts IS NULL OR m.expires_ts > ?)"]
+        params: list[Any] = [self.as_of_ts, self.as_of_ts]
+        if not self.include_superseded:
+            clauses.append("(m.superseded_ts IS NULL OR m.superseded_ts > ?)")
+            params.append(self.as_of_ts)
+        return clauses, params
 
 
 def by_ids_query(user: str, ids: Sequence[str], filters: Filters) -> tuple[str, list[Any]]:
@@ -76,6 +103,12 @@ class NewRow:
     # A turn of a conversation the caller named (not the server's default session): keyword search also reads
     # it with the turn before it.
     in_conversation: bool = False
+    # When it stops being current (None: never); what superseded it, for an import that carries the link.
+    expires_at: datetime | None = None
+    superseded_by: str | None = None
+    superseded_at: datetime | None = None
+    # The ids of the memories this one replaces (remember's `supersedes`), linked in the same transaction.
+    supersedes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +118,8 @@ class Inserted:
     id: str
     created_at: str
     duplicate: bool
+    # The memories it superseded: the heads of their chains (an id already superseded passes to its successor).
+    superseded: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,4 +145,7 @@ def memory_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Memory:
         tags=json.loads(row[5]),
         metadata=json.loads(row[6]),
         created_at=row[7],
+        superseded_by=row[8],
+        superseded_at=row[9],
+        expires_at=row[10],
     )

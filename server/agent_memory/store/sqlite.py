@@ -6,13 +6,16 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Sequence
-from datetime import UTC
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from agent_memory.models import Memory
-from agent_memory.store.connection import UNEMBEDDABLE, Connection, inspect_file
+from agent_memory.store import chains
+from agent_memory.store.connection import UNEMBEDDABLE, inspect_file
 from agent_memory.store.rows import (
     COLUMNS,
+    WIDTH,
     Filters,
     Inserted,
     Neighbours,
@@ -29,17 +32,25 @@ __all__ = ["SQLiteStore", "fts_match", "inspect_file"]
 KEYWORD_HEAD_FACTOR = 4
 
 
-class SQLiteStore(Connection):
+class SQLiteStore(chains.ChainStore):
     """The SQLite store: memories, keyword search (FTS5) and the indexing bookkeeping, on one connection."""
 
     async def insert_many(self, rows: Sequence[NewRow]) -> list[Inserted]:
         """Insert rows in one transaction, skipping content already stored; return (id, created_at, duplicate)."""
         # One immediate transaction: nothing of a failed batch is acknowledged.
-        async with self._transaction():
-            return [await self._insert_one(row) for row in rows]
+        async with self._transaction() as db:
+            done: list[Inserted] = []
+            for row in rows:
+                inserted = await self._insert_one(row)
+                if row.supersedes:
+                    at = datetime.fromisoformat(inserted.created_at)
+                    linked = await chains.link(db, row.user, inserted.id, at, row.supersedes)
+                    inserted = replace(inserted, superseded=linked)
+                done.append(inserted)
+            return done
 
     async def _insert_one(self, row: NewRow) -> Inserted:
-        stamp = row.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        stamp = chains.stamp(row.created_at)
         ts = row.created_at.timestamp()
         context: str | None = None
         if row.in_conversation:
@@ -61,11 +72,17 @@ class SQLiteStore(Connection):
             stamp,
             ts,
             context,
+            *_timed(row.expires_at),
+            row.superseded_by,
+            *_timed(row.superseded_at if row.superseded_by else None),
         ]
+        if row.superseded_by:  # an imported superseded memory stays out of the exact-repeat check
+            values[6] = chains.retired_hash(row.content_hash, row.id)
         for _ in range(2):
             cur = await self._db.execute(
                 "INSERT INTO memories (id, user, namespace, session_id, role, content, content_hash, tags, metadata,"
-                " created_at, created_ts, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                " created_at, created_ts, context, expires_at, expires_ts, superseded_by, superseded_at, superseded_ts)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 values,
             )
             if cur.rowcount == 1:
@@ -75,10 +92,15 @@ class SQLiteStore(Connection):
                 return Inserted(str(values[0]), stamp, False)
             async with self._db.execute(
                 "SELECT id, created_at FROM memories WHERE user = ? AND namespace = ? AND content_hash = ?",
-                (row.user, row.namespace, row.content_hash),
+                (row.user, row.namespace, values[6]),
             ) as found:
                 existing = await found.fetchone()
             if existing is not None:
+                # Saying it again sets its expiry anew (none: it no longer expires).
+                await self._db.execute(
+                    "UPDATE memories SET expires_at = ?, expires_ts = ? WHERE id = ? AND expires_ts IS NOT ?",
+                    (values[12], values[13], existing[0], values[13]),
+                )
                 return Inserted(str(existing[0]), str(existing[1]), True)
             # A kept id (import) already names another memory, e.g. the same file imported into a second
             # namespace: store this one under a fresh id.
@@ -102,6 +124,7 @@ class SQLiteStore(Connection):
             if found is None:
                 return False
             rowid, space, session, ts = found
+            await chains.unlink(db, user, id)
             await db.execute("DELETE FROM memories WHERE rowid = ?", (rowid,))
             await self._refresh_next_context(user, space, session, ts, rowid)
         return True
@@ -147,7 +170,7 @@ class SQLiteStore(Connection):
             )
             async with self._db.execute(sql, [match, *params, limit]) as cur:
                 rows = list(await cur.fetchall())
-        return [(memory_from_row(r), float(r[8])) for r in rows]
+        return [(memory_from_row(r), float(r[WIDTH])) for r in rows]
 
     async def by_ids(self, user: str, ids: Sequence[str], filters: Filters) -> dict[str, Memory]:
         """Return the memories among `ids` that pass the filters, keyed by id."""
@@ -275,7 +298,7 @@ class SQLiteStore(Connection):
         )
         async with self._db.execute(sql, [*params, limit]) as cur:
             rows = await cur.fetchall()
-        return [(int(r[8]), str(r[9]), memory_from_row(r)) for r in rows]
+        return [(int(r[WIDTH]), str(r[WIDTH + 1]), memory_from_row(r)) for r in rows]
 
     async def count_scope(self, user: str | None, namespace: str | None) -> int:
         """Count memories, optionally within one user and/or namespace."""
@@ -294,6 +317,11 @@ class SQLiteStore(Connection):
         ) as cur:
             rows = await cur.fetchall()
         return [(str(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4])) for r in rows]
+
+
+def _timed(moment: datetime | None) -> tuple[str | None, float | None]:
+    """Return a time as stored: ISO text and Unix seconds (None for none)."""
+    return (None, None) if moment is None else (chains.stamp(moment), moment.timestamp())
 
 
 def fts_match(terms: Sequence[str]) -> str:

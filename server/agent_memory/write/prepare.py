@@ -43,6 +43,9 @@ def new_row(item: NewMemory, settings: Settings, default_session: str) -> tuple[
         metadata=metadata,
         created_at=when,
         in_conversation=item.session_id is not None and role in ("user", "assistant"),
+        expires_at=check.timestamp(item.expires_at, "expires_at"),
+        superseded_by=None if item.superseded_by is None else check.label(item.superseded_by, "superseded_by"),
+        superseded_at=check.timestamp(item.superseded_at, "superseded_at"),
     )
     return row, redacted
 
@@ -62,10 +65,17 @@ def filters(
     tags: list[str] | None,
     since: str | None,
     until: str | None,
+    *,
+    now: datetime | None = None,
+    as_of: str | None = None,
+    include_superseded: bool = False,
 ) -> Filters:
-    """Return checked scope filters within the configured user's memories."""
+    """Return checked scope filters within the configured user's memories (current ones at `now` or `as_of`)."""
     start = check.timestamp(since, "since")
     end = check.timestamp(until, "until", end_of_day=True)
+    point = check.timestamp(as_of, "as_of", end_of_day=True)
+    if not isinstance(include_superseded, bool):
+        raise InvalidInput("include_superseded must be true or false.")
     if start and end and start > end:
         raise InvalidInput("since is after until: swap them or widen the range.")
     return Filters(
@@ -74,6 +84,9 @@ def filters(
         tags=check.tags(tags, settings),
         since_ts=start.timestamp() if start else None,
         until_ts=end.timestamp() if end else None,
+        now_ts=now.timestamp() if now else None,
+        as_of_ts=point.timestamp() if point else None,
+        include_superseded=include_superseded,
     )
 
 

@@ -1,0 +1,100 @@
+"""How close two memories are, for `remember`'s `similar`: the vector index's cosine, or shared content words.
+
+The thresholds are measured, not guessed: bench/similar.py on LongMemEval's knowledge-update facts (pairs that
+should be found) and the other turns of the same histories (which should not); the figures are in
+docs/quality.md. Either side alone can find a near memory: the vector side a reworded one, the word side one
+stored while the model was loading or the index was behind.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from agent_memory.recall.terms import keyword_terms
+
+# Cosine of the new memory's vector with an existing memory's best window, at or above which it is similar.
+VECTOR_THRESHOLD = 0.55
+# Share of content words in common (Dice coefficient) at or above which it is similar.
+WORD_THRESHOLD = 0.5
+# Share of content words in common at or above which, of two recall hits, the older is flagged possibly outdated.
+OUTDATED_THRESHOLD = 0.85
+# Fewer content words than this say too little to call two memories twins ("Thanks!", "Sounds good.").
+MIN_TWIN_WORDS = 4
+# How many candidates each side looks at, and how many similar memories `remember` returns at most.
+POOL = 8
+MAX_SIMILAR = 3
+
+
+def word_overlap(a: str, b: str) -> float:
+    """Return the Dice coefficient of two texts' content words (0: none shared, 1: the same words)."""
+    left, right = set(keyword_terms(a)), set(keyword_terms(b))
+    if not left or not right:
+        return 0.0
+    return 2 * len(left & right) / (len(left) + len(right))
+
+
+def closeness(cosine: float | None, overlap: float) -> float | None:
+    """Return how close a candidate is (the side that passes its threshold best), or None when it is not similar."""
+    scores = []
+    if cosine is not None and cosine >= VECTOR_THRESHOLD:
+        scores.append(cosine)
+    if overlap >= WORD_THRESHOLD:
+        scores.append(overlap)
+    return max(scores) if scores else None
+
+
+def twins(a: str, b: str) -> bool:
+    """Return whether two memories say nearly the same thing in nearly the same words."""
+    return _twin_words(set(keyword_terms(a)), set(keyword_terms(b)))
+
+
+def _twin_words(left: set[str], right: set[str]) -> bool:
+    if min(len(left), len(right)) < MIN_TWIN_WORDS:
+        return False
+    return 2 * len(left & right) / (len(left) + len(right)) >= OUTDATED_THRESHOLD
+
+
+def outdated(hits: list[tuple[str, str, str]]) -> dict[str, str]:
+    """Return, for (id, created_at, content) hits, the older of each nearly identical pair mapped to the newer."""
+    words = [set(keyword_terms(text)) for _, _, text in hits]
+    times = [datetime.fromisoformat(at) for _, at, _ in hits]
+    flagged: dict[str, str] = {}
+    for i, (old_id, _, _) in enumerate(hits):
+        for j, (new_id, _, _) in enumerate(hits):
+            if old_id in flagged or new_id in flagged or times[j] <= times[i]:
+                continue
+            if _twin_words(words[i], words[j]):
+                flagged[old_id] = new_id
+    return flagged
+
+
+# Words in more memories than this are too common to find twins by (twins share their rarer words too).
+COMMON_WORD = 200
+
+
+def clusters(memories: list[tuple[str, str]]) -> list[list[str]]:
+    """Return groups of near-twin memories among (id, text), each in the given order, groups of two or more."""
+    words = [set(keyword_terms(text)) for _, text in memories]
+    postings: dict[str, list[int]] = {}
+    for n, found in enumerate(words):
+        for word in found:
+            postings.setdefault(word, []).append(n)
+    parent = list(range(len(memories)))
+
+    def root(n: int) -> int:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    for n, found in enumerate(words):
+        if len(found) < MIN_TWIN_WORDS:
+            continue
+        near = {m for w in found if len(postings[w]) <= COMMON_WORD for m in postings[w] if m > n}
+        for m in near:
+            if _twin_words(found, words[m]):
+                parent[root(m)] = root(n)
+    groups: dict[int, list[str]] = {}
+    for n, (memory_id, _) in enumerate(memories):
+        groups.setdefault(root(n), []).append(memory_id)
+    return [g for g in groups.values() if len(g) > 1]
