@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent_memory import diagnostics
+from agent_memory.browse import Browsing
 from agent_memory.config import RecallMode, Settings
 from agent_memory.embedding import malloc
 from agent_memory.embedding.embedder import Embedder, ModelEmbedder
@@ -72,7 +73,7 @@ def doctor(settings: Settings, *, check_model: bool = True) -> list[Check]:
     return diagnostics.doctor(settings, check_model=check_model)
 
 
-class MemoryService(Operations):
+class MemoryService(Operations, Browsing):
     """One user's memory: the store, the vector index and the summarizers."""
 
     def __init__(self, settings: Settings, store: MemoryStore, model: ModelHost) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.routing import BaseRoute
 
 from agent_memory.config import Settings
 from agent_memory.errors import AgentMemoryError, ConfigError
@@ -75,8 +76,13 @@ def listen(settings: Settings) -> socket.socket:
     return sock
 
 
-def serve(server: MCPServer[Any], settings: Settings, on_ready: Callable[[str], None]) -> None:
-    """Serve MCP over streamable HTTP until interrupted; `on_ready` gets the URL once requests are served."""
+def serve(
+    server: MCPServer[Any], settings: Settings, on_ready: Callable[[str], None], mounts: Sequence[BaseRoute] = ()
+) -> None:
+    """Serve MCP over streamable HTTP until interrupted; `on_ready` gets the URL once requests are served.
+
+    `mounts` are more routes served beside MCP by the same app (the web page at /ui).
+    """
     import anyio
     import uvicorn
 
@@ -84,6 +90,7 @@ def serve(server: MCPServer[Any], settings: Settings, on_ready: Callable[[str], 
     app = server.streamable_http_app(
         streamable_http_path=PATH, transport_security=transport_security(settings), host=settings.http_host
     )
+    app.router.routes.extend(mounts)
     sock = listen(settings)
     host, port = sock.getsockname()[:2]
     url = f"http://{bracketed(host)}:{port}{PATH}"

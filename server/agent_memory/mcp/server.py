@@ -21,9 +21,14 @@ INSTRUCTIONS = """Persistent memory across conversations.
 - `forget` deletes a memory by id when the user asks."""
 
 
-def build_server(settings: Settings, embedder: Embedder | None = None) -> MCPServer[MemoryService]:
-    """Build the MCP server; the service (stores, model loader, indexer) opens in the lifespan."""
-    opened = OpenService(settings, embedder)
+def build_server(
+    settings: Settings, embedder: Embedder | None = None, opened: OpenService | None = None
+) -> MCPServer[MemoryService]:
+    """Build the MCP server; the service (stores, model loader, indexer) opens in the lifespan.
+
+    `opened` is the holder of the open service, for another face served beside MCP (the web page at /ui).
+    """
+    opened = opened or OpenService(settings, embedder)
     auth, verifier = auth_for(settings)
     server: MCPServer[MemoryService] = MCPServer(
         "agent-memory",

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from agent_memory.models import Memory, StoredSummary
+from agent_memory.store.browse import BrowseStore
 from agent_memory.store.rows import Filters, Inserted, NewRow, PendingRow
 
 # The settings key under which the store remembers which vector table its index rows live in.
@@ -42,6 +43,11 @@ class MemoryStore(Protocol):
     @property
     def summaries(self) -> SummaryStore:
         """Return the summaries kept beside the memories."""
+        ...
+
+    @property
+    def browse(self) -> BrowseStore:
+        """Return the web page's read side: pages, counts per day and session, one memory's details."""
         ...
 
     async def close(self) -> None:

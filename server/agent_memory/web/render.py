@@ -1,0 +1,46 @@
+"""Templates (Jinja2, autoescaped) and the one filter that adds markup to memory text: highlighted matches."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup, escape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.templating import Jinja2Templates
+
+HERE = Path(__file__).parent
+SHOWN_CHARS = 600
+_WORD = re.compile(r"\w{3,}")
+
+
+def terms_of(query: str) -> list[str]:
+    """Return the words of a query worth marking (three letters or more), longest first."""
+    return sorted({w.lower() for w in _WORD.findall(query)}, key=len, reverse=True)[:20]
+
+
+def highlight(text: str, terms: list[str], limit: int | None = SHOWN_CHARS) -> Markup:
+    """Escape the text first, then wrap each match of the terms in <mark> (never inside an entity)."""
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + "…"
+    safe = str(escape(text))
+    if not terms:
+        return Markup(safe)
+    # An entity (&amp; &#39;) is matched and kept whole so a term like "amp" never splits one.
+    pattern = re.compile(r"(&#?\w+;)|(" + "|".join(re.escape(t) for t in terms) + ")", re.IGNORECASE)
+    marked = pattern.sub(lambda m: m.group(1) or f"<mark>{m.group(2)}</mark>", safe)
+    return Markup(marked)
+
+
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters["highlight"] = highlight
+templates.env.autoescape = True  # every template, whatever its name
+
+
+def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """Render a template with the signed-in user and the form token."""
+    context.setdefault("user", getattr(request.state, "user", None))
+    context.setdefault("csrf", getattr(request.state, "csrf", ""))
+    return templates.TemplateResponse(request, name, context, status_code=status)
