@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import anyio
 import pytest
 from mcp.client import Client
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Dialog, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Dialog, Page, expect, sync_playwright
 
 from tests.conftest import call
 from tests.serving import bearer, clean_env, http_server, transport
@@ -21,7 +21,9 @@ from tests.serving import bearer, clean_env, http_server, transport
 CHROMIUM = "/usr/bin/chromium"
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "ui"
+# The server's first recall waits for the model to load; nothing here waits longer than this.
 WAIT_MS = 60_000
+expect.set_options(timeout=WAIT_MS)
 
 
 @dataclass

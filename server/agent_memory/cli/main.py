@@ -177,7 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "ui":
             from agent_memory.cli.ui import run_ui
 
-            return run_ui(settings, explicit_port=getattr(args, "http_port", None) is not None, browser=not args.no_browser)
+            return run_ui(
+                settings, explicit_port=getattr(args, "http_port", None) is not None, browser=not args.no_browser
+            )
         from agent_memory.cli.commands import run
 
         return asyncio.run(run(args, settings))

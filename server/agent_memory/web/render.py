@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,62 @@ from starlette.templating import Jinja2Templates
 HERE = Path(__file__).parent
 SHOWN_CHARS = 600
 _WORD = re.compile(r"\w{3,}")
+# Words too common to be worth marking (recall's own list lives below the faces, out of reach).
+_COMMON = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "are",
+        "was",
+        "were",
+        "has",
+        "have",
+        "had",
+        "not",
+        "but",
+        "you",
+        "your",
+        "our",
+        "this",
+        "that",
+        "with",
+        "from",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "how",
+        "does",
+        "did",
+        "is",
+        "its",
+        "it's",
+        "all",
+        "any",
+        "can",
+        "will",
+        "would",
+        "could",
+        "should",
+        "about",
+        "into",
+        "than",
+        "then",
+        "them",
+        "they",
+        "their",
+        "there",
+    ]
+)
 
 
 def terms_of(query: str) -> list[str]:
     """Return the words of a query worth marking (three letters or more), longest first."""
-    return sorted({w.lower() for w in _WORD.findall(query)}, key=len, reverse=True)[:20]
+    words = {w.lower() for w in _WORD.findall(query)} - _COMMON
+    return sorted(words, key=len, reverse=True)[:20]
 
 
 def highlight(text: str, terms: list[str], limit: int | None = SHOWN_CHARS) -> Markup:
@@ -36,6 +88,8 @@ def highlight(text: str, terms: list[str], limit: int | None = SHOWN_CHARS) -> M
 
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["highlight"] = highlight
+# Readable JSON for text content (autoescaped like any text); Jinja's tojson escapes for script blocks instead.
+templates.env.filters["pretty"] = lambda value: json.dumps(value, indent=2, ensure_ascii=False)
 templates.env.autoescape = True  # every template, whatever its name
 
 
