@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.serving import bearer, clean_env, console_script
+from tests.serving import bearer, clean_env, console_script, http_server
 from tests.web.conftest import Server
 
 pytestmark = pytest.mark.e2e
@@ -115,3 +115,18 @@ def test_agent_memory_ui_signs_in_once_with_the_link_it_prints(ui: str) -> None:
     with httpx2.Client(timeout=120) as other:
         assert other.get(ui).status_code == 401  # the token was spent
         assert other.get(f"{origin}/ui/").status_code == 401
+
+
+def test_without_tokens_on_loopback_the_page_opens_but_posts_still_need_its_form_token(tmp_path: Path) -> None:
+    env = clean_env(AGENT_MEMORY_DATA_DIR=str(tmp_path / "data"))
+    with http_server(env=env) as (url, _), httpx2.Client(timeout=120) as client:
+        origin = url.removesuffix("/mcp")
+        page = client.get(f"{origin}/ui/")
+        assert page.status_code == 200 and "signed in as <strong>default</strong>" in page.text
+        assert "samesite=strict" in page.headers["set-cookie"].lower()
+        match = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert match
+        headers = {"origin": origin}
+        assert client.post(f"{origin}/ui/forget", data={"ids": "x"}, headers=headers).status_code == 403
+        done = client.post(f"{origin}/ui/forget", data={"ids": "x", "csrf": match.group(1)}, headers=headers)
+        assert done.status_code == 303

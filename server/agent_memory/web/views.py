@@ -54,14 +54,15 @@ async def timeline(request: Request, service: MemoryService) -> Response:
     filters = filters_of(request)
     listing = await service.browse(**filters, cursor=request.query_params.get("cursor") or None)
     days = await service.day_counts(**filters, days=CHART_DAYS)
-    base = {k: v for k, v in request.query_params.multi_items() if k != "cursor"}
+    base = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
     return page(
         request,
         "timeline.html",
         listing=listing,
         chart=_chart(days),
         form=_form(request),
-        next_query=[*base.items(), ("cursor", listing.next_cursor)] if listing.next_cursor else None,
+        next_query=[*base, ("cursor", listing.next_cursor)] if listing.next_cursor else None,
+        export_query=base,
         notice=request.query_params.get("notice"),
     )
 
