@@ -26,11 +26,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import numpy as np
 import uvicorn
 from playwright.sync_api import Page, sync_playwright
 
+import perf
 from agent_memory.config import Settings
 from agent_memory.models import NewMemory
 from agent_memory.service import MemoryService
@@ -115,17 +117,31 @@ class SyntheticEmbedder:
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
+def corpus(n: int) -> list[str]:
+    """Return n chat-sized texts: LongMemEval-S snippets as bench/perf.py makes them, else made-up sentences."""
+    if (perf.DATA / "longmemeval_s_cleaned_strat60.json.gz").exists():
+        return perf.corpus(perf.DATA, n)
+    rng = np.random.default_rng(7)
+    return [f"{i}: " + " ".join(rng.choice(WORDS, size=int(rng.integers(8, 40)))) + "." for i in range(n)]
+
+
+def queries() -> list[str]:
+    """Return distinct questions: LongMemEval's when available."""
+    if (perf.DATA / "longmemeval_s_cleaned_strat60.json.gz").exists():
+        return perf.questions(perf.DATA)
+    return [f"{q} {i}" for i in range(10) for q in QUERIES]
+
+
 def texts(n: int) -> list[NewMemory]:
     """Return n chat-sized memories spread over the last 365 days, in 200 sessions."""
     rng = np.random.default_rng(7)
     start = datetime.now(UTC) - timedelta(days=365)
     items = []
-    for i in range(n):
-        words = rng.choice(WORDS, size=int(rng.integers(8, 40)))
+    for i, content in enumerate(corpus(n)):
         when = start + timedelta(seconds=int(365 * 86400 * i / n))
         items.append(
             NewMemory(
-                content=f"{i}: " + " ".join(words) + ".",
+                content=content,
                 role=str(rng.choice(["user", "assistant", "fact"])),
                 session_id=f"s{i * 200 // n}",
                 tags=[str(rng.choice(WORDS[:8]))],
@@ -199,7 +215,8 @@ def main() -> None:
         measure(page, f"{base}/search?q=warm+up")  # the first query waits for the index to open
         timeline = [measure(page, f"{base}/") for _ in range(args.runs)]
         filtered = [measure(page, f"{base}/?role=fact&tags=garden") for _ in range(args.runs)]
-        searches = [measure(page, f"{base}/search?q={QUERIES[i % len(QUERIES)]}+{i}") for i in range(args.runs)]
+        asked = queries()
+        searches = [measure(page, f"{base}/search?{urlencode({'q': asked[i]})}") for i in range(args.runs)]
         browser.close()
     for name, runs in (("timeline", timeline), ("timeline_filtered", filtered), ("search", searches)):
         results[name] = {"server_ms_p50": p50([s for s, _ in runs]), "first_paint_ms_p50": p50([f for _, f in runs])}

@@ -114,3 +114,12 @@ async def test_a_memory_shows_the_summaries_that_cover_it(service: MemoryService
     summary = await service.summarize_history(session_id="design")
     [covering] = (await service.memory(first.id)).summaries
     assert covering.text == summary.summary and covering.backend == "extractive"
+
+
+async def test_counts_and_the_chart_stop_at_their_caps(service: MemoryService) -> None:
+    items = [NewMemory(content=f"n {i}", created_at=f"2026-05-{1 + i // 4:02d}T0{i % 4}:00:00Z") for i in range(20)]
+    await service.remember_many(items)
+    page = await service.browse(count_cap=10)
+    assert (page.total, page.capped) == (10, True)
+    # The newest 10 memories span May 5 (4), May 4 (4) and part of May 3; the cut day is left out.
+    assert [(d.day, d.count) for d in await service.day_counts(newest=10)] == [("2026-05-05", 4), ("2026-05-04", 4)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, get_args
 
 from agent_memory.config import Settings
@@ -25,6 +26,10 @@ from agent_memory.write import prepare
 
 ROLES: tuple[str, ...] = get_args(Role)
 MAX_PAGE = 200
+# Past this many matches a page says "10000+" instead of counting every row a filter must read.
+COUNT_CAP = 10_000
+# The chart reads at most this many of the newest matching memories.
+CHART_MEMORIES = 5_000
 _STATES = {1: "indexed", 0: "pending", -1: "set aside"}
 
 
@@ -70,6 +75,7 @@ class Browsing:
         until: str | None = None,
         cursor: str | None = None,
         limit: int = 50,
+        count_cap: int = COUNT_CAP,
     ) -> Page:
         """Return a page of memories newest first; `cursor` is the previous page's `next_cursor`."""
         filters = self._filters(namespace, session_id, tags, since, until)
@@ -78,9 +84,11 @@ class Browsing:
         rows = await self._store.browse.page(self.settings.user, filters, wanted, _cursor(cursor), limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
+        total = await self._store.browse.count(self.settings.user, filters, wanted, count_cap + 1)
         return Page(
             memories=[m for m, _, _ in rows],
-            total=await self._store.browse.count(self.settings.user, filters, wanted),
+            total=min(total, count_cap),
+            capped=total > count_cap,
             next_cursor=f"{rows[-1][1]!r}:{rows[-1][2]}" if more else None,
         )
 
@@ -94,11 +102,16 @@ class Browsing:
         since: str | None = None,
         until: str | None = None,
         days: int = 30,
+        newest: int = CHART_MEMORIES,
     ) -> list[DayCount]:
-        """Return how many memories each of the newest `days` days with memories holds, newest first."""
+        """Return how many memories each of the newest `days` days holds, newest first, read from the newest ones."""
         filters = self._filters(namespace, session_id, tags, since, until)
-        rows = await self._store.browse.per_day(self.settings.user, filters, _roles(roles), days)
-        return [DayCount(day=day, count=count) for day, count in rows]
+        rows = await self._store.browse.per_day(self.settings.user, filters, _roles(roles), newest)
+        if sum(count for _, count in rows) >= newest:
+            rows = rows[:-1]  # the oldest day read may be cut short: leave it out rather than show it too low
+        return [
+            DayCount(day=datetime.fromtimestamp(day, UTC).date().isoformat(), count=count) for day, count in rows[:days]
+        ]
 
     async def sessions(self, *, namespace: str | None = None, limit: int = 200) -> list[SessionCount]:
         """Return a namespace's sessions with counts, most recently active first."""

@@ -211,7 +211,8 @@ class Page(BaseModel):
     """Memories newest first, how many pass the filters, and the cursor of the next page."""
 
     memories: list[Memory]
-    total: int
+    total: int = Field(description="How many pass the filters, or the cap when `capped`.")
+    capped: bool = Field(default=False, description="True when more than `total` pass (counting stopped there).")
     next_cursor: str | None = None
 
 

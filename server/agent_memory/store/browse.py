@@ -23,12 +23,12 @@ class BrowseStore(Protocol):
         """Return (memory, created_ts, rowid) newest first, strictly before the cursor (created_ts, rowid)."""
         ...
 
-    async def count(self, user: str, filters: Filters, roles: Sequence[str]) -> int:
-        """Count the memories that pass the filters and roles."""
+    async def count(self, user: str, filters: Filters, roles: Sequence[str], cap: int) -> int:
+        """Count the memories that pass the filters and roles, stopping at `cap`."""
         ...
 
-    async def per_day(self, user: str, filters: Filters, roles: Sequence[str], days: int) -> list[tuple[str, int]]:
-        """Return (YYYY-MM-DD, count) for the newest `days` days that have memories, newest first."""
+    async def per_day(self, user: str, filters: Filters, roles: Sequence[str], newest: int) -> list[tuple[float, int]]:
+        """Return (UTC day start, count) over the `newest` memories that pass the filters, newest day first."""
         ...
 
     async def sessions(self, user: str, namespace: str, limit: int) -> list[tuple[str, int, str]]:
@@ -79,23 +79,27 @@ class Browse:
             rows = await cur.fetchall()
         return [(memory_from_row(r), float(r[8]), int(r[9])) for r in rows]
 
-    async def count(self, user: str, filters: Filters, roles: Sequence[str]) -> int:
-        """Count the memories that pass the filters and roles."""
+    async def count(self, user: str, filters: Filters, roles: Sequence[str], cap: int) -> int:
+        """Count the memories that pass the filters and roles, stopping at `cap`."""
+        # A tag or role filter reads every row it counts; the cap bounds a page's cost at any store size.
         where, params = self._where(user, filters, roles)
-        async with self._db.execute(f"SELECT COUNT(*) FROM memories m WHERE {where}", params) as cur:
+        sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM memories m WHERE {where} LIMIT ?)"
+        async with self._db.execute(sql, [*params, cap]) as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def per_day(self, user: str, filters: Filters, roles: Sequence[str], days: int) -> list[tuple[str, int]]:
-        """Return (YYYY-MM-DD, count) for the newest `days` days that have memories, newest first."""
+    async def per_day(self, user: str, filters: Filters, roles: Sequence[str], newest: int) -> list[tuple[float, int]]:
+        """Return (UTC day start, count) over the `newest` memories that pass the filters, newest day first."""
         where, params = self._where(user, filters, roles)
+        # Newest first through the (user, namespace, created_ts) index, stopping after `newest` matches.
         sql = (
-            f"SELECT date(m.created_ts, 'unixepoch') AS day, COUNT(*) FROM memories m WHERE {where}"
-            " GROUP BY day ORDER BY day DESC LIMIT ?"
+            "SELECT CAST(ts / 86400 AS INTEGER) * 86400 AS day, COUNT(*) FROM"
+            f" (SELECT m.created_ts AS ts FROM memories m WHERE {where} ORDER BY m.created_ts DESC LIMIT ?)"
+            " GROUP BY day ORDER BY day DESC"
         )
-        async with self._db.execute(sql, [*params, days]) as cur:
+        async with self._db.execute(sql, [*params, newest]) as cur:
             rows = await cur.fetchall()
-        return [(str(r[0]), int(r[1])) for r in rows]
+        return [(float(r[0]), int(r[1])) for r in rows]
 
     async def sessions(self, user: str, namespace: str, limit: int) -> list[tuple[str, int, str]]:
         """Return (session, count, newest created_at) of a namespace, most recently active first."""
