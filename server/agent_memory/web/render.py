@@ -69,8 +69,16 @@ _COMMON = frozenset(
 
 def terms_of(query: str) -> list[str]:
     """Return the words of a query worth marking (three letters or more), longest first."""
-    words = {w.lower() for w in _WORD.findall(query)} - _COMMON
+    words = {_stem(w.lower()) for w in _WORD.findall(query) if w.lower() not in _COMMON}
     return sorted(words, key=len, reverse=True)[:20]
+
+
+def _stem(word: str) -> str:
+    """Return the word without a plural or verb ending, as keyword search matches it (stored → stor, store)."""
+    for ending in ("ing", "ed", "es", "s", "e"):
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            return word[: -len(ending)]
+    return word
 
 
 def highlight(text: str, terms: list[str], limit: int | None = SHOWN_CHARS) -> Markup:
@@ -81,7 +89,8 @@ def highlight(text: str, terms: list[str], limit: int | None = SHOWN_CHARS) -> M
     if not terms:
         return Markup(safe)
     # An entity (&amp; &#39;) is matched and kept whole so a term like "amp" never splits one.
-    pattern = re.compile(r"(&#?\w+;)|(" + "|".join(re.escape(t) for t in terms) + ")", re.IGNORECASE)
+    words = "|".join(re.escape(t) for t in terms)
+    pattern = re.compile(r"(&#?\w+;)|\b((?:" + words + r")\w*)", re.IGNORECASE)
     marked = pattern.sub(lambda m: m.group(1) or f"<mark>{m.group(2)}</mark>", safe)
     return Markup(marked)
 
