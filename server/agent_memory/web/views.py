@@ -13,7 +13,7 @@ from agent_memory.service import MemoryService, doctor
 from agent_memory.web.render import page, terms_of
 
 ServiceOf = Callable[[Request], MemoryService]
-SEARCH_LIMIT = 50
+SEARCH_LIMIT = 20
 CHART_DAYS = 30
 
 
