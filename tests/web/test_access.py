@@ -84,6 +84,7 @@ def test_search_edit_and_forget_work_from_the_keyboard(
     expect(page.locator(".notice")).to_have_text("Saved.")
     tab_to(page, "Forget")
     page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Forget 1 memory?")
     tab_to(page, "Yes, forget")
     page.keyboard.press("Enter")
     expect(page.locator(".notice")).to_have_text("Forgot 1 memory.")
