@@ -23,7 +23,10 @@ OWNERS = {
         "mcp/consent.py",
         "mcp/workspace.py",
         "mcp/strict.py",
+        "cli/ui.py",
     },
+    "jinja2": set(),
+    "markupsafe": {"web/render.py"},
     "sentence_transformers": {"embedding/embedder.py"},
     "transformers": {"embedding/pooling.py"},
     # embedding/half.py: the exact search's float16 product (numpy has no fast one), once the model has loaded torch.
@@ -54,21 +57,24 @@ def test_only_the_owning_module_imports_each_outside_library(library: str) -> No
 # What each part of the package may import from the package: dependencies point one way,
 # faces -> service -> {recall, summary, write, index} -> {store, embedding}, and config, errors, models anywhere.
 BASE = {"config", "errors", "models", "__init__", "__version__"}
-SERVICE = {"service", "operations", "diagnostics", "accounts", "facts"}
+SERVICE = {"service", "operations", "diagnostics", "accounts", "facts", "browse"}
 ALLOWED = {
     # workspace.py: which project a call is about (stdlib only), used by the faces.
     "workspace": BASE | {"workspace"},
     "mcp": BASE | {"service", "mcp", "workspace"},
-    # `agent-memory serve` starts the MCP face, `agent-memory hook` the hooks face.
-    "cli": BASE | {"service", "cli", "mcp", "workspace", "hooks", "conversations"},
+    # `agent-memory serve` starts the MCP face, `agent-memory hook` the hooks face, `agent-memory ui` the page.
+    "cli": BASE | {"service", "cli", "mcp", "workspace", "hooks", "conversations", "web"},
     # The hooks face: the quick reader for what it injects, the service for what it stores.
     "hooks": BASE | {"service", "hooks", "lookup", "workspace", "conversations"},
     # Read-only answers for the hooks, beside the service: the store's quick reader and recall's query words.
     "lookup": BASE | {"lookup", "store.quick", "recall.terms"},
     # Readers of other tools' conversations: pure parsing into memories.
     "conversations": BASE | {"conversations"},
+    # The web page exports and imports with the CLI's JSONL format (cli/transfer.py).
+    "web": BASE | {"service", "web", "cli.transfer", "cli.importers"},
     "service": BASE | SERVICE | {"recall", "summary", "write", "index", "store", "embedding"},
     "operations": BASE | SERVICE | {"index", "store", "embedding", "errors"},
+    "browse": BASE | {"store", "write"},
     "diagnostics": BASE | {"diagnostics", "index", "store", "embedding"},
     "accounts": BASE | {"store"},
     # facts.py: supersede chains, expiry and near memories (issue 15), a part of the service like operations.

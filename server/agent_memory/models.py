@@ -264,3 +264,56 @@ class TidyReport(BaseModel):
     superseded: int = Field(default=0, description="Memories folded into the oldest of their cluster.")
     purged: int = Field(default=0, description="Expired memories purged.")
     scanned: int = Field(description="Current memories compared.")
+
+
+# The web page's views (browse.py): a page of the timeline, counts, and one memory with its surroundings.
+
+
+class Page(BaseModel):
+    """Memories newest first, how many pass the filters, and the cursor of the next page."""
+
+    memories: list[Memory]
+    total: int = Field(description="How many pass the filters, or the cap when `capped`.")
+    capped: bool = Field(default=False, description="True when more than `total` pass (counting stopped there).")
+    next_cursor: str | None = None
+
+
+class DayCount(BaseModel):
+    """How many memories were made on one UTC day."""
+
+    day: str
+    count: int
+
+
+class SessionCount(BaseModel):
+    """A session of a namespace with its count and newest memory's time."""
+
+    session_id: str
+    count: int
+    last_at: str
+
+
+class NamespaceCount(BaseModel):
+    """A namespace of the user with its count."""
+
+    namespace: str
+    count: int
+
+
+class CoveringSummary(BaseModel):
+    """A stored summary that covers a memory."""
+
+    created_at: str
+    backend: str
+    text: str
+
+
+IndexedState = Literal["indexed", "pending", "set aside"]
+
+
+class MemoryDetail(BaseModel):
+    """One memory, whether the vector index holds it, and the summaries that cover it."""
+
+    memory: Memory
+    indexed: IndexedState
+    summaries: list[CoveringSummary]

@@ -19,6 +19,7 @@ from typing import Any
 
 from agent_memory import diagnostics, facts
 from agent_memory.accounts import Accounts, Grant, Issued, UserInfo, has_users
+from agent_memory.browse import Browsing
 from agent_memory.config import RecallMode, Settings
 from agent_memory.embedding import malloc
 from agent_memory.embedding.embedder import Embedder, ModelEmbedder
@@ -85,7 +86,7 @@ def doctor(settings: Settings, *, check_model: bool = True) -> list[Check]:
     return diagnostics.doctor(settings, check_model=check_model)
 
 
-class MemoryService(Facts, Operations):
+class MemoryService(Facts, Operations, Browsing):
     """One user's memory: the store, the vector index and the summarizers."""
 
     def __init__(self, settings: Settings, store: MemoryStore, model: ModelHost) -> None:

@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "agent-memory serve --namespace work\n"
         "  AGENT_MEMORY_HTTP_TOKENS=$TOKEN:alice agent-memory serve --transport http --port 8765",
     ),
+    "ui": (
+        "open a page in the browser to search, browse, correct and remove memories",
+        "agent-memory ui\n  agent-memory ui --no-browser --port 8800",
+    ),
     "remember": (
         "store a memory",
         "agent-memory remember 'The staging database is db-stage-2' --role fact --tag infra\n"
@@ -127,6 +131,10 @@ def _use_flags(cmd: dict[str, argparse.ArgumentParser]) -> None:
     p.add_argument("--host", dest="http_host", help="HTTP address to bind (default: 127.0.0.1)")
     p.add_argument("--port", dest="http_port", type=int, help="HTTP port, 0 for any free one (default: 8765)")
 
+    p = cmd["ui"]
+    p.add_argument("--port", dest="http_port", type=int, help="port on 127.0.0.1 (default: any free one)")
+    p.add_argument("--no-browser", action="store_true", help="print the sign-in link without opening a browser")
+
     p = cmd["remember"]
     p.add_argument("content", help="the text to store; '-' reads it from stdin")
     p.add_argument("--role", default="user", choices=["user", "assistant", "system", "fact"])
@@ -219,6 +227,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in (None, "serve"):
             return _serve(settings, getattr(args, "transport", "stdio"))
+        if args.command == "ui":
+            from agent_memory.cli.ui import run_ui
+
+            return run_ui(
+                settings, explicit_port=getattr(args, "http_port", None) is not None, browser=not args.no_browser
+            )
         from agent_memory.cli.commands import run
 
         return asyncio.run(run(args, settings))
@@ -244,14 +258,11 @@ def _serve(settings: Settings, transport: str) -> int:
 
     tune_process()
     if transport == "http":
+        from agent_memory.cli.ui import page_beside_mcp
         from agent_memory.mcp.http import serve
 
-        serve(
-            # A shared HTTP server is not started in anyone's workspace: no cwd signal.
-            lambda s: build_server(s, http=True),
-            settings,
-            lambda url: print(f"agent-memory: serving MCP at {url}", file=sys.stderr),
-        )
+        # A shared HTTP server is not started in anyone's workspace: no cwd signal.
+        serve(page_beside_mcp, settings, lambda url: print(f"agent-memory: serving MCP at {url}", file=sys.stderr))
     else:
         build_server(settings, cwd=Path.cwd()).run("stdio")
     return 0

@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.routing import BaseRoute
 
 from agent_memory.config import Settings
 from agent_memory.errors import AgentMemoryError, ConfigError
@@ -80,8 +81,15 @@ def listen(settings: Settings) -> socket.socket:
     return sock
 
 
-def serve(build: Callable[[Settings], MCPServer[Any]], settings: Settings, on_ready: Callable[[str], None]) -> None:
-    """Serve MCP over streamable HTTP until interrupted; `on_ready` gets the URL once requests are served."""
+def serve(
+    build: Callable[[Settings], tuple[MCPServer[Any], Sequence[BaseRoute]]],
+    settings: Settings,
+    on_ready: Callable[[str], None],
+) -> None:
+    """Serve MCP over streamable HTTP until interrupted; `on_ready` gets the URL once requests are served.
+
+    `build` returns the MCP server and more routes served beside it by the same app (the web page at /ui).
+    """
     import anyio
     import uvicorn
 
@@ -96,13 +104,14 @@ def serve(build: Callable[[Settings], MCPServer[Any]], settings: Settings, on_re
     # Built once the port is known: the OAuth issuer of a loopback server is its own address.
     settings = settings.with_overrides(http_port=port)
     try:
-        server = build(settings)
+        server, mounts = build(settings)
     except BaseException:
         sock.close()
         raise
     app: Any = server.streamable_http_app(
         streamable_http_path=PATH, transport_security=transport_security(settings), host=settings.http_host
     )
+    app.router.routes.extend(mounts)
     if signed_in:
         app = RateLimit(app)
 

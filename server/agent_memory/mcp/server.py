@@ -30,15 +30,21 @@ INSTRUCTIONS = """Persistent memory across conversations.
 
 
 def build_server(
-    settings: Settings, embedder: Embedder | None = None, *, http: bool = False, cwd: Path | None = None
+    settings: Settings,
+    embedder: Embedder | None = None,
+    opened: OpenService | None = None,
+    *,
+    http: bool = False,
+    cwd: Path | None = None,
 ) -> MCPServer[MemoryService]:
     """Build the MCP server; the service (stores, model loader, indexer) opens in the lifespan.
 
+    `opened` is the holder of the open service, for another face served beside MCP (the web page at /ui).
     `http`: with OAuth sign-in when users exist. `cwd`: the directory a client started this (stdio) server in,
     a workspace signal when it is a project.
     """
     workspaces = Workspaces(settings, cwd)
-    opened = OpenService(workspaces.server_settings(), embedder)
+    opened = opened or OpenService(workspaces.server_settings(), embedder)
     auth = auth_for(settings, opened, http=http)
     server: MCPServer[MemoryService] = MCPServer(
         "agent-memory",

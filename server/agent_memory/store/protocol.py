@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from agent_memory.models import Memory, StoredSummary
+from agent_memory.store.browse import BrowseStore
 from agent_memory.store.oauth import OAuthStore
 from agent_memory.store.rows import Filters, Inserted, Neighbours, NewRow, PendingRow
 
@@ -48,6 +49,11 @@ class MemoryStore(Protocol):
     @property
     def oauth(self) -> OAuthStore:
         """Return the users, OAuth clients, codes and tokens (sign-in over HTTP)."""
+        ...
+
+    @property
+    def browse(self) -> BrowseStore:
+        """Return the web page's read side: pages, counts per day and session, one memory's details."""
         ...
 
     async def close(self) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from agent_memory.models import Memory
 from agent_memory.store import chains
+from agent_memory.store.browse import Browse
 from agent_memory.store.connection import UNEMBEDDABLE, inspect_file
 from agent_memory.store.rows import (
     COLUMNS,
@@ -34,6 +35,11 @@ KEYWORD_HEAD_FACTOR = 4
 
 class SQLiteStore(chains.ChainStore):
     """The SQLite store: memories, keyword search (FTS5) and the indexing bookkeeping, on one connection."""
+
+    @property
+    def browse(self) -> Browse:
+        """Return the web page's read side (pages, counts, details), on this connection."""
+        return Browse(self._db)
 
     async def insert_many(self, rows: Sequence[NewRow]) -> list[Inserted]:
         """Insert rows in one transaction, skipping content already stored; return (id, created_at, duplicate)."""

@@ -1,0 +1,100 @@
+"""The pages that read: timeline, search, one memory, namespaces and sessions, health."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from agent_memory.service import MemoryService, doctor
+from agent_memory.web.render import page, terms_of
+
+ServiceOf = Callable[[Request], MemoryService]
+SEARCH_LIMIT = 20
+CHART_DAYS = 30
+
+
+def filters_of(request: Request) -> dict[str, Any]:
+    """Return the filters in the query string (empty fields are no filter), as the service takes them."""
+    q = request.query_params
+
+    def text(name: str) -> str | None:
+        value = q.get(name, "").strip()
+        return value or None
+
+    tags = [t.strip() for t in q.get("tags", "").split(",") if t.strip()]
+    return {
+        "namespace": text("namespace"),
+        "session_id": text("session"),
+        "tags": tags or None,
+        "roles": [r for r in q.getlist("role") if r],
+        "since": text("since"),
+        "until": text("until"),
+    }
+
+
+def _form(request: Request) -> dict[str, Any]:
+    """Return the filter form's values to show again."""
+    q = request.query_params
+    keys = ("q", "namespace", "session", "tags", "since", "until")
+    return {**{k: q.get(k, "") for k in keys}, "roles": q.getlist("role")}
+
+
+def _chart(days: list[Any]) -> list[dict[str, Any]]:
+    """Return the bars of the per-day chart, oldest first, each with a height step 0-20 (CSS classes)."""
+    top = max((d.count for d in days), default=0) or 1
+    return [{"day": d.day, "count": d.count, "step": max(1, round(20 * d.count / top))} for d in reversed(days)]
+
+
+async def timeline(request: Request, service: MemoryService) -> Response:
+    """Show memories newest first, a page at a time, with counts per day."""
+    filters = filters_of(request)
+    listing = await service.browse(**filters, cursor=request.query_params.get("cursor") or None)
+    days = await service.day_counts(**filters, days=CHART_DAYS)
+    base = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+    return page(
+        request,
+        "timeline.html",
+        listing=listing,
+        chart=_chart(days),
+        form=_form(request),
+        next_query=[*base, ("cursor", listing.next_cursor)] if listing.next_cursor else None,
+        export_query=base,
+        notice=request.query_params.get("notice"),
+    )
+
+
+async def search(request: Request, service: MemoryService) -> Response:
+    """Search with the same hybrid recall as the tools; filters narrow, matches are marked."""
+    query = request.query_params.get("q", "").strip()
+    filters = filters_of(request)
+    roles = filters.pop("roles")
+    result = None
+    if query:
+        result = await service.recall(query, limit=SEARCH_LIMIT, **filters)
+        if roles:
+            result.hits = [h for h in result.hits if h.role in roles]
+    return page(request, "search.html", result=result, terms=terms_of(query), form=_form(request))
+
+
+async def memory(request: Request, service: MemoryService) -> Response:
+    """Show one memory: everything stored with it, whether it is indexed, the summaries covering it."""
+    detail = await service.memory(request.path_params["id"])
+    return page(request, "memory.html", detail=detail, notice=request.query_params.get("notice"))
+
+
+async def namespaces(request: Request, service: MemoryService) -> Response:
+    """List the user's namespaces with counts, and the sessions of the chosen one."""
+    spaces = await service.namespace_counts()
+    chosen = request.query_params.get("namespace") or service.settings.namespace
+    sessions = await service.sessions(namespace=chosen)
+    return page(request, "namespaces.html", spaces=spaces, chosen=chosen, sessions=sessions)
+
+
+async def health(request: Request, service: MemoryService) -> Response:
+    """Show what `doctor` reports, the state of semantic search and of the vector index."""
+    checks = await asyncio.to_thread(doctor, service.settings, check_model=False)
+    return page(request, "health.html", checks=checks, search=service.status(), index=await service.index_status())
