@@ -71,7 +71,7 @@ async def test_filters_narrow_by_role_tags_session_and_time(service: MemoryServi
     assert [(n.namespace, n.count) for n in await service.namespace_counts()] == [("default", 3)]
 
 
-async def test_an_edit_keeps_everything_but_content_and_tags(service: MemoryService) -> None:
+async def test_an_edit_supersedes_the_memory_and_keeps_everything_but_content_and_tags(service: MemoryService) -> None:
     old = await service.remember(
         "the code is 1234",
         role="fact",
@@ -86,9 +86,10 @@ async def test_an_edit_keeps_everything_but_content_and_tags(service: MemoryServ
     memory = detail.memory
     assert (memory.content, memory.tags, memory.role) == ("the code is 9876", ["b", "c"], "fact")
     assert (memory.session_id, memory.namespace, memory.metadata) == ("s", "work", {"k": 1})
-    assert memory.created_at == "2026-02-02T02:02:02Z"
-    with pytest.raises(NotFound):
-        await service.memory(old.id)
+    # The old version is superseded, not deleted: it stays in the chain and leaves recall.
+    kept = (await service.memory(old.id)).memory
+    assert kept.content == "the code is 1234" and kept.superseded_by == new.id
+    assert [h.id for h in (await service.recall("the code is", namespace="work")).hits] == [new.id]
     with pytest.raises(InvalidInput):
         await service.edit(new.id, content="   ", tags=[])
     assert (await service.memory(new.id)).memory.content == "the code is 9876"  # a rejected edit loses nothing

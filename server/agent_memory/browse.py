@@ -14,7 +14,6 @@ from agent_memory.models import (
     ForgetResult,
     MemoryDetail,
     NamespaceCount,
-    NewMemory,
     Page,
     RememberResult,
     Role,
@@ -60,6 +59,7 @@ class Browsing:
             namespace: str | None = None,
             metadata: dict[str, Any] | None = None,
             created_at: str | None = None,
+            supersedes: list[str] | None = None,
         ) -> RememberResult: ...
 
         async def forget(self, memory_id: str, *, namespace: str | None = None) -> ForgetResult: ...
@@ -138,15 +138,20 @@ class Browsing:
         )
 
     async def edit(self, memory_id: str, *, content: str, tags: list[str]) -> RememberResult:
-        """Replace a memory's content and tags, keeping its role, session, namespace, metadata and time."""
-        # One place to switch to supersede when it lands: today an edit is a forget and a remember.
+        """Store new content and tags as a memory that supersedes this one (role, session, namespace, metadata kept).
+
+        Nothing is lost: the old version stays in the chain (`agent-memory history`, `recall(include_superseded)`).
+        """
         old = (await self.memory(memory_id)).memory
-        kept = {"session_id": old.session_id, "namespace": old.namespace, "created_at": old.created_at}
-        # Check the new text before deleting the old, so a rejected edit loses nothing.
-        item = NewMemory(content=content, role=old.role, tags=tags, metadata=old.metadata, **kept)
-        prepare.new_row(item, self.settings, "check")
-        await self.forget(old.id, namespace=old.namespace)
-        return await self.remember(content, role=old.role, tags=tags, metadata=old.metadata, **kept)
+        return await self.remember(
+            content,
+            role=old.role,
+            tags=tags,
+            metadata=old.metadata,
+            session_id=old.session_id,
+            namespace=old.namespace,
+            supersedes=[old.id],
+        )
 
     async def forget_many(self, memory_ids: Sequence[str]) -> list[str]:
         """Forget several of this user's memories (each in its own namespace); return the ids forgotten."""

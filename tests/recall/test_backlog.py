@@ -80,3 +80,24 @@ async def test_the_few_newest_memories_are_found_by_meaning_before_they_are_inde
     finally:
         stalled.gate.set()
         await service.close()
+
+
+async def test_a_fresh_exact_match_is_not_outranked_for_lacking_a_vector(tmp_path: Path) -> None:
+    service = await open_ready(Settings(data_dir=tmp_path / "d"))
+    try:
+        for n in range(20):
+            await service.remember(f"what is the plan for the code review number {n}")
+        assert await service.wait_indexed(30) is None
+        stalled = _StalledIndex(service._indexer.vectors)  # type: ignore[arg-type]
+        service._indexer.vectors = stalled  # type: ignore[assignment]
+        try:
+            fresh = await service.remember("The vault code word is zxqvbn")
+            for n in range(INLINE_PENDING + 2):  # a backlog too large to embed with the query
+                await service.remember(f"budget line {n}")
+            found = await service.recall("what is the code word zxqvbn", limit=1)
+            assert found.unindexed == INLINE_PENDING + 3
+            assert [h.id for h in found.hits] == [fresh.id]
+        finally:
+            stalled.gate.set()
+    finally:
+        await service.close()

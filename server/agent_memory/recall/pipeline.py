@@ -79,6 +79,7 @@ class Candidates:
 
     found: dict[str, Memory] = field(default_factory=dict)
     rankings: list[score.Ranking] = field(default_factory=list)
+    unembedded: set[str] = field(default_factory=set)  # candidates the vector index cannot rank yet
 
 
 async def run(store: MemoryStore, user: str, vectors: VectorSearch, request: Request) -> Outcome:
@@ -141,6 +142,10 @@ def _ranked(candidates: Candidates, query: str, now: datetime) -> list[tuple[flo
     # softly; nothing outside the window is dropped, since people misplace dates.
     found = candidates.found
     fused = score.fuse(candidates.rankings, score.FUSION)
+    for i in candidates.unembedded & fused.keys():
+        # Not searchable by meaning yet: its keyword score stands for both searches, so a fresh exact match
+        # is not outranked merely for lacking a vector.
+        fused[i] *= score.KEYWORD_ALONE
     shortened = {i: value * score.length_prior(len(found[i].content)) for i, value in fused.items() if i in found}
     lifted = score.lift_sessions(shortened, {i: found[i].session_id for i in shortened})
     lifted = score.lift_named_speakers(lifted, query, {i: found[i].content for i in lifted})
@@ -226,6 +231,9 @@ class Searches:
         """Rank the few memories in scope not embedded yet by meaning too; return how many are left out."""
         waiting = await self.store.unindexed(self.user, filters, INLINE_PENDING + 1)
         if len(waiting) > INLINE_PENDING:
+            keyword_found = list(self.candidates.found)
+            pending = await self.store.unindexed(self.user, filters, len(keyword_found), ids=keyword_found)
+            self.candidates.unembedded = {m.id for m in pending}
             return await self.store.count_matching(self.user, filters, unindexed=True)
         rankings = self.candidates.rankings
         place = next((n for n, r in enumerate(rankings) if r.source == "vector"), None)

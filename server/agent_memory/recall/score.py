@@ -64,6 +64,8 @@ Source = Literal["keyword", "vector"]
 WEIGHTS: dict[Source, float] = {"keyword": 0.4, "vector": 0.6}
 FUSION: Literal["rrf", "minmax"] = "minmax"
 FUSION_K = 30
+# A memory not in the vector index yet is scored by keyword alone, at the weight of both searches.
+KEYWORD_ALONE = (WEIGHTS["keyword"] + WEIGHTS["vector"]) / WEIGHTS["keyword"]
 RECENCY_WEIGHT = 0.01
 # The lift of a memory by the best candidate of its session, as a share of that candidate's score.
 SESSION_LIFT = 0.2

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import aiosqlite
 
 from agent_memory.models import Memory
-from agent_memory.store.rows import COLUMNS, Filters, memory_from_row
+from agent_memory.store.rows import COLUMNS, WIDTH, Filters, memory_from_row
 
 
 class BrowseStore(Protocol):
@@ -77,7 +77,7 @@ class Browse:
         )
         async with self._db.execute(sql, [*params, limit]) as cur:
             rows = await cur.fetchall()
-        return [(memory_from_row(r), float(r[8]), int(r[9])) for r in rows]
+        return [(memory_from_row(r), float(r[WIDTH]), int(r[WIDTH + 1])) for r in rows]
 
     async def count(self, user: str, filters: Filters, roles: Sequence[str], cap: int) -> int:
         """Count the memories that pass the filters and roles, stopping at `cap`."""
@@ -123,7 +123,7 @@ class Browse:
         sql = f"SELECT {COLUMNS}, m.indexed FROM memories m WHERE m.id = ? AND m.user = ?"
         async with self._db.execute(sql, (id, user)) as cur:
             row = await cur.fetchone()
-        return None if row is None else (memory_from_row(row), int(row[8]))
+        return None if row is None else (memory_from_row(row), int(row[WIDTH]))
 
     async def covering(self, user: str, id: str) -> list[tuple[str, str, str]]:
         """Return (created_at, backend, text) of the stored summaries that cover a memory, newest first."""
