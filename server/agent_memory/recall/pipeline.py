@@ -79,7 +79,7 @@ class Candidates:
 
     found: dict[str, Memory] = field(default_factory=dict)
     rankings: list[score.Ranking] = field(default_factory=list)
-    unembedded: set[str] = field(default_factory=set)  # candidates the vector index cannot rank yet
+    unembedded: set[str] = field(default_factory=set)  # keyword candidates the vector index does not hold
 
 
 async def run(store: MemoryStore, user: str, vectors: VectorSearch, request: Request) -> Outcome:
@@ -224,6 +224,9 @@ class Searches:
             unbounded = replace(filters, since_ts=None, until_ts=None)
             rows = await self.vectors.nearest(vector, self.user, unbounded, len(missing) * score.OVERSAMPLE, missing)
             similar.update(score.best_windows(rows, len(missing)))
+        # Keyword candidates the index does not hold (being embedded, set aside, or written by another process
+        # this one has not seen yet) have no vector score: they are scored by keyword alone.
+        self.candidates.unembedded |= self.candidates.found.keys() - similar.keys()
         raised = neighbours.propagate(similar, before, after)
         return sorted(raised.items(), key=lambda pair: pair[1], reverse=True)
 
@@ -231,9 +234,6 @@ class Searches:
         """Rank the few memories in scope not embedded yet by meaning too; return how many are left out."""
         waiting = await self.store.unindexed(self.user, filters, INLINE_PENDING + 1)
         if len(waiting) > INLINE_PENDING:
-            keyword_found = list(self.candidates.found)
-            pending = await self.store.unindexed(self.user, filters, len(keyword_found), ids=keyword_found)
-            self.candidates.unembedded = {m.id for m in pending}
             return await self.store.count_matching(self.user, filters, unindexed=True)
         rankings = self.candidates.rankings
         place = next((n for n, r in enumerate(rankings) if r.source == "vector"), None)
@@ -249,6 +249,7 @@ class Searches:
         self.candidates.found.update((m.id, m) for m in waiting)
         # Read alone: a memory with no neighbour scored stands in for them (see neighbours.propagate).
         raised = neighbours.propagate({m.id: s for m, s in zip(waiting, similar, strict=True)}, {}, {})
+        self.candidates.unembedded -= raised.keys()
         merged = dict(rankings[place].scored) | raised
         ordered = sorted(merged.items(), key=lambda pair: pair[1], reverse=True)
         rankings[place] = score.Ranking("vector", ordered[: self.pool + len(waiting)])
