@@ -95,6 +95,17 @@ async def test_an_edit_supersedes_the_memory_and_keeps_everything_but_content_an
     assert (await service.memory(new.id)).memory.content == "the code is 9876"  # a rejected edit loses nothing
 
 
+async def test_forgetting_an_edited_memory_forgets_the_versions_it_replaced(service: MemoryService) -> None:
+    first = await service.remember("the gate code is 1111")
+    second = await service.edit(first.id, content="the gate code is 2222", tags=[])
+    third = await service.edit(second.id, content="the gate code is 3333", tags=[])
+    assert await service.forget_many([third.id]) == [third.id]
+    for gone in (first, second, third):
+        with pytest.raises(NotFound):
+            await service.memory(gone.id)
+    assert (await service.recall("gate code")).hits == []
+
+
 async def test_one_user_can_neither_read_nor_forget_anothers_memory(service: MemoryService) -> None:
     alice = service.scoped("alice")
     bob = service.scoped("bob")

@@ -12,6 +12,7 @@ from agent_memory.models import CoveringSummary as Covering
 from agent_memory.models import (
     DayCount,
     ForgetResult,
+    Memory,
     MemoryDetail,
     NamespaceCount,
     Page,
@@ -63,6 +64,8 @@ class Browsing:
         ) -> RememberResult: ...
 
         async def forget(self, memory_id: str, *, namespace: str | None = None) -> ForgetResult: ...
+
+        async def history(self, memory_id: str) -> list[Memory]: ...
 
     async def browse(
         self,
@@ -154,13 +157,21 @@ class Browsing:
         )
 
     async def forget_many(self, memory_ids: Sequence[str]) -> list[str]:
-        """Forget several of this user's memories (each in its own namespace); return the ids forgotten."""
+        """Forget several of this user's memories with their earlier versions; return the ids asked for and forgotten.
+
+        A person forgetting an edited memory means the fact: the versions it replaced go too, or the one before
+        would become current again.
+        """
         gone = []
         for memory_id in memory_ids:
             found = await self._store.browse.detail(self.settings.user, str(memory_id)[:200])
-            if found is not None:
-                await self.forget(found[0].id, namespace=found[0].namespace)
-                gone.append(found[0].id)
+            if found is None:
+                continue
+            chain = await self.history(found[0].id)
+            position = next(n for n, m in enumerate(chain) if m.id == found[0].id)
+            for version in reversed(chain[: position + 1]):
+                await self.forget(version.id, namespace=version.namespace)
+            gone.append(found[0].id)
         return gone
 
 
