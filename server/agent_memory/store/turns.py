@@ -24,8 +24,10 @@ _SAME_SESSION = (
     "SELECT t.id FROM memories t WHERE t.user = m.user AND t.namespace = m.namespace"
     " AND t.session_id = m.session_id AND t.context IS NOT NULL AND "
 )
-_BEFORE = "(t.created_ts < m.created_ts OR (t.created_ts = m.created_ts AND t.rowid < m.rowid))"
-_AFTER = "(t.created_ts > m.created_ts OR (t.created_ts = m.created_ts AND t.rowid > m.rowid))"
+# Row values: SQLite seeks (time, rowid) in the session's time index, which ends in rowid, instead of scanning
+# the session (a chat's turns often share one time).
+_BEFORE = "(t.created_ts, t.rowid) < (m.created_ts, m.rowid)"
+_AFTER = "(t.created_ts, t.rowid) > (m.created_ts, m.rowid)"
 _EARLIER = " ORDER BY t.created_ts DESC, t.rowid DESC LIMIT 1 OFFSET "
 _LATER = " ORDER BY t.created_ts, t.rowid LIMIT 1 OFFSET "
 
@@ -42,5 +44,6 @@ def neighbours_query(user: str, ids: Sequence[str]) -> tuple[str, list[str]]:
         )
     )
     marks = ", ".join("?" * len(ids))
-    sql = f"SELECT m.id, {around} FROM memories m WHERE m.user = ? AND m.id IN ({marks}) AND m.context IS NOT NULL"
+    # `+m.user`: look the turns up by id, not by scanning the user's rows.
+    sql = f"SELECT m.id, {around} FROM memories m WHERE +m.user = ? AND m.id IN ({marks}) AND m.context IS NOT NULL"
     return sql, [user, *ids]
