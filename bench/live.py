@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import gzip
 import json
-import sqlite3
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ from typing import Any
 
 from mcp.client import Client
 
+from mcp_driver import pending
 from perf import DATA, dist, params, rss_mb, server_pids, wait_semantic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,15 +62,6 @@ def fresh_questions() -> Iterator[str]:
     for round_ in range(1000):
         for q in base:
             yield q if round_ == 0 else f"{q} ({round_})"
-
-
-def pending(data_dir: Path) -> int:
-    """Return how many memories wait for the vector index (a read-only look at the SQLite file)."""
-    db = sqlite3.connect(f"file:{data_dir / 'memory.sqlite3'}?mode=ro", uri=True, timeout=30)
-    try:
-        return int(db.execute("SELECT count(*) FROM memories WHERE indexed = 0").fetchone()[0])
-    finally:
-        db.close()
 
 
 async def recall_once(client: Client, queries: Iterator[str], out: list[float]) -> None:

@@ -113,6 +113,16 @@ async def open_ready(settings: Settings, embedder: Any = None, *, store: SQLiteS
     return service
 
 
+@pytest.fixture
+async def service(settings: Settings) -> AsyncIterator[MemoryService]:
+    """A service on the test's data dir, its index open and caught up."""
+    opened = await open_ready(settings)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
 async def vector_table(service: MemoryService, dim: int) -> VectorIndex:
     """Open the service's vector table on a connection of its own, as another process reads it."""
     from agent_memory.index.lance import LanceVectorIndex

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from agent_memory.config import Settings
 from agent_memory.errors import InvalidInput, NotFound
 from agent_memory.models import NewMemory
 from agent_memory.service import MemoryService
-from tests.conftest import open_ready
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def service(settings: Settings) -> AsyncIterator[MemoryService]:
-    opened = await open_ready(settings)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def test_pages_walk_every_memory_newest_first_even_when_times_tie(service: MemoryService) -> None:

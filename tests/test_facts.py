@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,15 +17,6 @@ from agent_memory.store.sqlite import SQLiteStore
 from tests.conftest import HashEmbedder, best_memories, open_ready, vector_table
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def service(settings: Settings) -> AsyncIterator[MemoryService]:
-    opened = await open_ready(settings)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def ids(service: MemoryService, query: str, **kwargs: object) -> list[str]:

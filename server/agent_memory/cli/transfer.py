@@ -20,7 +20,7 @@ from agent_memory.cli import importers
 from agent_memory.cli.chats import ChatOptions
 from agent_memory.cli.importers import Format, Parsed
 from agent_memory.conversations.turns import ToolPolicy
-from agent_memory.models import NewMemory
+from agent_memory.models import Memory, NewMemory
 from agent_memory.service import MemoryService
 
 EXPORT_FORMAT = "agent-memory"
@@ -44,10 +44,8 @@ class ImportReport(BaseModel):
     problems: list[str] = Field(default_factory=list, description=f"The first {MAX_REPORTED} skipped items.")
 
 
-async def export_jsonl(
-    service: MemoryService, out: TextIO, *, user: str | None, namespace: str | None, advance: Advance | None = None
-) -> int:
-    """Write memories (all, or one user's and/or namespace's) as JSONL; return how many."""
+def header_line(user: str | None, namespace: str | None) -> str:
+    """Return the JSONL header of an export of this scope (None: every user, every namespace)."""
     header = {
         "type": "header",
         "format": EXPORT_FORMAT,
@@ -56,12 +54,24 @@ async def export_jsonl(
         "agent_memory": __version__,
         "scope": {"user": user, "namespace": namespace},
     }
-    out.write(json.dumps(header) + "\n")
+    return json.dumps(header) + "\n"
+
+
+def memory_line(user: str, memory: Memory) -> str:
+    """Return one memory of an export as a JSONL line."""
+    record = {"type": "memory", "user": user, **memory.model_dump(mode="json")}
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+async def export_jsonl(
+    service: MemoryService, out: TextIO, *, user: str | None, namespace: str | None, advance: Advance | None = None
+) -> int:
+    """Write memories (all, or one user's and/or namespace's) as JSONL; return how many."""
+    out.write(header_line(user, namespace))
     written, after = 0, 0
     while page := await service.export_page(user=user, namespace=namespace, after=after, limit=PAGE):
         for rowid, owner, memory in page:
-            record = {"type": "memory", "user": owner, **memory.model_dump(mode="json")}
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.write(memory_line(owner, memory))
             after = rowid
         written += len(page)
         if advance:

@@ -122,10 +122,8 @@ class MemoryStore(Protocol):
         """Count the memories that pass the filters (`unindexed`: only those not yet in the vector index)."""
         ...
 
-    async def unindexed(
-        self, user: str, filters: Filters, limit: int, ids: Sequence[str] | None = None
-    ) -> list[Memory]:
-        """Return up to `limit` memories in scope (among `ids`) not yet in the vector index, newest first."""
+    async def unindexed(self, user: str, filters: Filters, limit: int) -> list[Memory]:
+        """Return up to `limit` memories in scope not yet in the vector index, newest first."""
         ...
 
     async def recent(self, user: str, filters: Filters, limit: int) -> list[Memory]:

@@ -205,14 +205,9 @@ class SQLiteStore(chains.ChainStore):
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def unindexed(
-        self, user: str, filters: Filters, limit: int, ids: Sequence[str] | None = None
-    ) -> list[Memory]:
-        """Return up to `limit` memories in scope (among `ids`) not yet in the vector index, newest first."""
+    async def unindexed(self, user: str, filters: Filters, limit: int) -> list[Memory]:
+        """Return up to `limit` memories in scope not yet in the vector index, newest first."""
         where, params = filters.sql(user, by_id=True)  # the pending rows' own index, not the scope's
-        if ids is not None:
-            where += f" AND m.id IN ({', '.join('?' * len(ids))})"
-            params = [*params, *ids]
         sql = f"SELECT {COLUMNS} FROM memories m WHERE m.indexed = 0 AND {where} ORDER BY m.rowid DESC LIMIT ?"
         async with self._db.execute(sql, [*params, limit]) as cur:
             rows = await cur.fetchall()

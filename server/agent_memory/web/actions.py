@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -12,9 +11,8 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from agent_memory import __version__
 from agent_memory.cli import importers
-from agent_memory.cli.transfer import EXPORT_FORMAT, EXPORT_VERSION, import_text
+from agent_memory.cli.transfer import header_line, import_text, memory_line
 from agent_memory.errors import InvalidInput
 from agent_memory.models import Memory
 from agent_memory.service import MemoryService
@@ -60,20 +58,11 @@ async def forget(request: Request, service: MemoryService) -> Response:
 
 
 def _header(service: MemoryService) -> str:
-    header = {
-        "type": "header",
-        "format": EXPORT_FORMAT,
-        "version": EXPORT_VERSION,
-        "exported_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "agent_memory": __version__,
-        "scope": {"user": service.settings.user, "namespace": None},
-    }
-    return json.dumps(header) + "\n"
+    return header_line(service.settings.user, None)
 
 
 def _line(service: MemoryService, memory: Memory) -> str:
-    record = {"type": "memory", "user": service.settings.user, **memory.model_dump(mode="json")}
-    return json.dumps(record, ensure_ascii=False) + "\n"
+    return memory_line(service.settings.user, memory)
 
 
 def _download(lines: AsyncIterator[str]) -> StreamingResponse:
