@@ -57,7 +57,7 @@ def test_only_the_owning_module_imports_each_outside_library(library: str) -> No
 # What each part of the package may import from the package: dependencies point one way,
 # faces -> service -> {recall, summary, write, index} -> {store, embedding}, and config, errors, models anywhere.
 BASE = {"config", "errors", "models", "__init__", "__version__"}
-SERVICE = {"service", "operations", "diagnostics", "accounts", "facts", "browse"}
+SERVICE = {"service", "operations", "diagnostics", "accounts", "facts", "browse", "summarizing"}
 ALLOWED = {
     # workspace.py: which project a call is about (stdlib only), used by the faces.
     "workspace": BASE | {"workspace"},
@@ -74,6 +74,7 @@ ALLOWED = {
     "web": BASE | {"service", "web", "cli.transfer", "cli.importers"},
     "service": BASE | SERVICE | {"recall", "summary", "write", "index", "store", "embedding"},
     "operations": BASE | SERVICE | {"index", "store", "embedding", "errors"},
+    "summarizing": BASE | {"summarizing", "summary", "store", "write"},
     "browse": BASE | {"store", "write"},
     "diagnostics": BASE | {"diagnostics", "index", "store", "embedding"},
     "accounts": BASE | {"store"},

@@ -39,7 +39,6 @@ from agent_memory.models import (
     SearchState,
     SearchStatus,
     Stats,
-    SummaryResult,
 )
 from agent_memory.operations import Operations
 from agent_memory.recall import pipeline
@@ -47,7 +46,7 @@ from agent_memory.store.files import make_private_dir
 from agent_memory.store.protocol import MemoryStore
 from agent_memory.store.rows import Filters
 from agent_memory.store.sqlite import SQLiteStore
-from agent_memory.summary import history
+from agent_memory.summarizing import Summaries
 from agent_memory.summary.backends import SYSTEM_PROMPT as SUMMARY_SYSTEM_PROMPT
 from agent_memory.summary.backends import AnthropicSummarizer, SummaryPlan
 from agent_memory.write import facts as facts_check
@@ -86,7 +85,7 @@ def doctor(settings: Settings, *, check_model: bool = True) -> list[Check]:
     return diagnostics.doctor(settings, check_model=check_model)
 
 
-class MemoryService(Facts, Operations, Browsing):
+class MemoryService(Facts, Operations, Browsing, Summaries):
     """One user's memory: the store, the vector index and the summarizers."""
 
     def __init__(self, settings: Settings, store: MemoryStore, model: ModelHost) -> None:
@@ -317,33 +316,6 @@ class MemoryService(Facts, Operations, Browsing):
         # The store decides what exists: a vector left behind is never returned, and upkeep deletes it later.
         await self.forget_vectors([memory_id])
         return ForgetResult(id=memory_id, deleted=True)
-
-    def wants_sampling(self) -> bool:
-        """Return True when the client's LLM (MCP sampling) should write summaries, if the client offers it."""
-        return self._anthropic is None and self.settings.summarizer in ("auto", "sampling")
-
-    async def plan_summary(
-        self,
-        *,
-        session_id: str | None = None,
-        namespace: str | None = None,
-        limit: int | None = None,
-        since: str | None = None,
-        focus: str | None = None,
-    ) -> SummaryPlan:
-        """Select the messages to summarise and find a stored summary that covers a prefix of them."""
-        filters = self._filters(namespace, session_id, None, since, None)
-        cap = self.settings.summary_max_messages
-        count = check.limit(limit, "limit", cap) if limit is not None else cap
-        focus_key = check.optional_text(focus, "focus") or ""
-        return await history.plan(self._store, self.settings, filters, count, focus_key)
-
-    async def summarize_history(
-        self, plan: SummaryPlan | None = None, *, sampled_text: str | None = None, **selection: Any
-    ) -> SummaryResult:
-        """Summarise the selected messages incrementally; `sampled_text` is what the client's LLM wrote for `plan`."""
-        plan = plan or await self.plan_summary(**selection)
-        return await history.summarize(self._store, self.settings, plan, self._anthropic, sampled_text)
 
     def _filters(
         self,
