@@ -262,8 +262,7 @@ class Searches:
         return inside if len(inside.ids) >= min(in_window, self.pool) else None
 
     def _in(self, memory_id: str, window: Filters) -> bool:
-        assert window.since_ts is not None and window.until_ts is not None
-        return window.since_ts <= _ts(self.candidates.found[memory_id]) <= window.until_ts
+        return _within(self.candidates.found[memory_id], window)
 
 
 def _narrowed(filters: Filters, frame: timeframe.Timeframe) -> Filters | None:
