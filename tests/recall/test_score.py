@@ -14,6 +14,7 @@ from agent_memory.recall.score import (
     RRF_K,
     WEIGHTS,
     Ranking,
+    asking_prior,
     estimate_tokens,
     fuse,
     length_prior,
@@ -278,3 +279,25 @@ def test_a_memory_is_lifted_by_the_best_candidate_of_its_session() -> None:
 def test_a_query_about_a_speaker_is_embedded_without_the_name() -> None:
     assert without_names("What is Elise's favorite book?", {"Elise"}) == "What is favorite book?"
     assert without_names("Elise", {"Elise"}) == "Elise"  # nothing else to embed: keep the query
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[1:56 pm on 8 May, 2023] Kate: What about you?", "Elise: Have you been to Italy? Did you like it?", "Hey?"],
+)
+def test_a_short_memory_that_only_asks_is_lowered(text: str) -> None:
+    assert asking_prior(text) < 0.5
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Kate: I moved to Porto last week.",
+        "Kate: We moved to Porto. Have you been?",
+        "I adopted a puppy named Max, a golden retriever from the shelter, and he chews everything: what should I feed "
+        "him so that his stomach settles and he stops eating my shoes?",
+        "What about you",
+    ],
+)
+def test_a_statement_or_a_long_question_keeps_its_score(text: str) -> None:
+    assert asking_prior(text) == 1.0

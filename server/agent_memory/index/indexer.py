@@ -135,9 +135,8 @@ class Indexer:
                 await asyncio.wait_for(self.ready.wait(), max(wait, DRAIN_TIMEOUT))
         if not self._model.ready or self.vectors is None:
             return None
-        # Recall never waits for a backlog: what is not embedded yet is found by keyword. Rows another process
-        # wrote may be pending unseen: wake the task so that it looks.
-        self.notify()
+        # Recall never waits for a backlog: what is not embedded yet is found by keyword (recall wakes this task
+        # when it meets such rows, see `notify`).
         return await self._model.embed_query(text)
 
     async def embed_texts(self, texts: Sequence[str]) -> Vectors:
@@ -186,7 +185,7 @@ class Indexer:
             if done:
                 trim = True
             else:
-                self._start_upkeep()
+                await self._start_upkeep_off_loop()
                 if trim:  # a burst just ended: give its embedding memory back before sleeping
                     trim = False
                     await self._model.release_memory()
@@ -211,12 +210,20 @@ class Indexer:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self._settings.index_poll_seconds)
 
-    def _start_upkeep(self, *, compact: bool = False) -> None:
+    async def _start_upkeep_off_loop(self) -> None:
+        """Start upkeep if due, asking the table whether it is on a thread (the question reads table files)."""
+        vectors = self.vectors
+        if vectors is None or (self._upkeep is not None and self._upkeep.is_alive()):
+            return
+        if await asyncio.to_thread(vectors.needs_upkeep):
+            self._start_upkeep(compact=False, due=True)
+
+    def _start_upkeep(self, *, compact: bool = False, due: bool = False) -> None:
         """Compact and index the vector table on a daemon thread: no tool waits for it, and exit never does."""
         vectors = self.vectors
         if vectors is None or (self._upkeep is not None and self._upkeep.is_alive()):
             return
-        if compact or vectors.needs_upkeep():
+        if compact or due or vectors.needs_upkeep():
             self._upkeep = threading.Thread(
                 target=_maintain, args=(vectors, compact), name="agent-memory-upkeep", daemon=True
             )

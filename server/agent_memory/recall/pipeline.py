@@ -50,6 +50,10 @@ class VectorSearch(Protocol):
         """Return window rows (memory id, cosine similarity, windows of that memory) in scope (among `ids`)."""
         ...
 
+    def notify(self) -> None:
+        """Say that memories are waiting to be embedded (another process may have written them)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Request:
@@ -146,7 +150,11 @@ def _ranked(candidates: Candidates, query: str, now: datetime) -> list[tuple[flo
         # Not searchable by meaning yet: its keyword score stands for both searches, so a fresh exact match
         # is not outranked merely for lacking a vector.
         fused[i] *= score.KEYWORD_ALONE
-    shortened = {i: value * score.length_prior(len(found[i].content)) for i, value in fused.items() if i in found}
+    shortened = {
+        i: value * score.length_prior(len(found[i].content)) * score.asking_prior(found[i].content)
+        for i, value in fused.items()
+        if i in found
+    }
     lifted = score.lift_sessions(shortened, {i: found[i].session_id for i in shortened})
     lifted = score.lift_named_speakers(lifted, query, {i: found[i].content for i in lifted})
     stamp = now.timestamp()
@@ -233,6 +241,8 @@ class Searches:
     async def newest(self, vector: Vectors, filters: Filters) -> int:
         """Rank the few memories in scope not embedded yet by meaning too; return how many are left out."""
         waiting = await self.store.unindexed(self.user, filters, INLINE_PENDING + 1)
+        if waiting:
+            self.vectors.notify()
         if len(waiting) > INLINE_PENDING:
             return await self.store.count_matching(self.user, filters, unindexed=True)
         rankings = self.candidates.rankings

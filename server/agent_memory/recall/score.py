@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from agent_memory.embedding.chunking import speaker
+from agent_memory.embedding.chunking import sentences, speaker, without_prefix
+from agent_memory.recall.terms import STOPWORDS
 
 # Candidates each search contributes to the fusion (at least four times the hits asked for).
 CANDIDATES = 100
@@ -169,6 +170,21 @@ def length_prior(chars: int, reference: int = LENGTH_REFERENCE, exponent: float 
     higher than a chat-sized one to stay ahead of it; one far ahead still wins.
     """
     return min(1.0, float((reference / max(chars, 1)) ** exponent))
+
+
+# A memory that only asks, in few topic words ("What about you?", "Have you been to Italy?"), states nothing that
+# a question could be looking for; the turn that answers it does (and its neighbour score carries the link).
+ASKING_WORDS = 10
+ASKING_FACTOR = 0.3
+
+
+def asking_prior(text: str) -> float:
+    """Return a score factor below 1 for a short memory whose every sentence is a question."""
+    body = without_prefix(text)
+    if not body.rstrip().endswith("?") or not all(part.rstrip().endswith("?") for part in sentences(body)):
+        return 1.0
+    topical = [w for w in re.findall(r"\w+", body.lower()) if w not in STOPWORDS]
+    return ASKING_FACTOR if len(topical) < ASKING_WORDS else 1.0
 
 
 def recency_boost(age_days: float, half_life_days: float = 30.0, weight: float | None = None) -> float:
