@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from agent_memory.models import Memory
-from agent_memory.store import chains
+from agent_memory.store import chains, keyword
 from agent_memory.store.browse import Browse
 from agent_memory.store.connection import UNEMBEDDABLE, inspect_file
+from agent_memory.store.keyword import fts_match
 from agent_memory.store.rows import (
     COLUMNS,
     WIDTH,
@@ -28,9 +29,6 @@ from agent_memory.store.rows import (
 from agent_memory.store.turns import CONTEXT_OF, NEXT_TURN, neighbours_query
 
 __all__ = ["SQLiteStore", "fts_match", "inspect_file"]
-
-# Keyword search ranks this many times the wanted rows before checking their scope (see keyword_search).
-KEYWORD_HEAD_FACTOR = 4
 
 
 class SQLiteStore(chains.ChainStore):
@@ -153,30 +151,7 @@ class SQLiteStore(chains.ChainStore):
         self, user: str, terms: Sequence[str], filters: Filters, limit: int
     ) -> list[tuple[Memory, float]]:
         """Return memories matching any of the terms, best first, with their BM25 score (higher is better)."""
-        if not terms:
-            return []
-        match = fts_match(terms)
-        where, params = filters.sql(user)
-        # Rank the matches first and join only the best: joining every match to check the scope costs more
-        # than ranking them (at 100k memories a common word matches thousands). When the best `head` hold
-        # fewer than `limit` rows in scope, the scope is narrow: rank within it instead.
-        head = limit * KEYWORD_HEAD_FACTOR
-        sql = (
-            f"SELECT {COLUMNS}, -f.rank AS score FROM"
-            " (SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?) f"
-            f" JOIN memories m ON m.rowid = f.rowid WHERE {where} ORDER BY f.rank LIMIT ?"
-        )
-        async with self._db.execute(sql, [match, head, *params, limit]) as cur:
-            rows = list(await cur.fetchall())
-        if len(rows) < limit:
-            sql = (
-                f"SELECT {COLUMNS}, -memories_fts.rank AS score FROM memories_fts"
-                " JOIN memories m ON m.rowid = memories_fts.rowid"
-                f" WHERE memories_fts MATCH ? AND {where} ORDER BY memories_fts.rank LIMIT ?"
-            )
-            async with self._db.execute(sql, [match, *params, limit]) as cur:
-                rows = list(await cur.fetchall())
-        return [(memory_from_row(r), float(r[WIDTH])) for r in rows]
+        return await keyword.search(self._db, user, terms, filters, limit)
 
     async def by_ids(self, user: str, ids: Sequence[str], filters: Filters) -> dict[str, Memory]:
         """Return the memories among `ids` that pass the filters, keyed by id."""
@@ -328,9 +303,3 @@ class SQLiteStore(chains.ChainStore):
 def _timed(moment: datetime | None) -> tuple[str | None, float | None]:
     """Return a time as stored: ISO text and Unix seconds (None for none)."""
     return (None, None) if moment is None else (chains.stamp(moment), moment.timestamp())
-
-
-def fts_match(terms: Sequence[str]) -> str:
-    """Return an FTS5 MATCH expression that matches any of the terms."""
-    # Quoting makes every term a literal string: FTS5 operators in user text lose their meaning.
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
