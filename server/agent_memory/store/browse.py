@@ -6,12 +6,16 @@ Every value is bound as a parameter; the scope (user, namespace) always comes fi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import aiosqlite
 
 from agent_memory.models import Memory
 from agent_memory.store.rows import COLUMNS, WIDTH, Filters, memory_from_row
+
+# A tag filter reads its tag's rows newest first and each memory by rowid: never every row's JSON tags.
+TAGGED = "memory_tags t JOIN memories m ON m.rowid = t.memory_rowid"
 
 
 class BrowseStore(Protocol):
@@ -48,32 +52,61 @@ class BrowseStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class _Query:
+    """The rows a page reads: where they come from, which pass, and the columns they are ordered by."""
+
+    source: str
+    where: str
+    params: list[Any]
+    ts: str
+    key: str
+
+    @staticmethod
+    def of(user: str, filters: Filters, roles: Sequence[str]) -> _Query:
+        """Return the query of the filters: a tag filter walks the memory_tags index of its first tag."""
+        if filters.tags and filters.namespace is not None:
+            where, params = replace(filters, tags=filters.tags[1:]).sql(user, by_id=True)
+            tagged = ["t.user = ?", "t.namespace = ?", "t.tag = ?"]
+            bound: list[Any] = [user, filters.namespace, filters.tags[0]]
+            for clause, value in (("t.created_ts >= ?", filters.since_ts), ("t.created_ts <= ?", filters.until_ts)):
+                if value is not None:
+                    tagged.append(clause)
+                    bound.append(value)
+            where, params = " AND ".join([*tagged, where]), [*bound, *params]
+            source, ts, key = (
+                "memory_tags t JOIN memories m ON m.rowid = t.memory_rowid",
+                "t.created_ts",
+                "t.memory_rowid",
+            )
+        else:
+            where, params = filters.sql(user)
+            source, ts, key = "memories m", "m.created_ts", "m.rowid"
+        if roles:
+            where += f" AND m.role IN ({','.join('?' * len(roles))})"
+            params.extend(roles)
+        return _Query(source, where, params, ts, key)
+
+
 class Browse:
     """BrowseStore on SQLite, on the store's one connection."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
 
-    @staticmethod
-    def _where(user: str, filters: Filters, roles: Sequence[str]) -> tuple[str, list[Any]]:
-        where, params = filters.sql(user)
-        if roles:
-            where += f" AND m.role IN ({','.join('?' * len(roles))})"
-            params.extend(roles)
-        return where, params
-
     async def page(
         self, user: str, filters: Filters, roles: Sequence[str], before: tuple[float, int] | None, limit: int
     ) -> list[tuple[Memory, float, int]]:
         """Return (memory, created_ts, rowid) newest first, strictly before the cursor (created_ts, rowid)."""
-        where, params = self._where(user, filters, roles)
+        q = _Query.of(user, filters, roles)
+        where, params = q.where, list(q.params)
         if before is not None:
             # Row values keep the cursor exact when many memories share one timestamp.
-            where += " AND (m.created_ts, m.rowid) < (?, ?)"
+            where += f" AND ({q.ts}, {q.key}) < (?, ?)"
             params.extend(before)
         sql = (
-            f"SELECT {COLUMNS}, m.created_ts, m.rowid FROM memories m WHERE {where}"
-            " ORDER BY m.created_ts DESC, m.rowid DESC LIMIT ?"
+            f"SELECT {COLUMNS}, {q.ts}, {q.key} FROM {q.source} WHERE {where}"
+            f" ORDER BY {q.ts} DESC, {q.key} DESC LIMIT ?"
         )
         async with self._db.execute(sql, [*params, limit]) as cur:
             rows = await cur.fetchall()
@@ -81,23 +114,23 @@ class Browse:
 
     async def count(self, user: str, filters: Filters, roles: Sequence[str], cap: int) -> int:
         """Count the memories that pass the filters and roles, stopping at `cap`."""
-        # A tag or role filter reads every row it counts; the cap bounds a page's cost at any store size.
-        where, params = self._where(user, filters, roles)
-        sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM memories m WHERE {where} LIMIT ?)"
-        async with self._db.execute(sql, [*params, cap]) as cur:
+        # A role filter reads every row it counts; the cap bounds a page's cost at any store size.
+        q = _Query.of(user, filters, roles)
+        sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {q.source} WHERE {q.where} LIMIT ?)"
+        async with self._db.execute(sql, [*q.params, cap]) as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
     async def per_day(self, user: str, filters: Filters, roles: Sequence[str], newest: int) -> list[tuple[float, int]]:
         """Return (UTC day start, count) over the `newest` memories that pass the filters, newest day first."""
-        where, params = self._where(user, filters, roles)
-        # Newest first through the (user, namespace, created_ts) index, stopping after `newest` matches.
+        q = _Query.of(user, filters, roles)
+        # Newest first through the (user, namespace, created_ts) index or the tag's, stopping after `newest` matches.
         sql = (
             "SELECT CAST(ts / 86400 AS INTEGER) * 86400 AS day, COUNT(*) FROM"
-            f" (SELECT m.created_ts AS ts FROM memories m WHERE {where} ORDER BY m.created_ts DESC LIMIT ?)"
+            f" (SELECT {q.ts} AS ts FROM {q.source} WHERE {q.where} ORDER BY {q.ts} DESC LIMIT ?)"
             " GROUP BY day ORDER BY day DESC"
         )
-        async with self._db.execute(sql, [*params, newest]) as cur:
+        async with self._db.execute(sql, [*q.params, newest]) as cur:
             rows = await cur.fetchall()
         return [(float(r[0]), int(r[1])) for r in rows]
 
