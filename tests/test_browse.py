@@ -82,6 +82,18 @@ async def test_an_edit_supersedes_the_memory_and_keeps_everything_but_content_an
     assert (await service.memory(new.id)).memory.content == "the code is 9876"  # a rejected edit loses nothing
 
 
+async def test_a_memory_shows_its_versions_oldest_first_from_any_of_them(service: MemoryService) -> None:
+    first = await service.remember("the gate code is 1111")
+    alone = await service.remember("the bins go out on Thursday")
+    second = await service.edit(first.id, content="the gate code is 2222", tags=[])
+    third = await service.edit(second.id, content="the gate code is 3333", tags=[])
+    for one in (first, second, third):
+        versions = (await service.memory(one.id)).versions
+        assert [v.id for v in versions] == [first.id, second.id, third.id]
+        assert [v.superseded_by for v in versions] == [second.id, third.id, None]
+    assert (await service.memory(alone.id)).versions == []
+
+
 async def test_forgetting_an_edited_memory_forgets_the_versions_it_replaced(service: MemoryService) -> None:
     first = await service.remember("the gate code is 1111")
     second = await service.edit(first.id, content="the gate code is 2222", tags=[])

@@ -128,16 +128,18 @@ class Browsing:
         return [NamespaceCount(namespace=n, count=c) for n, c in rows]
 
     async def memory(self, memory_id: str) -> MemoryDetail:
-        """Return one of this user's memories with its index state and the summaries covering it."""
+        """Return one of this user's memories with its index state, the summaries covering it and its versions."""
         found = await self._store.browse.detail(self.settings.user, str(memory_id)[:200])
         if found is None:
             raise NotFound(f"No memory with id {str(memory_id)[:80]!r}: it was forgotten, or belongs to no one here.")
         memory, state = found
         covering = await self._store.browse.covering(self.settings.user, memory.id)
+        versions = await self._store.chain(self.settings.user, memory.id)
         return MemoryDetail(
             memory=memory,
             indexed=_STATES.get(state, "pending"),  # type: ignore[arg-type]
             summaries=[Covering(created_at=a, backend=b, text=t) for a, b, t in covering],
+            versions=versions if len(versions) > 1 else [],
         )
 
     async def edit(self, memory_id: str, *, content: str, tags: list[str]) -> RememberResult:

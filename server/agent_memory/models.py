@@ -312,8 +312,10 @@ IndexedState = Literal["indexed", "pending", "set aside"]
 
 
 class MemoryDetail(BaseModel):
-    """One memory, whether the vector index holds it, and the summaries that cover it."""
+    """One memory, whether the vector index holds it, the summaries that cover it, its versions."""
 
     memory: Memory
     indexed: IndexedState
     summaries: list[CoveringSummary]
+    # Its supersede chain oldest first, itself included; empty when it never replaced or was replaced by another.
+    versions: list[Memory] = []
