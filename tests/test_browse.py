@@ -134,3 +134,11 @@ async def test_counts_and_the_chart_stop_at_their_caps(service: MemoryService) -
     assert (page.total, page.capped) == (10, True)
     # The newest 10 memories span May 5 (4), May 4 (4) and part of May 3; the cut day is left out.
     assert [(d.day, d.count) for d in await service.day_counts(newest=10)] == [("2026-05-05", 4), ("2026-05-04", 4)]
+    # The page's count and chart in one pass: the same cut when the count stops, every day when it does not.
+    page = await service.browse(count_cap=10, days=30)
+    assert (page.total, page.capped) == (10, True)
+    assert [(d.day, d.count) for d in page.days] == [("2026-05-05", 4), ("2026-05-04", 4)]
+    page = await service.browse(days=2)
+    assert (page.total, page.capped) == (20, False)
+    assert [(d.day, d.count) for d in page.days] == [("2026-05-05", 4), ("2026-05-04", 4)]
+    assert len((await service.browse(days=30)).days) == 5 and (await service.browse()).days == []

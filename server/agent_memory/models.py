@@ -269,6 +269,13 @@ class TidyReport(BaseModel):
 # The web page's views (browse.py): a page of the timeline, counts, and one memory with its surroundings.
 
 
+class DayCount(BaseModel):
+    """How many memories were made on one UTC day."""
+
+    day: str
+    count: int
+
+
 class Page(BaseModel):
     """Memories newest first, how many pass the filters, and the cursor of the next page."""
 
@@ -276,13 +283,7 @@ class Page(BaseModel):
     total: int = Field(description="How many pass the filters, or the cap when `capped`.")
     capped: bool = Field(default=False, description="True when more than `total` pass (counting stopped there).")
     next_cursor: str | None = None
-
-
-class DayCount(BaseModel):
-    """How many memories were made on one UTC day."""
-
-    day: str
-    count: int
+    days: list[DayCount] = Field(default_factory=list, description="Memories per day, newest first, when asked.")
 
 
 class SessionCount(BaseModel):

@@ -52,14 +52,14 @@ def _chart(days: list[Any]) -> list[dict[str, Any]]:
 async def timeline(request: Request, service: MemoryService) -> Response:
     """Show memories newest first, a page at a time, with counts per day."""
     filters = filters_of(request)
-    listing = await service.browse(**filters, cursor=request.query_params.get("cursor") or None)
-    days = await service.day_counts(**filters, days=CHART_DAYS)
+    # The count and the chart come from one pass over the matches (capped), not two.
+    listing = await service.browse(**filters, cursor=request.query_params.get("cursor") or None, days=CHART_DAYS)
     base = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
     return page(
         request,
         "timeline.html",
         listing=listing,
-        chart=_chart(days),
+        chart=_chart(listing.days),
         form=_form(request),
         next_query=[*base, ("cursor", listing.next_cursor)] if listing.next_cursor else None,
         export_query=base,
