@@ -14,8 +14,8 @@ import aiosqlite
 from agent_memory.models import Memory
 from agent_memory.store.rows import COLUMNS, WIDTH, Filters, memory_from_row
 
-# A tag filter reads its tag's rows newest first and each memory by rowid: never every row's JSON tags.
-TAGGED = "memory_tags t JOIN memories m ON m.rowid = t.memory_rowid"
+# Each tag past the first: the memory has a tag row for it too (found by the memory_tags_memory index).
+TAG_TOO = " AND EXISTS (SELECT 1 FROM memory_tags o WHERE o.memory_rowid = m.memory_rowid AND o.tag = ?)"
 
 
 class BrowseStore(Protocol):
@@ -54,38 +54,28 @@ class BrowseStore(Protocol):
 
 @dataclass(frozen=True)
 class _Query:
-    """The rows a page reads: where they come from, which pass, and the columns they are ordered by."""
+    """The rows a page reads, as alias `m`: the memories, or the tag rows of the first tag asked for."""
 
     source: str
     where: str
     params: list[Any]
-    ts: str
-    key: str
+    key: str  # the memory's rowid in `source`: the cursor's tie-breaker
 
     @staticmethod
     def of(user: str, filters: Filters, roles: Sequence[str]) -> _Query:
         """Return the query of the filters: a tag filter walks the memory_tags index of its first tag."""
-        if filters.tags and filters.namespace is not None:
-            where, params = replace(filters, tags=filters.tags[1:]).sql(user, by_id=True)
-            tagged = ["t.user = ?", "t.namespace = ?", "t.tag = ?"]
-            bound: list[Any] = [user, filters.namespace, filters.tags[0]]
-            for clause, value in (("t.created_ts >= ?", filters.since_ts), ("t.created_ts <= ?", filters.until_ts)):
-                if value is not None:
-                    tagged.append(clause)
-                    bound.append(value)
-            where, params = " AND ".join([*tagged, where]), [*bound, *params]
-            source, ts, key = (
-                "memory_tags t JOIN memories m ON m.rowid = t.memory_rowid",
-                "t.created_ts",
-                "t.memory_rowid",
-            )
-        else:
-            where, params = filters.sql(user)
-            source, ts, key = "memories m", "m.created_ts", "m.rowid"
+        tagged = bool(filters.tags) and filters.namespace is not None
+        # memory_tags carries every column the filters name, under the same names, so the same SQL applies.
+        where, params = (replace(filters, tags=()) if tagged else filters).sql(user)
+        if tagged:
+            where += " AND m.tag = ?" + TAG_TOO * (len(filters.tags) - 1)
+            params.extend(filters.tags)
         if roles:
             where += f" AND m.role IN ({','.join('?' * len(roles))})"
             params.extend(roles)
-        return _Query(source, where, params, ts, key)
+        if tagged:
+            return _Query("memory_tags m", where, params, "m.memory_rowid")
+        return _Query("memories m", where, params, "m.rowid")
 
 
 class Browse:
@@ -102,19 +92,21 @@ class Browse:
         where, params = q.where, list(q.params)
         if before is not None:
             # Row values keep the cursor exact when many memories share one timestamp.
-            where += f" AND ({q.ts}, {q.key}) < (?, ?)"
+            where += f" AND (m.created_ts, {q.key}) < (?, ?)"
             params.extend(before)
-        sql = (
-            f"SELECT {COLUMNS}, {q.ts}, {q.key} FROM {q.source} WHERE {where}"
-            f" ORDER BY {q.ts} DESC, {q.key} DESC LIMIT ?"
-        )
+        newest = f"FROM {q.source} WHERE {where} ORDER BY m.created_ts DESC, {q.key} DESC LIMIT ?"
+        if q.key != "m.rowid":
+            # The tag rows name the page's memories (the inner `m`); the outer `m` reads those memories.
+            newest = f"FROM memories m WHERE m.rowid IN (SELECT m.memory_rowid {newest}) ORDER BY m.created_ts DESC"
+        sql = f"SELECT {COLUMNS}, m.created_ts, m.rowid {newest}"
         async with self._db.execute(sql, [*params, limit]) as cur:
             rows = await cur.fetchall()
-        return [(memory_from_row(r), float(r[WIDTH]), int(r[WIDTH + 1])) for r in rows]
+        found = [(memory_from_row(r), float(r[WIDTH]), int(r[WIDTH + 1])) for r in rows]
+        return sorted(found, key=lambda row: (row[1], row[2]), reverse=True)
 
     async def count(self, user: str, filters: Filters, roles: Sequence[str], cap: int) -> int:
         """Count the memories that pass the filters and roles, stopping at `cap`."""
-        # A role filter reads every row it counts; the cap bounds a page's cost at any store size.
+        # A role filter without a tag reads every row it counts; the cap bounds a page's cost at any store size.
         q = _Query.of(user, filters, roles)
         sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {q.source} WHERE {q.where} LIMIT ?)"
         async with self._db.execute(sql, [*q.params, cap]) as cur:
@@ -127,7 +119,7 @@ class Browse:
         # Newest first through the (user, namespace, created_ts) index or the tag's, stopping after `newest` matches.
         sql = (
             "SELECT CAST(ts / 86400 AS INTEGER) * 86400 AS day, COUNT(*) FROM"
-            f" (SELECT {q.ts} AS ts FROM {q.source} WHERE {q.where} ORDER BY {q.ts} DESC LIMIT ?)"
+            f" (SELECT m.created_ts AS ts FROM {q.source} WHERE {q.where} ORDER BY m.created_ts DESC LIMIT ?)"
             " GROUP BY day ORDER BY day DESC"
         )
         async with self._db.execute(sql, [*q.params, newest]) as cur:
