@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import aiosqlite
@@ -128,13 +129,14 @@ class Browse:
 
     async def sessions(self, user: str, namespace: str, limit: int) -> list[tuple[str, int, str]]:
         """Return (session, count, newest created_at) of a namespace, most recently active first."""
+        # Only the (user, namespace, session_id, created_ts) index is read: no row, so no created_at text.
         sql = (
-            "SELECT session_id, COUNT(*), MAX(created_at), MAX(created_ts) AS last FROM memories"
+            "SELECT session_id, COUNT(*), MAX(created_ts) AS last FROM memories"
             " WHERE user = ? AND namespace = ? GROUP BY session_id ORDER BY last DESC LIMIT ?"
         )
         async with self._db.execute(sql, (user, namespace, limit)) as cur:
             rows = await cur.fetchall()
-        return [(str(r[0]), int(r[1]), str(r[2])) for r in rows]
+        return [(str(r[0]), int(r[1]), datetime.fromtimestamp(float(r[2]), UTC).isoformat()) for r in rows]
 
     async def namespace_counts(self, user: str) -> list[tuple[str, int]]:
         """Return (namespace, count) of the user's namespaces, alphabetically."""
