@@ -55,6 +55,7 @@ async def test_filters_narrow_by_role_tags_session_and_time(service: MemoryServi
     with pytest.raises(InvalidInput, match="cursor"):
         await service.browse(cursor="1:2:3")
     assert [(s.session_id, s.count) for s in await service.sessions()] == [("s2", 2), ("s1", 1)]
+    assert (await service.sessions())[1].last_at == "2026-01-01T00:00:00+00:00"
     assert [(n.namespace, n.count) for n in await service.namespace_counts()] == [("default", 3)]
 
 
@@ -80,6 +81,18 @@ async def test_an_edit_supersedes_the_memory_and_keeps_everything_but_content_an
     with pytest.raises(InvalidInput):
         await service.edit(new.id, content="   ", tags=[])
     assert (await service.memory(new.id)).memory.content == "the code is 9876"  # a rejected edit loses nothing
+
+
+async def test_a_memory_shows_its_versions_oldest_first_from_any_of_them(service: MemoryService) -> None:
+    first = await service.remember("the gate code is 1111")
+    alone = await service.remember("the bins go out on Thursday")
+    second = await service.edit(first.id, content="the gate code is 2222", tags=[])
+    third = await service.edit(second.id, content="the gate code is 3333", tags=[])
+    for one in (first, second, third):
+        versions = (await service.memory(one.id)).versions
+        assert [v.id for v in versions] == [first.id, second.id, third.id]
+        assert [v.superseded_by for v in versions] == [second.id, third.id, None]
+    assert (await service.memory(alone.id)).versions == []
 
 
 async def test_forgetting_an_edited_memory_forgets_the_versions_it_replaced(service: MemoryService) -> None:
@@ -122,3 +135,11 @@ async def test_counts_and_the_chart_stop_at_their_caps(service: MemoryService) -
     assert (page.total, page.capped) == (10, True)
     # The newest 10 memories span May 5 (4), May 4 (4) and part of May 3; the cut day is left out.
     assert [(d.day, d.count) for d in await service.day_counts(newest=10)] == [("2026-05-05", 4), ("2026-05-04", 4)]
+    # The page's count and chart in one pass: the same cut when the count stops, every day when it does not.
+    page = await service.browse(count_cap=10, days=30)
+    assert (page.total, page.capped) == (10, True)
+    assert [(d.day, d.count) for d in page.days] == [("2026-05-05", 4), ("2026-05-04", 4)]
+    page = await service.browse(days=2)
+    assert (page.total, page.capped) == (20, False)
+    assert [(d.day, d.count) for d in page.days] == [("2026-05-05", 4), ("2026-05-04", 4)]
+    assert len((await service.browse(days=30)).days) == 5 and (await service.browse()).days == []

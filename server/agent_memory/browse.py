@@ -79,20 +79,31 @@ class Browsing:
         cursor: str | None = None,
         limit: int = 50,
         count_cap: int = COUNT_CAP,
+        days: int = 0,
     ) -> Page:
-        """Return a page of memories newest first; `cursor` is the previous page's `next_cursor`."""
+        """Return a page of memories newest first; `cursor` is the previous page's `next_cursor`.
+
+        `days` > 0 also counts the memories of the newest days, in the same pass over the matches as the total.
+        """
         filters = self._filters(namespace, session_id, tags, since, until)
         wanted = _roles(roles)
         limit = max(1, min(int(limit), MAX_PAGE))
         rows = await self._store.browse.page(self.settings.user, filters, wanted, _cursor(cursor), limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
-        total = await self._store.browse.count(self.settings.user, filters, wanted, count_cap + 1)
+        chart: list[DayCount] = []
+        if days > 0:
+            per_day = await self._store.browse.per_day(self.settings.user, filters, wanted, count_cap + 1)
+            total = sum(count for _, count in per_day)
+            chart = _days(per_day, total > count_cap)[:days]
+        else:
+            total = await self._store.browse.count(self.settings.user, filters, wanted, count_cap + 1)
         return Page(
             memories=[m for m, _, _ in rows],
             total=min(total, count_cap),
             capped=total > count_cap,
             next_cursor=f"{rows[-1][1]!r}:{rows[-1][2]}" if more else None,
+            days=chart,
         )
 
     async def day_counts(
@@ -110,11 +121,7 @@ class Browsing:
         """Return how many memories each of the newest `days` days holds, newest first, read from the newest ones."""
         filters = self._filters(namespace, session_id, tags, since, until)
         rows = await self._store.browse.per_day(self.settings.user, filters, _roles(roles), newest)
-        if sum(count for _, count in rows) >= newest:
-            rows = rows[:-1]  # the oldest day read may be cut short: leave it out rather than show it too low
-        return [
-            DayCount(day=datetime.fromtimestamp(day, UTC).date().isoformat(), count=count) for day, count in rows[:days]
-        ]
+        return _days(rows, sum(count for _, count in rows) >= newest)[:days]
 
     async def sessions(self, *, namespace: str | None = None, limit: int = 200) -> list[SessionCount]:
         """Return a namespace's sessions with counts, most recently active first."""
@@ -128,16 +135,18 @@ class Browsing:
         return [NamespaceCount(namespace=n, count=c) for n, c in rows]
 
     async def memory(self, memory_id: str) -> MemoryDetail:
-        """Return one of this user's memories with its index state and the summaries covering it."""
+        """Return one of this user's memories with its index state, the summaries covering it and its versions."""
         found = await self._store.browse.detail(self.settings.user, str(memory_id)[:200])
         if found is None:
             raise NotFound(f"No memory with id {str(memory_id)[:80]!r}: it was forgotten, or belongs to no one here.")
         memory, state = found
         covering = await self._store.browse.covering(self.settings.user, memory.id)
+        versions = await self._store.chain(self.settings.user, memory.id)
         return MemoryDetail(
             memory=memory,
             indexed=_STATES.get(state, "pending"),  # type: ignore[arg-type]
             summaries=[Covering(created_at=a, backend=b, text=t) for a, b, t in covering],
+            versions=versions if len(versions) > 1 else [],
         )
 
     async def edit(self, memory_id: str, *, content: str, tags: list[str]) -> RememberResult:
@@ -173,6 +182,14 @@ class Browsing:
                 await self.forget(version.id, namespace=version.namespace)
             gone.append(found[0].id)
         return gone
+
+
+def _days(rows: list[tuple[float, int]], cut: bool) -> list[DayCount]:
+    """Return the per-day counts; when reading stopped early (`cut`), without the oldest day, which may be short."""
+    return [
+        DayCount(day=datetime.fromtimestamp(day, UTC).date().isoformat(), count=n)
+        for day, n in rows[: -1 if cut else None]
+    ]
 
 
 def _roles(roles: Sequence[str]) -> tuple[str, ...]:

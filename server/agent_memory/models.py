@@ -269,6 +269,13 @@ class TidyReport(BaseModel):
 # The web page's views (browse.py): a page of the timeline, counts, and one memory with its surroundings.
 
 
+class DayCount(BaseModel):
+    """How many memories were made on one UTC day."""
+
+    day: str
+    count: int
+
+
 class Page(BaseModel):
     """Memories newest first, how many pass the filters, and the cursor of the next page."""
 
@@ -276,13 +283,7 @@ class Page(BaseModel):
     total: int = Field(description="How many pass the filters, or the cap when `capped`.")
     capped: bool = Field(default=False, description="True when more than `total` pass (counting stopped there).")
     next_cursor: str | None = None
-
-
-class DayCount(BaseModel):
-    """How many memories were made on one UTC day."""
-
-    day: str
-    count: int
+    days: list[DayCount] = Field(default_factory=list, description="Memories per day, newest first, when asked.")
 
 
 class SessionCount(BaseModel):
@@ -312,8 +313,10 @@ IndexedState = Literal["indexed", "pending", "set aside"]
 
 
 class MemoryDetail(BaseModel):
-    """One memory, whether the vector index holds it, and the summaries that cover it."""
+    """One memory, whether the vector index holds it, the summaries that cover it, its versions."""
 
     memory: Memory
     indexed: IndexedState
     summaries: list[CoveringSummary]
+    # Its supersede chain oldest first, itself included; empty when it never replaced or was replaced by another.
+    versions: list[Memory] = []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,7 +22,9 @@ from tests.serving import bearer, clean_env, http_server, transport
 
 CHROMIUM = "/usr/bin/chromium"
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "ui"
+DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "ui"
+# Set to 1 to refresh the screenshots in docs/ui; otherwise they go to a temp dir and a test run leaves the tree clean.
+UPDATE_SHOTS = "AGENT_MEMORY_UPDATE_SCREENSHOTS"
 # The server's first recall waits for the model to load; nothing here waits longer than this.
 WAIT_MS = 60_000
 expect.set_options(timeout=WAIT_MS)
@@ -122,7 +126,17 @@ def pages(browser: Browser) -> Iterator[list[Logged]]:
         logged.context.close()
 
 
-def shot(page: Page, name: str) -> None:
-    """Save a screenshot of the page for docs/ui.md."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+def shots_dir() -> Path:
+    """Return where screenshots go: docs/ui when asked to refresh them, else a temp dir."""
+    if os.environ.get(UPDATE_SHOTS) == "1":
+        return DOCS_SHOTS
+    return Path(tempfile.gettempdir()) / "agent-memory-ui-shots"
+
+
+def shot(page: Page, name: str) -> Path:
+    """Save a screenshot of the page (for docs/ui.md when refreshing) and return its path."""
+    folder = shots_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

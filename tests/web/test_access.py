@@ -23,14 +23,23 @@ def memory_id(server: Server) -> str:
     return str(server.call("alice", "remember", content="Screen readers read the labels.", tags=["a11y"])["id"])
 
 
+@pytest.fixture(scope="module")
+def old_version(server: Server) -> str:
+    """An old version of a memory, so its page shows the versions and what superseded it."""
+    old = str(server.call("alice", "remember", content="Contrast is 3:1.", tags=["a11y"])["id"])
+    server.call("alice", "remember", content="Contrast is 4.5:1 for body text.", supersedes=[old])
+    return old
+
+
 def test_every_page_has_no_serious_or_critical_axe_violation(
-    browser: Browser, server: Server, memory_id: str, pages: list[Logged]
+    browser: Browser, server: Server, memory_id: str, old_version: str, pages: list[Logged]
 ) -> None:
     # Injecting axe needs an inline script, which the page's own CSP forbids; only this test context bypasses it.
     alice = sign_in(browser, server, "alice", bypass_csp=True)
     pages.append(alice)
     page = alice.page
-    for path in ("/", "/search", "/search?q=keyboard", f"/memory/{memory_id}", "/namespaces", "/health", "/import"):
+    memories = (f"/memory/{memory_id}", f"/memory/{old_version}")
+    for path in ("/", "/search", "/search?q=keyboard", *memories, "/namespaces", "/health", "/import"):
         page.goto(server.ui(path))
         assert violations(page) == [], path
     page.goto(server.ui("/namespaces"))

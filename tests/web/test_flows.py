@@ -87,6 +87,24 @@ def test_an_edit_shows_in_mcp_recall_from_another_client(
     assert hits[0]["content"] == "My gym locker code is 9921."
     assert hits[0]["tags"] == ["gym", "codes"] and hits[0]["role"] == "fact"
     assert not [h for h in hits if "4512" in h["content"]]
+    # The corrected memory lists both versions, each linked, itself the current one.
+    versions = alice.page.locator("ol.versions li")
+    expect(versions).to_have_count(2)
+    expect(versions.nth(0)).to_contain_text("My gym locker code is 4512.")
+    expect(versions.nth(0)).to_contain_text("superseded by")
+    expect(versions.nth(1)).to_contain_text("current")
+    expect(versions.nth(1)).to_have_attribute("aria-current", "page")
+    new_id = alice.page.url.split("/memory/")[1].split("?")[0]
+    shot(alice.page, "memory-versions")
+    # The old version opens from its link and says what replaced it, and when.
+    versions.nth(0).get_by_role("link").first.click()
+    alice.page.wait_for_url(server.ui(f"/memory/{seeded['locker']}"))
+    notice = alice.page.locator(".superseded")
+    expect(notice).to_contain_text(f"Superseded by {new_id} on 20")
+    expect(alice.page.locator("ol.versions li").nth(0)).to_have_attribute("aria-current", "page")
+    notice.get_by_role("link").click()
+    alice.page.wait_for_url(server.ui(f"/memory/{new_id}"))
+    expect(alice.page.locator(".content.full")).to_have_text("My gym locker code is 9921.")
 
 
 def test_forget_removes_it_from_mcp_recall(

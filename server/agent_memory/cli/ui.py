@@ -11,7 +11,9 @@ from mcp.server.mcpserver import MCPServer
 from starlette.routing import BaseRoute, Mount
 
 from agent_memory.config import Settings
+from agent_memory.mcp.auth import issuer_for, oauth_on
 from agent_memory.mcp.context import OpenService
+from agent_memory.mcp.http import PATH as MCP_PATH
 from agent_memory.mcp.server import build_server
 from agent_memory.service import MemoryService
 from agent_memory.web.app import PATH, build_app
@@ -38,4 +40,8 @@ def page_beside_mcp(settings: Settings) -> tuple[MCPServer[Any], list[BaseRoute]
     """Return the MCP server and the page's mount at /ui, sharing one service and the same tokens."""
     opened = OpenService(settings)
     server: MCPServer[MemoryService] = build_server(settings, opened=opened, http=True)
-    return server, [Mount(PATH, build_app(opened.current, Guard.for_settings(settings)))]
+    # With OAuth sign-in on, the page takes the same users' passwords and OAuth access tokens (docs/ui.md).
+    users = opened.current if oauth_on(settings) else None
+    resource = issuer_for(settings) + MCP_PATH if users else None
+    guard = Guard.for_settings(settings, users, resource)
+    return server, [Mount(PATH, build_app(opened.current, guard))]

@@ -14,6 +14,7 @@ LIMITS = {
     ("GET", "/authorize"): (60, 600),
     ("POST", "/authorize"): (60, 600),
     ("POST", "/oauth/consent"): (30, 300),
+    ("POST", "/ui/login"): (30, 300),  # the web page's sign-in takes the same passwords (web/app.py)
 }
 WINDOW = 60.0
 

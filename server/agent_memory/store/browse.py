@@ -6,12 +6,17 @@ Every value is bound as a parameter; the scope (user, namespace) always comes fi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import aiosqlite
 
 from agent_memory.models import Memory
 from agent_memory.store.rows import COLUMNS, WIDTH, Filters, memory_from_row
+
+# Each tag past the first: the memory has a tag row for it too (found by the memory_tags_memory index).
+TAG_TOO = " AND EXISTS (SELECT 1 FROM memory_tags o WHERE o.memory_rowid = m.memory_rowid AND o.tag = ?)"
 
 
 class BrowseStore(Protocol):
@@ -48,68 +53,90 @@ class BrowseStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class _Query:
+    """The rows a page reads, as alias `m`: the memories, or the tag rows of the first tag asked for."""
+
+    source: str
+    where: str
+    params: list[Any]
+    key: str  # the memory's rowid in `source`: the cursor's tie-breaker
+
+    @staticmethod
+    def of(user: str, filters: Filters, roles: Sequence[str]) -> _Query:
+        """Return the query of the filters: a tag filter walks the memory_tags index of its first tag."""
+        tagged = bool(filters.tags) and filters.namespace is not None
+        # memory_tags carries every column the filters name, under the same names, so the same SQL applies.
+        where, params = (replace(filters, tags=()) if tagged else filters).sql(user)
+        if tagged:
+            where += " AND m.tag = ?" + TAG_TOO * (len(filters.tags) - 1)
+            params.extend(filters.tags)
+        if roles:
+            where += f" AND m.role IN ({','.join('?' * len(roles))})"
+            params.extend(roles)
+        if tagged:
+            return _Query("memory_tags m", where, params, "m.memory_rowid")
+        return _Query("memories m", where, params, "m.rowid")
+
+
 class Browse:
     """BrowseStore on SQLite, on the store's one connection."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
 
-    @staticmethod
-    def _where(user: str, filters: Filters, roles: Sequence[str]) -> tuple[str, list[Any]]:
-        where, params = filters.sql(user)
-        if roles:
-            where += f" AND m.role IN ({','.join('?' * len(roles))})"
-            params.extend(roles)
-        return where, params
-
     async def page(
         self, user: str, filters: Filters, roles: Sequence[str], before: tuple[float, int] | None, limit: int
     ) -> list[tuple[Memory, float, int]]:
         """Return (memory, created_ts, rowid) newest first, strictly before the cursor (created_ts, rowid)."""
-        where, params = self._where(user, filters, roles)
+        q = _Query.of(user, filters, roles)
+        where, params = q.where, list(q.params)
         if before is not None:
             # Row values keep the cursor exact when many memories share one timestamp.
-            where += " AND (m.created_ts, m.rowid) < (?, ?)"
+            where += f" AND (m.created_ts, {q.key}) < (?, ?)"
             params.extend(before)
-        sql = (
-            f"SELECT {COLUMNS}, m.created_ts, m.rowid FROM memories m WHERE {where}"
-            " ORDER BY m.created_ts DESC, m.rowid DESC LIMIT ?"
-        )
+        newest = f"FROM {q.source} WHERE {where} ORDER BY m.created_ts DESC, {q.key} DESC LIMIT ?"
+        if q.key != "m.rowid":
+            # The tag rows name the page's memories (the inner `m`); the outer `m` reads those memories.
+            newest = f"FROM memories m WHERE m.rowid IN (SELECT m.memory_rowid {newest}) ORDER BY m.created_ts DESC"
+        sql = f"SELECT {COLUMNS}, m.created_ts, m.rowid {newest}"
         async with self._db.execute(sql, [*params, limit]) as cur:
             rows = await cur.fetchall()
-        return [(memory_from_row(r), float(r[WIDTH]), int(r[WIDTH + 1])) for r in rows]
+        found = [(memory_from_row(r), float(r[WIDTH]), int(r[WIDTH + 1])) for r in rows]
+        return sorted(found, key=lambda row: (row[1], row[2]), reverse=True)
 
     async def count(self, user: str, filters: Filters, roles: Sequence[str], cap: int) -> int:
         """Count the memories that pass the filters and roles, stopping at `cap`."""
-        # A tag or role filter reads every row it counts; the cap bounds a page's cost at any store size.
-        where, params = self._where(user, filters, roles)
-        sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM memories m WHERE {where} LIMIT ?)"
-        async with self._db.execute(sql, [*params, cap]) as cur:
+        # A role filter without a tag reads every row it counts; the cap bounds a page's cost at any store size.
+        q = _Query.of(user, filters, roles)
+        sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {q.source} WHERE {q.where} LIMIT ?)"
+        async with self._db.execute(sql, [*q.params, cap]) as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
     async def per_day(self, user: str, filters: Filters, roles: Sequence[str], newest: int) -> list[tuple[float, int]]:
         """Return (UTC day start, count) over the `newest` memories that pass the filters, newest day first."""
-        where, params = self._where(user, filters, roles)
-        # Newest first through the (user, namespace, created_ts) index, stopping after `newest` matches.
+        q = _Query.of(user, filters, roles)
+        # Newest first through the (user, namespace, created_ts) index or the tag's, stopping after `newest` matches.
         sql = (
             "SELECT CAST(ts / 86400 AS INTEGER) * 86400 AS day, COUNT(*) FROM"
-            f" (SELECT m.created_ts AS ts FROM memories m WHERE {where} ORDER BY m.created_ts DESC LIMIT ?)"
+            f" (SELECT m.created_ts AS ts FROM {q.source} WHERE {q.where} ORDER BY m.created_ts DESC LIMIT ?)"
             " GROUP BY day ORDER BY day DESC"
         )
-        async with self._db.execute(sql, [*params, newest]) as cur:
+        async with self._db.execute(sql, [*q.params, newest]) as cur:
             rows = await cur.fetchall()
         return [(float(r[0]), int(r[1])) for r in rows]
 
     async def sessions(self, user: str, namespace: str, limit: int) -> list[tuple[str, int, str]]:
         """Return (session, count, newest created_at) of a namespace, most recently active first."""
+        # Only the (user, namespace, session_id, created_ts) index is read: no row, so no created_at text.
         sql = (
-            "SELECT session_id, COUNT(*), MAX(created_at), MAX(created_ts) AS last FROM memories"
+            "SELECT session_id, COUNT(*), MAX(created_ts) AS last FROM memories"
             " WHERE user = ? AND namespace = ? GROUP BY session_id ORDER BY last DESC LIMIT ?"
         )
         async with self._db.execute(sql, (user, namespace, limit)) as cur:
             rows = await cur.fetchall()
-        return [(str(r[0]), int(r[1]), str(r[2])) for r in rows]
+        return [(str(r[0]), int(r[1]), datetime.fromtimestamp(float(r[2]), UTC).isoformat()) for r in rows]
 
     async def namespace_counts(self, user: str) -> list[tuple[str, int]]:
         """Return (namespace, count) of the user's namespaces, alphabetically."""

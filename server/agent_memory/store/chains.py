@@ -104,7 +104,9 @@ async def chain(db: aiosqlite.Connection, user: str, memory_id: str) -> list[Mem
         f" ON m.superseded_by = back.id WHERE m.user = ? AND back.hop < {MAX_HOPS}),"
         f" fwd(id, hop) AS (SELECT ?, 0 UNION SELECT m.superseded_by, fwd.hop + 1 FROM memories m JOIN fwd"
         f" ON m.id = fwd.id WHERE m.user = ? AND m.superseded_by IS NOT NULL AND fwd.hop < {MAX_HOPS})"
-        f" SELECT {COLUMNS} FROM memories m WHERE m.user = ? AND m.id IN (SELECT id FROM back UNION SELECT id FROM fwd)"
+        # +m.user: look the chain's ids up by id, not through the user's index (a scan of the whole scope).
+        f" SELECT {COLUMNS} FROM memories m WHERE +m.user = ?"
+        " AND m.id IN (SELECT id FROM back UNION SELECT id FROM fwd)"
         " ORDER BY m.created_ts, m.rowid",
         (memory_id, user, memory_id, user, user),
     ) as cur:
@@ -146,7 +148,9 @@ class ChainStore(Connection):
             return {}
         marks = ",".join("?" * len(ids))
         async with self._db.execute(
-            f"SELECT superseded_by, id FROM memories WHERE superseded_by IN ({marks}) AND user = ?"
+            # The unary + keeps SQLite on the superseded_by index: by the user's index it read every row in scope
+            # (35 ms a recall at 100k memories).
+            f"SELECT superseded_by, id FROM memories WHERE superseded_by IN ({marks}) AND +user = ?"
             " ORDER BY created_ts, rowid",
             [*ids, user],
         ) as cur:

@@ -137,6 +137,47 @@ MIGRATIONS: list[str] = [
     CREATE INDEX memories_expiry ON memories(expires_ts) WHERE expires_ts IS NOT NULL;
     CREATE TABLE vector_tombstones (id TEXT PRIMARY KEY);
     """,
+    # 5 (web page, issue 18): each memory's tags as rows with the columns a page filters on, newest first per
+    # (user, namespace, tag), so a tag filter counts and charts from this index alone instead of reading every
+    # row's JSON. Derived from memories (the source of truth): filled here, kept in step by triggers, rebuilt by
+    # deleting its rows and running the INSERT ... SELECT below again.
+    """
+    CREATE TABLE memory_tags (
+        user TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        created_ts REAL NOT NULL,
+        memory_rowid INTEGER NOT NULL,
+        role TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        superseded_by TEXT,
+        superseded_ts REAL,
+        expires_ts REAL,
+        PRIMARY KEY (user, namespace, tag, created_ts, memory_rowid)
+    ) WITHOUT ROWID;
+    CREATE INDEX memory_tags_memory ON memory_tags(memory_rowid);
+    INSERT OR IGNORE INTO memory_tags
+        SELECT m.user, m.namespace, j.value, m.created_ts, m.rowid, m.role, m.session_id, m.superseded_by,
+               m.superseded_ts, m.expires_ts
+        FROM memories m, json_each(m.tags) j WHERE j.type = 'text';
+    CREATE TRIGGER memory_tags_ai AFTER INSERT ON memories BEGIN
+        INSERT OR IGNORE INTO memory_tags
+            SELECT new.user, new.namespace, value, new.created_ts, new.rowid, new.role, new.session_id,
+                   new.superseded_by, new.superseded_ts, new.expires_ts
+            FROM json_each(new.tags) WHERE type = 'text';
+    END;
+    CREATE TRIGGER memory_tags_ad AFTER DELETE ON memories BEGIN
+        DELETE FROM memory_tags WHERE memory_rowid = old.rowid;
+    END;
+    CREATE TRIGGER memory_tags_au AFTER UPDATE OF tags, user, namespace, created_ts, role, session_id, superseded_by,
+        superseded_ts, expires_ts ON memories BEGIN
+        DELETE FROM memory_tags WHERE memory_rowid = old.rowid;
+        INSERT OR IGNORE INTO memory_tags
+            SELECT new.user, new.namespace, value, new.created_ts, new.rowid, new.role, new.session_id,
+                   new.superseded_by, new.superseded_ts, new.expires_ts
+            FROM json_each(new.tags) WHERE type = 'text';
+    END;
+    """,
 ]
 
 

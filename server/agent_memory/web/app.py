@@ -59,20 +59,30 @@ def build_app(current: Callable[[], MemoryService], guard: Guard) -> Starlette:
 
 
 async def _login(request: Request, guard: Guard) -> Response:
-    """Trade a token (one-time in the URL, or a configured one typed in) for a session cookie."""
+    """Trade a token (one-time in the URL, or one typed in) or a user's password for a session cookie."""
     request.state.user, request.state.csrf = None, ""
+
+    def again(status: int, message: str | None) -> Response:
+        return page(request, "login.html", status=status, message=message, passwords=guard.users is not None)
+
+    message = "That token is not known here (or was used already)."
     if request.method == "POST":
         if not same_origin(request):
-            return page(request, "login.html", status=403, message="Refused: the form did not come from this page.")
-        token = str((await request.form()).get("token", ""))
-        user = guard.user_of_token(token.strip())
+            return again(403, "Refused: the form did not come from this page.")
+        form = await request.form()
+        name = str(form.get("username", "")).strip()
+        if name:
+            user = await guard.user_of_password(name, str(form.get("password", "")))
+            message = "Wrong user name or password."
+        else:
+            user = await guard.user_of_bearer(str(form.get("token", "")).strip())
     else:
         token = request.query_params.get("token", "")
         if not token:
-            return page(request, "login.html", message=None)
+            return again(200, None)
         user = guard.user_of_token(token, once=True)
     if user is None:
-        return page(request, "login.html", status=401, message="That token is not known here (or was used already).")
+        return again(401, message)
     key, _ = guard.open_session(user)
     # Redirect so the token leaves the address bar and the history.
     response = RedirectResponse(str(request.url_for("timeline")), status_code=303)

@@ -1,7 +1,8 @@
 """Who may use the page and how: Host checks, tokens and session cookies, CSRF and Origin, and the headers.
 
-A request is let in by a session cookie (HttpOnly, SameSite=Strict; got by presenting a token once) or by an
-`Authorization: Bearer` header carrying a configured token. The token decides the user, as for MCP over HTTP.
+A request is let in by a session cookie (HttpOnly, SameSite=Strict; got by presenting a token once, or a user's
+name and password when OAuth sign-in is on) or by an `Authorization: Bearer` header carrying a configured token or
+an OAuth access token of this server. The token or the password decides the user, as for MCP over HTTP.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent_memory.config import Settings
+from agent_memory.service import MemoryService
 
 COOKIE = "agent_memory_ui"
 SESSION_SECONDS = 12 * 3600
@@ -65,12 +67,18 @@ class Guard:
     # With no token configured on loopback (as MCP allows), a browser gets a session without signing in.
     open_access: bool = False
     sessions: dict[str, Session] = field(default_factory=dict)
+    # OAuth sign-in is on (users exist): the open service, whose accounts' passwords sign a browser in and whose
+    # OAuth access tokens for `resource` (this server's /mcp) are let in as bearer tokens.
+    users: Callable[[], MemoryService] | None = None
+    resource: str | None = None
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> Guard:
-        """Return the gate of `serve --transport http`: the configured tokens, or open access on loopback."""
+    def for_settings(
+        cls, settings: Settings, users: Callable[[], MemoryService] | None = None, resource: str | None = None
+    ) -> Guard:
+        """Return the gate of `serve --transport http`: tokens and OAuth users, or open access on loopback."""
         tokens = [(_digest(t), u) for t, u in settings.http_tokens]
-        return cls(settings, tokens=tokens, open_access=not tokens)
+        return cls(settings, tokens=tokens, open_access=not tokens and users is None, users=users, resource=resource)
 
     def issue_one_time(self, user: str) -> str:
         """Return a new token that signs one browser in once (the URL `agent-memory ui` opens)."""
@@ -88,6 +96,21 @@ class Guard:
         if user is None and once:
             user = self.one_time.pop(digest, None)
         return user
+
+    async def user_of_bearer(self, token: str) -> str | None:
+        """Return the user of a configured token or of a live OAuth access token for this server."""
+        user = self.user_of_token(token)
+        if user is None and self.users is not None and token:
+            grant = await self.users().accounts.load_token(token, "access")
+            if grant is not None and grant.resource == self.resource:
+                user = grant.user
+        return user
+
+    async def user_of_password(self, name: str, password: str) -> str | None:
+        """Return the user whose name and password these are (OAuth sign-in on), else None."""
+        if self.users is None or not name or not password:
+            return None
+        return name if await self.users().accounts.sign_in(name, password) else None
 
     def open_session(self, user: str) -> tuple[str, Session]:
         """Start a browser session for a user; return its cookie value and the session."""
@@ -149,7 +172,7 @@ def guarded(guard: Guard, handler: Handler) -> Handler:
     async def gate(request: Request) -> Response:
         auth = request.headers.get("authorization", "")
         if auth[:7].lower() == "bearer ":
-            user = guard.user_of_token(auth[7:].strip())
+            user = await guard.user_of_bearer(auth[7:].strip())
             if user is None:
                 return PlainTextResponse("unknown token", status_code=401, headers={"www-authenticate": "Bearer"})
             origin = request.headers.get("origin")

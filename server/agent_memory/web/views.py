@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from agent_memory.config import Settings
+from agent_memory.models import Check
 from agent_memory.service import MemoryService, doctor
 from agent_memory.web.render import page, terms_of
 
 ServiceOf = Callable[[Request], MemoryService]
 SEARCH_LIMIT = 20
 CHART_DAYS = 30
+DOCTOR_SECONDS = 300
+# The last doctor run per database: (monotonic time, checks).
+_DOCTOR: dict[str, tuple[float, list[Check]]] = {}
 
 
 def filters_of(request: Request) -> dict[str, Any]:
@@ -52,14 +58,14 @@ def _chart(days: list[Any]) -> list[dict[str, Any]]:
 async def timeline(request: Request, service: MemoryService) -> Response:
     """Show memories newest first, a page at a time, with counts per day."""
     filters = filters_of(request)
-    listing = await service.browse(**filters, cursor=request.query_params.get("cursor") or None)
-    days = await service.day_counts(**filters, days=CHART_DAYS)
+    # The count and the chart come from one pass over the matches (capped), not two.
+    listing = await service.browse(**filters, cursor=request.query_params.get("cursor") or None, days=CHART_DAYS)
     base = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
     return page(
         request,
         "timeline.html",
         listing=listing,
-        chart=_chart(days),
+        chart=_chart(listing.days),
         form=_form(request),
         next_query=[*base, ("cursor", listing.next_cursor)] if listing.next_cursor else None,
         export_query=base,
@@ -96,5 +102,23 @@ async def namespaces(request: Request, service: MemoryService) -> Response:
 
 async def health(request: Request, service: MemoryService) -> Response:
     """Show what `doctor` reports, the state of semantic search and of the vector index."""
-    checks = await asyncio.to_thread(doctor, service.settings, check_model=False)
-    return page(request, "health.html", checks=checks, search=service.status(), index=await service.index_status())
+    checks, age = await doctor_checks(service.settings, fresh=request.query_params.get("fresh") == "1")
+    return page(
+        request,
+        "health.html",
+        checks=checks,
+        age=round(age),
+        search=service.status(),
+        index=await service.index_status(),
+    )
+
+
+async def doctor_checks(settings: Settings, *, fresh: bool = False) -> tuple[list[Check], float]:
+    """Return `doctor`'s checks and their age in seconds, run again when older than DOCTOR_SECONDS or asked."""
+    # doctor reads the whole database (integrity check): seconds at 100k memories, too much for every page view.
+    key = str(settings.sqlite_path)
+    found = _DOCTOR.get(key)
+    if fresh or found is None or time.monotonic() - found[0] > DOCTOR_SECONDS:
+        found = (time.monotonic(), await asyncio.to_thread(doctor, settings, check_model=False))
+        _DOCTOR[key] = found
+    return found[1], time.monotonic() - found[0]
