@@ -324,6 +324,28 @@ async def at_scale(cache: Path, texts: list[str], real: int, queries: list[str],
     }
 
 
+# Words every memory of the all-match store shares with every query: keyword search's worst case.
+SHARED = "project atlas weekly update:"
+
+
+async def all_match(cache: Path, texts: list[str], queries: list[str]) -> dict[str, Any]:
+    """Measure recall over stdio on a store where every memory matches every query by keyword."""
+    source, _ = await seeded(cache, [f"{SHARED} {t}" for t in texts], 0)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        data_dir = Path(tmp) / "data"
+        shutil.copytree(source, data_dir)
+        async with Client(params(data_dir), mode="legacy") as client:
+            await wait_semantic(client, time.perf_counter() + 600)
+            for q in queries[:5]:
+                await client.call_tool("recall", {"query": f"{SHARED} {q}"})
+            times = []
+            for q in queries[5:]:
+                t = time.perf_counter()
+                await client.call_tool("recall", {"query": f"{SHARED} {q}"})
+                times.append(time.perf_counter() - t)
+    return {"memories": len(texts), "recall": dist(times)}
+
+
 async def bulk(texts: list[str]) -> dict[str, Any]:
     """Import texts into an empty store in-process: how fast they are acknowledged and indexed."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -398,6 +420,13 @@ def table(result: dict[str, Any]) -> str:
                 f"| ANN vs exact top-10 overlap at {n} (vector search alone, p50) | {a['top10_overlap']:.3f} "
                 f"({a['ann_search']['p50_ms']} vs {a['exact_search']['p50_ms']} ms) | |"
             )
+    for r in result.get("all_match", []):
+        rec = r["recall"]
+        lines.append(
+            f"| all-match worst case at {r['memories'] // 1000}k, recall p50/p95 "
+            f"| {rec['p50_ms']} / {rec['p95_ms']} ms "
+            "| p50 ≤ 30 ms |"
+        )
     b = result["bulk"]
     lines += [
         f"| bulk import, acknowledged | {b['acknowledged_per_s']:.0f} /s "
@@ -420,6 +449,7 @@ async def main() -> None:
     parser.add_argument("--real", type=int, default=10_000, help="seeded memories with real MiniLM vectors")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--bulk-only", action="store_true", help="only the bulk import (the same texts)")
+    parser.add_argument("--all-match", default="10000", help="sizes of the all-match worst case ('' for none)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -434,6 +464,8 @@ async def main() -> None:
     if not args.bulk_only:
         result["startup"] = await startup(args.spawns, texts)
         result["scale"] = [await at_scale(args.cache, texts[:n], args.real, queries, writes) for n in sizes]
+        worst = [int(n) for n in args.all_match.split(",") if n]
+        result["all_match"] = [await all_match(args.cache, texts[:n], queries) for n in worst]
     result["bulk"] = await bulk(texts[-args.bulk :])
     result["load_avg_1m_end"] = os.getloadavg()[0]
     args.out.mkdir(parents=True, exist_ok=True)
