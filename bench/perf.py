@@ -351,7 +351,24 @@ async def bulk(texts: list[str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         result = await seed(Path(tmp) / "data", texts)
     result["mean_chars"] = round(statistics.mean(len(t) for t in texts))
+    result["model_floor_per_s"] = await model_floor(texts)
+    result["of_floor"] = round(result["indexed_per_s"] / result["model_floor_per_s"], 2)
     return result
+
+
+async def model_floor(texts: list[str]) -> float:
+    """Return texts/s of the model alone embedding these texts as the indexer does (the physical floor)."""
+    from agent_memory.embedding.host import ModelHost
+    from embedding import once
+
+    model = ModelHost(ModelEmbedder(DEFAULT_MODEL))
+    model.start()
+    if not await model.wait(300):
+        raise RuntimeError(model.error)
+    await once(model, texts[:64])  # warm-up
+    start = time.perf_counter()
+    await once(model, texts)
+    return round(len(texts) / (time.perf_counter() - start), 1)
 
 
 def _rows(hits: list[Any]) -> list[tuple[str, float, int]]:
@@ -431,7 +448,8 @@ def table(result: dict[str, Any]) -> str:
     lines += [
         f"| bulk import, acknowledged | {b['acknowledged_per_s']:.0f} /s "
         f"({b['memories']} texts, ~{b['mean_chars']} chars) | |",
-        f"| bulk import, indexed (embedded) | {b['indexed_per_s']:.0f} /s | ≥ 300/s |",
+        f"| bulk import, indexed (embedded) | {b['indexed_per_s']:.0f} /s = {b['of_floor']}× the model alone "
+        f"({b['model_floor_per_s']:.0f} /s on the same texts) | ≥ 0.9× |",
     ]
     return "\n".join(lines)
 
