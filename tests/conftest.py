@@ -89,11 +89,11 @@ def settings(tmp_path: Path, database_url: str | None) -> Settings:
 
 async def open_store(settings: Settings) -> MemoryStore:
     """Open the store the settings name: Postgres when a database URL is set, else SQLite in the data dir."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.database_url:
         from agent_memory.store.postgres import PostgresStore
 
         return await PostgresStore.open(settings.database_url)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     return await SQLiteStore.open(settings.sqlite_path)
 
 
