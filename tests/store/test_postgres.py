@@ -85,8 +85,11 @@ async def test_two_claimers_never_get_the_same_pending_row(pg_url: str, store: P
     claimed: dict[str, list[str]] = {"a": [], "b": []}
 
     async def drain(name: str, claimer: PostgresStore) -> None:
+        # As the indexer does: claim a batch, embed it, mark it indexed.
         while batch := await claimer.pending(7):
             claimed[name].extend(r.id for r in batch)
+            await anyio.lowlevel.checkpoint()
+            await claimer.mark_indexed([r.id for r in batch])
 
     try:
         async with anyio.create_task_group() as tg:
@@ -96,10 +99,22 @@ async def test_two_claimers_never_get_the_same_pending_row(pg_url: str, store: P
         await other.close()
     assert not set(claimed["a"]) & set(claimed["b"])
     assert sorted(claimed["a"] + claimed["b"]) == sorted(ids)
-    # Claimed but not indexed: still pending for drain/wait_indexed, yet nobody claims them again.
-    assert await store.count_pending() == 60 and await store.pending(100) == []
-    await store.mark_indexed(ids)
     assert await store.count_pending() == 0 and await store.last_pending() is None
+
+
+async def test_claimed_rows_stay_pending_and_only_their_claimer_retries_them(pg_url: str, store: PostgresStore) -> None:
+    ids = {i.id for i in await store.insert_many([row(f"fact {n}") for n in range(3)])}
+    assert {r.id for r in await store.pending(10)} == ids
+    other = await PostgresStore.open(pg_url)
+    try:
+        assert await other.pending(10) == []  # a live lease keeps other servers off
+    finally:
+        await other.close()
+    # Still pending (drain and wait_indexed wait for them), and the claimer retries a failed batch at once.
+    assert await store.count_pending() == 3 and await store.pending_through(await store.last_pending() or 0)
+    assert {r.id for r in await store.pending(10)} == ids
+    await store.mark_indexed(sorted(ids))
+    assert await store.count_pending() == 0 and await store.count_indexed() == 3
 
 
 async def test_rows_of_a_claimer_that_died_return_when_its_lease_ends(pg_url: str, store: PostgresStore) -> None:

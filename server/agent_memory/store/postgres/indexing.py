@@ -2,7 +2,8 @@
 
 `pending` claims rows with FOR UPDATE SKIP LOCKED and stamps `claimed_until` (the database's clock, the same
 for every server): another server's claim skips them until `mark_indexed` clears it, or until the lease ends
-because the claimer died mid-batch, when the rows return to the others.
+because the claimer died mid-batch, when the rows return to the others. A server retries its own claims at
+once (`claimed_by`): a batch that failed to embed is tried again on the next pass, as on SQLite.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from agent_memory.store.rows import PendingRow
 LEASE_SECONDS = 120.0
 
 _CLAIM = (
-    f"UPDATE memories SET claimed_until = {NOW} + %s WHERE pos IN ("
+    f"UPDATE memories SET claimed_until = {NOW} + %s, claimed_by = %s WHERE pos IN ("
     " SELECT pos FROM memories WHERE indexed = 0"
-    f" AND (claimed_until IS NULL OR claimed_until <= {NOW})"
+    f" AND (claimed_until IS NULL OR claimed_until <= {NOW} OR claimed_by = %s)"
     " ORDER BY pos LIMIT %s FOR UPDATE SKIP LOCKED)"
     " RETURNING pos, id, content, owner, namespace, session_id, created_ts"
 )
@@ -31,10 +32,12 @@ class PendingRows:
 
     _db: Database
     lease_seconds: float = LEASE_SECONDS
+    # Who claims: one id per open store (a server process), never shared.
+    claimer: str = ""
 
     async def pending(self, limit: int) -> list[PendingRow]:
         """Claim up to `limit` memories not yet in the vector index nor claimed by a live lease, oldest first."""
-        rows = await self._db.all(_CLAIM, (self.lease_seconds, limit))
+        rows = await self._db.all(_CLAIM, (self.lease_seconds, self.claimer, self.claimer, limit))
         return [PendingRow(*r[1:]) for r in sorted(rows)]
 
     async def last_pending(self) -> int | None:
@@ -69,7 +72,8 @@ class PendingRows:
             return
         async with self._db.transaction() as conn:
             await conn.execute(
-                "UPDATE memories SET indexed = %s, claimed_until = NULL WHERE id = ANY(%s::text[])", (state, list(ids))
+                "UPDATE memories SET indexed = %s, claimed_until = NULL, claimed_by = NULL WHERE id = ANY(%s::text[])",
+                (state, list(ids)),
             )
 
     async def mark_indexed(self, ids: Sequence[str]) -> None:
@@ -84,6 +88,7 @@ class PendingRows:
         """Mark every memory as needing indexing (claims dropped too); return how many changed."""
         async with self._db.transaction() as conn:
             cur = await conn.execute(
-                "UPDATE memories SET indexed = 0, claimed_until = NULL WHERE indexed != 0 OR claimed_until IS NOT NULL"
+                "UPDATE memories SET indexed = 0, claimed_until = NULL, claimed_by = NULL"
+                " WHERE indexed != 0 OR claimed_until IS NOT NULL"
             )
             return cur.rowcount

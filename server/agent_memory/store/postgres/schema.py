@@ -38,6 +38,7 @@ MIGRATIONS: list[str] = [
         created_ts DOUBLE PRECISION NOT NULL,
         indexed SMALLINT NOT NULL DEFAULT 0,
         claimed_until DOUBLE PRECISION,
+        claimed_by TEXT,
         context TEXT,
         superseded_by TEXT,
         superseded_at TEXT,

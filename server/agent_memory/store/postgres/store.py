@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -51,6 +52,7 @@ class PostgresStore(History, PendingRows):
     def __init__(self, db: Database, lease_seconds: float = LEASE_SECONDS) -> None:
         self._db = db
         self.lease_seconds = lease_seconds
+        self.claimer = uuid.uuid4().hex
         self._summaries = PgSummaries(db)
         self._browse = PgBrowse(db)
         self._oauth = PgOAuth(db)
