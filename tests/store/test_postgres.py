@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import anyio
 import psycopg
 import pytest
 
+from agent_memory.config import Settings
 from agent_memory.errors import BackendError, ConfigError, InvalidInput, NotFound
+from agent_memory.service import MemoryService
 from agent_memory.store.postgres import PostgresStore
 from agent_memory.store.postgres.schema import MIGRATIONS, migrate
 from agent_memory.store.rows import Filters, NewRow
+from tests.cli.test_cli import run, run_json
+from tests.conftest import HashEmbedder
 from tests.postgres import PostgresServer
 
 pytestmark = pytest.mark.anyio
@@ -216,3 +222,26 @@ async def test_expiry_and_supersede_follow_the_same_rules_as_sqlite(store: Postg
     assert await store.delete("alice", new.id)
     [again] = await store.insert_many([row("tea at four")])  # current again: an exact repeat
     assert again.duplicate and again.id == old.id
+
+
+async def test_the_service_opens_postgres_when_a_database_url_is_set(pg_url: str, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", database_url=pg_url)
+    service = await MemoryService.open(settings, HashEmbedder(), without_model="test")
+    try:
+        stored = await service.remember("The boiler service is due in March")
+        assert isinstance(service._store, PostgresStore)
+    finally:
+        await service.close()
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT id FROM memories").fetchall() == [(stored.id,)]
+    assert not settings.sqlite_path.exists()
+
+
+def test_the_cli_flag_and_the_variable_make_postgres_the_store(pg_url: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    run(data, "--database-url", pg_url, "remember", "-", stdin="Lunch with Sam on Thursday at noon\n")
+    listed = run_json(data, "recent", AGENT_MEMORY_DATABASE_URL=pg_url)
+    assert "Lunch with Sam" in json.dumps(listed)
+    assert not (data / "memory.sqlite3").exists()
+    refused = run(data, "recent", "--database-url", "mysql://somewhere/db", code=2)
+    assert "AGENT_MEMORY_DATABASE_URL must be a PostgreSQL URL" in refused.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -131,6 +132,11 @@ class Database:
     async def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Return every row of a query (NUL-free parameters only)."""
         check_text(params)
+        # Shielded: a caller cancelled mid-read (a service closing) leaves the short read to finish on its own,
+        # where psycopg would otherwise cancel it in the server and wait up to 10 s for that.
+        return await asyncio.shield(self._all(sql, params))
+
+    async def _all(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         async with self.connection() as conn:
             cur = await conn.execute(sql, params)
             return await cur.fetchall()
