@@ -122,6 +122,13 @@ class Database:
                 f"The memory database at {self.where} failed ({first}); nothing of this request was written."
                 " The server reconnects by itself when the database is back: try again."
             ) from None
+        except psycopg.Error as exc:
+            # A conflict with a concurrent writer (a unique key taken meanwhile) or a closed pool: never raw.
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BackendError(
+                f"The memory database at {self.where} refused the request ({first}); nothing of it was written."
+                " Try again."
+            ) from None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Conn]:
