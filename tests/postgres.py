@@ -5,7 +5,11 @@ Unix socket; it runs as root too (the wheel drops to a system user of its own). 
 copied from a migrated template (CREATE DATABASE ... TEMPLATE is a file copy, far faster than migrating).
 
 Modules marked `both_backends` run every test that uses the `backend` fixture (through `settings`, `service`
-...) once on SQLite and once on Postgres; elsewhere `backend` is "sqlite".
+...) once on SQLite and once on Postgres; elsewhere `backend` is "sqlite". SQLite only, by nature:
+tests/store/test_sqlite.py and test_migrations.py (SQLite's query plans and schema history), the version-1
+upgrade in test_context.py, the quick reader of the hooks (it reads the SQLite file), and the index tests
+(the vector index is LanceDB on both until pgvector). tests/store/test_postgres.py holds what only
+Postgres has.
 """
 
 from __future__ import annotations
