@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from agent_memory.errors import ConfigError
 from agent_memory.store.postgres.pool import describe
@@ -18,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 # The advisory lock every server takes while it migrates: two servers starting together never both migrate.
 MIGRATION_LOCK = 0x61676D656D  # "agmem"
+CONNECT_SECONDS = 10
 
 MIGRATIONS: list[str] = [
     # 1: memories with keyword search (a generated tsvector of the content and, weighted lower, the turn before
@@ -114,7 +116,9 @@ async def migrate(url: str, migrations: list[str] | None = None) -> int:
     while, and a server waiting on the lock for another one's migration must not give up half-way.
     """
     scripts = MIGRATIONS if migrations is None else migrations
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    # A bounded connect: an unreachable host is an error in seconds, not after the system's TCP timeout.
+    wait = conninfo_to_dict(url).get("connect_timeout") or CONNECT_SECONDS  # the URL's own, when it names one
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=wait) as conn:
         await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
         try:
             await conn.execute(
