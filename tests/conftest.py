@@ -25,9 +25,13 @@ from agent_memory.mcp.server import build_server
 from agent_memory.models import NewMemory
 from agent_memory.recall import score
 from agent_memory.service import MemoryService
+from agent_memory.store.protocol import MemoryStore
 from agent_memory.store.rows import Filters
 from agent_memory.store.sqlite import SQLiteStore
 from agent_memory.write import prepare
+from tests.postgres import backend, database_url, pg_url, postgres_server, pytest_generate_tests
+
+__all__ = ["backend", "database_url", "pg_url", "postgres_server", "pytest_generate_tests"]
 
 if TYPE_CHECKING:
     from agent_memory.index.protocol import Vector, VectorIndex
@@ -77,9 +81,20 @@ class GatedEmbedder(HashEmbedder):
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
     # model_wait_seconds makes recall wait (on events, bounded) for the in-process model to be ready.
-    return Settings(data_dir=tmp_path / "data", model_wait_seconds=30)
+    # database_url: a fresh Postgres database when the module runs on both backends (tests/postgres.py).
+    return Settings(data_dir=tmp_path / "data", model_wait_seconds=30, database_url=database_url)
+
+
+async def open_store(settings: Settings) -> MemoryStore:
+    """Open the store the settings name: Postgres when a database URL is set, else SQLite in the data dir."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.database_url:
+        from agent_memory.store.postgres import PostgresStore
+
+        return await PostgresStore.open(settings.database_url)
+    return await SQLiteStore.open(settings.sqlite_path)
 
 
 @asynccontextmanager
@@ -105,7 +120,7 @@ async def eventually(condition: Callable[[], Awaitable[bool]], timeout: float = 
             await anyio.sleep(0.02)
 
 
-async def open_ready(settings: Settings, embedder: Any = None, *, store: SQLiteStore | None = None) -> MemoryService:
+async def open_ready(settings: Settings, embedder: Any = None, *, store: MemoryStore | None = None) -> MemoryService:
     """Open a service and wait (bounded) until its vector index is open and holds every memory."""
     service = await MemoryService.open(settings, embedder or HashEmbedder(), store=store)
     assert await service.wait_index_open(30)
@@ -145,7 +160,7 @@ class Parts:
     """A store, a model host and an indexer built by hand: what a service owns, for tests of the parts."""
 
     settings: Settings
-    store: SQLiteStore
+    store: MemoryStore
     model: ModelHost
     indexer: Indexer
 
@@ -171,7 +186,7 @@ class Parts:
 async def service_parts(settings: Settings, embedder: Embedder) -> AsyncIterator[Parts]:
     """Open a store, load the model and start an indexer on the settings' data dir."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = await SQLiteStore.open(settings.sqlite_path)
+    store = await open_store(settings)
     model = ModelHost(embedder)
     model.start()
     indexer = Indexer(settings, store, model)

@@ -8,7 +8,7 @@ from agent_memory.errors import InvalidInput, NotFound
 from agent_memory.models import NewMemory
 from agent_memory.service import MemoryService
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
 
 async def test_pages_walk_every_memory_newest_first_even_when_times_tie(service: MemoryService) -> None:

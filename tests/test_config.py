@@ -33,6 +33,7 @@ def test_flags_override_the_environment() -> None:
         ({"AGENT_MEMORY_MAX_CONTENT_CHARS": "lots"}, "AGENT_MEMORY_MAX_CONTENT_CHARS"),
         ({"AGENT_MEMORY_SUMMARIZER": "gpt"}, "AGENT_MEMORY_SUMMARIZER"),
         ({"AGENT_MEMORY_EXACT_SEARCH_ROWS": "-1"}, "AGENT_MEMORY_EXACT_SEARCH_ROWS"),
+        ({"AGENT_MEMORY_DATABASE_URL": "mysql://db/memory"}, "AGENT_MEMORY_DATABASE_URL"),
     ],
 )
 def test_bad_settings_name_the_variable_to_fix(env: dict[str, str], message: str | None) -> None:

@@ -13,10 +13,9 @@ from agent_memory.cli import transfer
 from agent_memory.config import Settings
 from agent_memory.errors import InvalidInput, NotFound
 from agent_memory.service import MemoryService
-from agent_memory.store.sqlite import SQLiteStore
-from tests.conftest import HashEmbedder, best_memories, open_ready, vector_table
+from tests.conftest import HashEmbedder, best_memories, open_ready, open_store, vector_table
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
 
 async def ids(service: MemoryService, query: str, **kwargs: object) -> list[str]:
@@ -147,7 +146,7 @@ async def test_bad_expiry_is_refused(service: MemoryService) -> None:
 async def test_two_processes_superseding_the_same_memory_make_one_chain(settings: Settings) -> None:
     first = await MemoryService.open(settings, HashEmbedder(), without_model="test")
     # A second connection to the same file, as another process has.
-    other = await SQLiteStore.open(settings.sqlite_path)
+    other = await open_store(settings)
     second = await MemoryService.open(settings, HashEmbedder(), without_model="test", store=other)
     try:
         old = await first.remember("The meeting room is B12.")

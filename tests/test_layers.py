@@ -35,6 +35,13 @@ OWNERS = {
     "safetensors": {"embedding/bert.py"},
     "anthropic": {"summary/backends.py"},
     "lancedb": {"index/lance.py"},
+    # The Postgres store (issue 16), imported only when AGENT_MEMORY_DATABASE_URL is set.
+    "psycopg": {
+        "store/postgres/pool.py",
+        "store/postgres/schema.py",
+        "store/postgres/store.py",
+    },
+    "psycopg_pool": {"store/postgres/pool.py"},
 }
 
 
@@ -129,7 +136,7 @@ def test_the_prompt_hook_imports_nothing_heavy(tmp_path: Path) -> None:
         "import io, sys; from agent_memory.cli.main import main;"
         'sys.stdin = io.StringIO(\'{"session_id": "s", "prompt": "deploy the staging database"}\');'
         f"main(['hook', 'prompt', '--data-dir', {str(tmp_path)!r}]);"
-        "heavy = [m for m in ('asyncio', 'pydantic', 'numpy', 'aiosqlite', 'torch', 'mcp', 'lancedb')"
+        "heavy = [m for m in ('asyncio', 'pydantic', 'numpy', 'aiosqlite', 'torch', 'mcp', 'lancedb', 'psycopg')"
         " if m in sys.modules];"
         "print(','.join(heavy))"
     )
@@ -142,7 +149,7 @@ def test_building_the_server_imports_no_model_or_index_libraries(tmp_path: Path)
         "import sys; from pathlib import Path; from agent_memory.config import Settings;"
         "from agent_memory.mcp.server import build_server;"
         f"build_server(Settings(data_dir=Path({str(tmp_path)!r})));"
-        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'lancedb', 'anthropic')"
+        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'lancedb', 'anthropic', 'psycopg')"
         " if m in sys.modules];"
         "print(','.join(heavy))"
     )

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from agent_memory.config import Settings
 from tests.conftest import call, connect
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
 
-async def test_another_user_on_the_same_data_dir_sees_nothing(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    async with connect(Settings(data_dir=data, user="ana", model_wait_seconds=30)) as ana:
+async def test_another_user_on_the_same_data_dir_sees_nothing(settings: Settings) -> None:
+    async with connect(settings.with_overrides(user="ana")) as ana:
         secret = await call(ana, "remember", content="Ana's bank PIN hint is the cat's birthday")
-        async with connect(Settings(data_dir=data, user="bo", model_wait_seconds=30)) as bo:
+        async with connect(settings.with_overrides(user="bo")) as bo:
             found = await call(bo, "recall", query="bank PIN hint cat birthday", limit=50)
             recent = await call(bo, "load_recent", limit=200)
             summary = await call(bo, "summarize_history")
@@ -30,8 +27,8 @@ async def test_another_user_on_the_same_data_dir_sees_nothing(tmp_path: Path) ->
     assert [h["id"] for h in still["hits"]] == [secret["id"]]
 
 
-async def test_another_namespace_is_never_returned_summarised_counted_or_deleted(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", namespace="home", model_wait_seconds=30)
+async def test_another_namespace_is_never_returned_summarised_counted_or_deleted(settings: Settings) -> None:
+    settings = settings.with_overrides(namespace="home")
     async with connect(settings) as client:
         work = await call(client, "remember", content="The work VPN password hint is a zebracorn", namespace="work")
         home = await call(client, "remember", content="The home wifi is called zebracorn meadow")
@@ -58,11 +55,10 @@ async def test_another_namespace_is_never_returned_summarised_counted_or_deleted
     assert gone["deleted"] is True
 
 
-async def test_another_users_memories_stay_out_of_the_resource_and_the_prompt(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    async with connect(Settings(data_dir=data, user="ana", model_wait_seconds=30)) as ana:
+async def test_another_users_memories_stay_out_of_the_resource_and_the_prompt(settings: Settings) -> None:
+    async with connect(settings.with_overrides(user="ana")) as ana:
         await call(ana, "remember", content="Ana's locker code hint is the zebracorn poster")
-    async with connect(Settings(data_dir=data, user="bo", model_wait_seconds=30)) as bo:
+    async with connect(settings.with_overrides(user="bo")) as bo:
         resource = (await bo.read_resource("memory://recent")).contents[0]
         prompt = await bo.get_prompt("where_we_left_off", {})
         counted = await call(bo, "recall", query="locker code zebracorn", limit=50, max_tokens=1)

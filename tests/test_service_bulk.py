@@ -9,7 +9,7 @@ from agent_memory.models import NewMemory
 from agent_memory.service import MemoryService
 from tests.conftest import HashEmbedder
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
 
 async def test_remember_many_stores_valid_items_reports_bad_ones_and_indexes_them(settings: Settings) -> None:

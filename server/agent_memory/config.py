@@ -92,6 +92,8 @@ class Settings:
     # The vector index at an object-store URI (s3://bucket/prefix) instead of the data dir.
     vector_uri: str | None = None
     vector_storage_options: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # PostgreSQL as the source of truth (postgresql://...), shared by many servers; None: SQLite in the data dir.
+    database_url: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("user", "namespace"):
@@ -126,6 +128,11 @@ class Settings:
             raise ConfigError("the same HTTP token is listed twice: give each user a token of their own.")
         if self.oauth_issuer_url is not None:
             _check_issuer(self.oauth_issuer_url)
+        if self.database_url is not None and not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                "AGENT_MEMORY_DATABASE_URL must be a PostgreSQL URL (postgresql://user:password@host:5432/dbname),"
+                " or unset to keep memories in SQLite in the data dir."
+            )
         if self.vector_uri is not None and "://" not in self.vector_uri:
             raise ConfigError(
                 f"AGENT_MEMORY_VECTOR_URI {self.vector_uri!r} is not a URI: use e.g. s3://bucket/prefix, "
@@ -200,6 +207,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "AGENT_MEMORY_OAUTH_ISSUER_URL": ("oauth_issuer_url", str),
     "AGENT_MEMORY_VECTOR_URI": ("vector_uri", str),
     "AGENT_MEMORY_VECTOR_STORAGE_OPTIONS": ("vector_storage_options", json),
+    "AGENT_MEMORY_DATABASE_URL": ("database_url", str),
 }
 
 

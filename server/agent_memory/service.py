@@ -119,6 +119,12 @@ class MemoryService(Facts, Operations, Browsing, Summaries):
         `without_model` (the reason) keeps the model unloaded, for CLI commands that need no semantic search.
         `store` replaces the configured store (tests hand in one opened with their own tuning).
         """
+        if store is None and settings.database_url:
+            from agent_memory.store.postgres import PostgresStore  # here: psycopg loads only for Postgres
+
+            # The vector index stays in the data dir (LanceDB) until pgvector takes over: see Indexer._open.
+            settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            store = await PostgresStore.open(settings.database_url)
         if store is None:
             make_private_dir(settings)
             store = await SQLiteStore.open(settings.sqlite_path)

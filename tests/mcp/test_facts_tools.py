@@ -8,7 +8,7 @@ from mcp_types import TextContent
 from agent_memory.config import Settings
 from tests.conftest import MODES, call, connect
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
 
 @pytest.mark.parametrize("mode", MODES)

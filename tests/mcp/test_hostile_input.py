@@ -10,7 +10,6 @@ import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from mcp_types import TextContent
 from agent_memory.config import Settings
 from agent_memory.service import MemoryService
 from tests.conftest import HashEmbedder, connect
+from tests.postgres import BACKENDS
 
 pytestmark = pytest.mark.anyio
 
@@ -141,15 +141,17 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("hostile") / "data"
+@pytest.fixture(scope="module", params=BACKENDS)
+def base(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The module's store: SQLite in a data dir, or a fresh Postgres database (tests/postgres.py)."""
+    url = request.getfixturevalue("postgres_server").create() if request.param == "postgres" else None
+    return Settings(data_dir=tmp_path_factory.mktemp("hostile") / "data", database_url=url)
 
 
 @pytest.fixture(scope="module")
-async def other_user(data_dir: Path) -> list[str]:
-    """Memories of another user on the same data dir; nothing may return, change or delete them."""
-    service = await MemoryService.open(Settings(data_dir=data_dir, user="other"), HashEmbedder())
+async def other_user(base: Settings) -> list[str]:
+    """Memories of another user on the same store; nothing may return, change or delete them."""
+    service = await MemoryService.open(base.with_overrides(user="other"), HashEmbedder())
     try:
         return [
             (await service.remember(f"{OTHER_MARK} secret number {n}", tags=["zebracorn"], namespace=ns)).id
@@ -160,8 +162,8 @@ async def other_user(data_dir: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-async def client(data_dir: Path, other_user: list[str]) -> AsyncIterator[Client]:
-    async with connect(Settings(data_dir=data_dir, model_wait_seconds=30)) as client:
+async def client(base: Settings, other_user: list[str]) -> AsyncIterator[Client]:
+    async with connect(base.with_overrides(model_wait_seconds=30)) as client:
         yield client
 
 
@@ -183,8 +185,14 @@ def crash_log() -> CrashLog:
     return handler
 
 
-def _snapshot(data_dir: Path) -> list[tuple[Any, ...]]:
-    db = sqlite3.connect(data_dir / "memory.sqlite3")
+def _snapshot(base: Settings) -> list[tuple[Any, ...]]:
+    if base.database_url:
+        import psycopg
+
+        with psycopg.connect(base.database_url) as conn:
+            sql = "SELECT id, content, indexed FROM memories WHERE owner = 'other' ORDER BY id"
+            return [tuple(r) for r in conn.execute(sql)]
+    db = sqlite3.connect(base.sqlite_path)
     try:
         return list(db.execute("SELECT id, content, indexed FROM memories WHERE user = 'other' ORDER BY id"))
     finally:
@@ -239,8 +247,8 @@ test_summarize_history_answers_any_arguments_with_a_result_or_a_clear_error = _p
 test_forget_answers_any_arguments_with_a_result_or_a_clear_error = _property("forget")
 
 
-async def test_nothing_of_the_other_user_changed(client: Client, other_user: list[str], data_dir: Path) -> None:
-    rows = _snapshot(data_dir)
+async def test_nothing_of_the_other_user_changed(client: Client, other_user: list[str], base: Settings) -> None:
+    rows = _snapshot(base)
     assert sorted(r[0] for r in rows) == sorted(other_user)
     assert all(OTHER_MARK in r[1] for r in rows)
     found = await client.call_tool("recall", {"query": OTHER_MARK, "limit": 50})

@@ -10,7 +10,7 @@ from mcp_types import PromptReference, TextContent
 from agent_memory.config import Settings
 from tests.conftest import MODES, GatedEmbedder, call, connect
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -15,7 +14,7 @@ from agent_memory.index.protocol import VectorIndex, VectorRow
 from agent_memory.recall.pipeline import INLINE_PENDING
 from tests.conftest import open_ready
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
 
 class _StalledIndex:
@@ -36,8 +35,8 @@ class _StalledIndex:
         return getattr(self.inner, name)
 
 
-async def test_recall_answers_at_once_while_a_backlog_waits_and_finds_it_by_keyword(tmp_path: Path) -> None:
-    service = await open_ready(Settings(data_dir=tmp_path / "d"))
+async def test_recall_answers_at_once_while_a_backlog_waits_and_finds_it_by_keyword(settings: Settings) -> None:
+    service = await open_ready(settings.with_overrides(model_wait_seconds=0))
     stalled = _StalledIndex(service._indexer.vectors)  # type: ignore[arg-type]
     service._indexer.vectors = stalled  # type: ignore[assignment]
     try:
@@ -65,8 +64,8 @@ async def test_recall_answers_at_once_while_a_backlog_waits_and_finds_it_by_keyw
         await service.close()
 
 
-async def test_the_few_newest_memories_are_found_by_meaning_before_they_are_indexed(tmp_path: Path) -> None:
-    service = await open_ready(Settings(data_dir=tmp_path / "d"))
+async def test_the_few_newest_memories_are_found_by_meaning_before_they_are_indexed(settings: Settings) -> None:
+    service = await open_ready(settings.with_overrides(model_wait_seconds=0))
     stalled = _StalledIndex(service._indexer.vectors)  # type: ignore[arg-type]
     service._indexer.vectors = stalled  # type: ignore[assignment]
     try:
@@ -82,8 +81,8 @@ async def test_the_few_newest_memories_are_found_by_meaning_before_they_are_inde
         await service.close()
 
 
-async def test_a_fresh_exact_match_is_not_outranked_for_lacking_a_vector(tmp_path: Path) -> None:
-    service = await open_ready(Settings(data_dir=tmp_path / "d"))
+async def test_a_fresh_exact_match_is_not_outranked_for_lacking_a_vector(settings: Settings) -> None:
+    service = await open_ready(settings.with_overrides(model_wait_seconds=0))
     try:
         for n in range(20):
             await service.remember(f"what is the plan for the code review number {n}")

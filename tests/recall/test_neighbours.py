@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from agent_memory.config import Settings
 from agent_memory.embedding.pooling import Vectors
 from agent_memory.recall import neighbours
 from agent_memory.recall import pipeline as recall
 from agent_memory.store.rows import Filters, NewRow
-from agent_memory.store.sqlite import SQLiteStore
+from tests.conftest import open_store
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
 
 def test_chain_links_each_turn_to_the_turns_before_and_after_it() -> None:
@@ -60,8 +60,8 @@ class _Similarities:
         return sorted(rows, key=lambda row: row[1], reverse=True)[:limit]
 
 
-async def test_by_meaning_a_reply_is_ranked_with_the_question_it_answers(tmp_path: Path) -> None:
-    store = await SQLiteStore.open(tmp_path / "m.db")
+async def test_by_meaning_a_reply_is_ranked_with_the_question_it_answers(settings: Settings) -> None:
+    store = await open_store(settings)
     try:
         start = datetime(2024, 5, 8, tzinfo=UTC)
         chat = ["Kate: where should we hike?", "Sam: Dolomites.", "Kate: ok", "Sam: yes", "Kate: fine", "Sam: bye"]

@@ -18,7 +18,7 @@ from agent_memory.recall.timeframe import find
 from agent_memory.service import MemoryService
 from tests.conftest import HashEmbedder, service_parts
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
 NOW = datetime(2023, 5, 30, 17, 0, tzinfo=UTC)  # a Tuesday
 
@@ -71,14 +71,14 @@ def test_time_words_are_left_out_of_the_keyword_query() -> None:
     assert search_terms("which restaurant did I try last week", frame.words) == ["restaurant", "try"]
 
 
-async def _service(tmp_path: Path) -> MemoryService:
-    service = await MemoryService.open(Settings(data_dir=tmp_path / "d", model_wait_seconds=30), HashEmbedder())
+async def _service(settings: Settings) -> MemoryService:
+    service = await MemoryService.open(settings, HashEmbedder())
     service.clock = lambda: NOW
     return service
 
 
-async def test_a_memory_from_the_time_the_query_names_ranks_first(tmp_path: Path) -> None:
-    service = await _service(tmp_path)
+async def test_a_memory_from_the_time_the_query_names_ranks_first(settings: Settings) -> None:
+    service = await _service(settings)
     try:
         old = await service.remember("We tried the new ramen restaurant downtown", created_at="2023-04-10T19:00:00Z")
         recent = await service.remember("We tried the new taco restaurant downtown", created_at="2023-05-29T19:00:00Z")
@@ -99,8 +99,8 @@ async def test_a_memory_from_the_time_the_query_names_ranks_first(tmp_path: Path
         await service.close()
 
 
-async def test_recency_is_measured_from_the_service_clock(tmp_path: Path) -> None:
-    service = await _service(tmp_path)
+async def test_recency_is_measured_from_the_service_clock(settings: Settings) -> None:
+    service = await _service(settings)
     try:
         first = await service.remember("Parking spot is level 2", created_at="2023-05-01T08:00:00Z")
         second = await service.remember("Parking spot is level 3", created_at="2023-05-29T08:00:00Z")
@@ -117,10 +117,10 @@ async def test_recency_is_measured_from_the_service_clock(tmp_path: Path) -> Non
         await service.close()
 
 
-async def test_a_time_window_ranking_equals_a_search_inside_the_window(tmp_path: Path) -> None:
+async def test_a_time_window_ranking_equals_a_search_inside_the_window(settings: Settings) -> None:
     # Recall reuses the unwindowed candidates when they hold the whole window and searches again only when not:
     # either way the window's ranking must be what a search restricted to the window returns.
-    settings = Settings(data_dir=tmp_path / "d")
+    settings = settings.with_overrides(model_wait_seconds=0)
     topics = ["garden", "tomatoes", "restaurant", "passport", "budget", "kitten"]
     async with service_parts(settings, HashEmbedder()) as parts:
         notes = []
@@ -154,8 +154,8 @@ async def test_a_time_window_ranking_equals_a_search_inside_the_window(tmp_path:
             assert by_keyword.candidates.rankings[1].ids == in_window.candidates.rankings[0].ids
 
 
-async def test_a_time_window_that_holds_no_memory_changes_nothing(tmp_path: Path) -> None:
-    service = await _service(tmp_path)
+async def test_a_time_window_that_holds_no_memory_changes_nothing(settings: Settings) -> None:
+    service = await _service(settings)
     try:
         for n, topic in enumerate(["ramen", "taco", "pizza"]):
             await service.remember(f"We tried the new {topic} restaurant", created_at=f"2023-05-2{n}T19:00:00Z")

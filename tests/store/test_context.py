@@ -9,14 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from agent_memory.config import Settings
 from agent_memory.store.migrations import MIGRATIONS, statements
+from agent_memory.store.protocol import MemoryStore
 from agent_memory.store.rows import Filters, NewRow
 from agent_memory.store.sqlite import SQLiteStore
+from tests.conftest import open_store
 
 START = datetime(2024, 5, 8, 13, 56, tzinfo=UTC)
 SCOPE = Filters(namespace="default")
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
 
 def _turn(n: int, content: str, *, session: str = "s1", seconds: int | None = None, role: str = "user") -> NewRow:
@@ -25,12 +28,12 @@ def _turn(n: int, content: str, *, session: str = "s1", seconds: int | None = No
     return NewRow(f"t{n}", "u", "default", session, role, content, f"hash-{n}", [], {}, when, in_conversation=turn)
 
 
-async def _found(store: SQLiteStore, word: str) -> list[str]:
+async def _found(store: MemoryStore, word: str) -> list[str]:
     return [m.id for m, _ in await store.keyword_search("u", [word], SCOPE, 10)]
 
 
-async def test_an_answer_is_found_by_the_question_before_it_and_ranks_below_the_question(tmp_path: Path) -> None:
-    store = await SQLiteStore.open(tmp_path / "m.db")
+async def test_an_answer_is_found_by_the_question_before_it_and_ranks_below_the_question(settings: Settings) -> None:
+    store = await open_store(settings)
     try:
         await store.insert_many([_turn(1, "Kate: What is your favourite movie?"), _turn(2, "Sam: Inception, easily.")])
         assert await _found(store, "movie") == ["t1", "t2"]  # the turn that says it ranks first
@@ -40,8 +43,8 @@ async def test_an_answer_is_found_by_the_question_before_it_and_ranks_below_the_
         await store.close()
 
 
-async def test_context_stays_inside_the_session_and_skips_standalone_facts(tmp_path: Path) -> None:
-    store = await SQLiteStore.open(tmp_path / "m.db")
+async def test_context_stays_inside_the_session_and_skips_standalone_facts(settings: Settings) -> None:
+    store = await open_store(settings)
     try:
         await store.insert_many(
             [
@@ -55,8 +58,8 @@ async def test_context_stays_inside_the_session_and_skips_standalone_facts(tmp_p
         await store.close()
 
 
-async def test_a_turn_stored_out_of_order_becomes_the_context_of_the_turn_after_it(tmp_path: Path) -> None:
-    store = await SQLiteStore.open(tmp_path / "m.db")
+async def test_a_turn_stored_out_of_order_becomes_the_context_of_the_turn_after_it(settings: Settings) -> None:
+    store = await open_store(settings)
     try:
         await store.insert_many([_turn(1, "Kate: Morning!"), _turn(3, "Sam: Definitely the lake.")])
         await store.insert_many([_turn(2, "Kate: Lake or mountains this summer?")])
@@ -66,8 +69,8 @@ async def test_a_turn_stored_out_of_order_becomes_the_context_of_the_turn_after_
         await store.close()
 
 
-async def test_a_forgotten_turn_leaves_no_trace_in_the_next_turns_context(tmp_path: Path) -> None:
-    store = await SQLiteStore.open(tmp_path / "m.db")
+async def test_a_forgotten_turn_leaves_no_trace_in_the_next_turns_context(settings: Settings) -> None:
+    store = await open_store(settings)
     try:
         await store.insert_many(
             [_turn(1, "Kate: Hi"), _turn(2, "Kate: My PIN hint is bluebird."), _turn(3, "Sam: Noted.")]
@@ -101,8 +104,8 @@ async def test_a_version_1_database_gets_the_context_of_every_stored_turn(tmp_pa
         await store.close()
 
 
-async def test_memories_of_the_servers_default_session_are_read_alone(tmp_path: Path) -> None:
-    store = await SQLiteStore.open(tmp_path / "m.db")
+async def test_memories_of_the_servers_default_session_are_read_alone(settings: Settings) -> None:
+    store = await open_store(settings)
     try:
         first = _turn(1, "The staging database runs on port 6543.")
         second = _turn(2, "Lunch on Fridays is at the noodle bar.")
@@ -112,8 +115,8 @@ async def test_memories_of_the_servers_default_session_are_read_alone(tmp_path: 
         await store.close()
 
 
-async def test_neighbours_are_the_two_turns_either_side_in_the_same_session(tmp_path: Path) -> None:
-    store = await SQLiteStore.open(tmp_path / "m.db")
+async def test_neighbours_are_the_two_turns_either_side_in_the_same_session(settings: Settings) -> None:
+    store = await open_store(settings)
     try:
         turns = [_turn(n, f"Kate: line {n}") for n in range(1, 6)]
         # Stored out of order, with another session and a standalone fact interleaved: neither is a neighbour.

@@ -1,19 +1,21 @@
-"""Sign-in storage on real SQLite: hashed secrets, one winner when a code or refresh token races, and purging."""
+"""Sign-in storage on real SQLite and Postgres: hashed secrets, one winner when a code or token races, purging."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 import pytest
 
 from agent_memory.accounts import ACCESS_SECONDS, Accounts, Grant, Issued, check_password, hash_password
+from agent_memory.config import Settings
 from agent_memory.errors import InvalidInput
-from agent_memory.store.sqlite import SQLiteStore
+from tests.conftest import open_store
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
 RESOURCE = "http://127.0.0.1:8765/mcp"
 
@@ -28,21 +30,47 @@ class Clock:
         return self.now
 
 
+@dataclass
+class Tables:
+    """The test's database read through a second connection, as another process sees it."""
+
+    settings: Settings
+
+    @property
+    def dir(self) -> Path:
+        return self.settings.data_dir
+
+    def count(self, table: str) -> int:
+        """Count a table's rows."""
+        return int(self._rows(f"SELECT COUNT(*) FROM {table}")[0][0])
+
+    def dump(self) -> bytes:
+        """Return everything stored about sign-in, as bytes to search for a secret."""
+        if self.settings.database_url is None:
+            path = self.settings.sqlite_path
+            return path.read_bytes() + path.with_name(path.name + "-wal").read_bytes()
+        tables = ("users", "oauth_clients", "oauth_codes", "oauth_tokens")
+        return repr([self._rows(f"SELECT * FROM {t}") for t in tables]).encode()
+
+    def _rows(self, sql: str) -> list[tuple[object, ...]]:
+        if self.settings.database_url is None:
+            with sqlite3.connect(self.settings.sqlite_path) as db:
+                return db.execute(sql).fetchall()
+        import psycopg
+
+        with psycopg.connect(self.settings.database_url) as conn:
+            return conn.execute(sql).fetchall()  # type: ignore[arg-type]
+
+
 @pytest.fixture
-async def accounts(tmp_path: Path) -> AsyncIterator[tuple[Accounts, Clock, Path]]:
+async def accounts(settings: Settings) -> AsyncIterator[tuple[Accounts, Clock, Tables]]:
     """Accounts on a fresh database, with a movable clock."""
-    store = await SQLiteStore.open(tmp_path / "memory.sqlite3")
+    store = await open_store(settings)
     clock = Clock()
     try:
-        yield Accounts(store.oauth, tmp_path, clock), clock, tmp_path / "memory.sqlite3"
+        yield Accounts(store.oauth, settings.data_dir, clock), clock, Tables(settings)
     finally:
         await store.close()
-
-
-def count(path: Path, table: str) -> int:
-    """Count a table's rows through a second connection."""
-    with sqlite3.connect(path) as db:
-        return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
 
 async def grant(accounts: Accounts) -> tuple[str, Grant]:
@@ -59,7 +87,7 @@ def test_a_password_hash_is_salted_scrypt_and_checks_only_the_right_password() -
     assert check_password("correct horse", first) and not check_password("correct horsf", first)
 
 
-async def test_users_sign_in_with_their_own_password_only(accounts: tuple[Accounts, Clock, Path]) -> None:
+async def test_users_sign_in_with_their_own_password_only(accounts: tuple[Accounts, Clock, Tables]) -> None:
     acc, _, _ = accounts
     with pytest.raises(InvalidInput, match="at least 8"):
         await acc.set_user("alice", "short")
@@ -72,9 +100,9 @@ async def test_users_sign_in_with_their_own_password_only(accounts: tuple[Accoun
 
 
 async def test_a_code_raced_by_two_exchanges_issues_at_most_one_live_pair(
-    accounts: tuple[Accounts, Clock, Path],
+    accounts: tuple[Accounts, Clock, Tables],
 ) -> None:
-    acc, _, path = accounts
+    acc, _, tables = accounts
     code, loaded = await grant(acc)
     results: list[Issued | None] = []
 
@@ -88,14 +116,14 @@ async def test_a_code_raced_by_two_exchanges_issues_at_most_one_live_pair(
     assert len(winners) == 1
     # The loser is a replay: the grant is revoked, so the winner's tokens stop working too.
     assert await acc.load_token(winners[0].access_token, "access") is None
-    assert count(path, "oauth_tokens") == 0
+    assert tables.count("oauth_tokens") == 0
     assert await acc.load_code(code) is None
 
 
 async def test_a_refresh_token_raced_twice_rotates_once_and_revokes_the_family(
-    accounts: tuple[Accounts, Clock, Path],
+    accounts: tuple[Accounts, Clock, Tables],
 ) -> None:
-    acc, _, path = accounts
+    acc, _, tables = accounts
     code, loaded = await grant(acc)
     pair = await acc.exchange_code(code, loaded)
     assert pair is not None
@@ -110,35 +138,35 @@ async def test_a_refresh_token_raced_twice_rotates_once_and_revokes_the_family(
         for _ in range(2):
             tg.start_soon(rotate)
     assert sum(r is not None for r in results) == 1
-    assert count(path, "oauth_tokens") == 0
+    assert tables.count("oauth_tokens") == 0
 
 
-async def test_tokens_are_stored_hashed_expire_and_are_purged(accounts: tuple[Accounts, Clock, Path]) -> None:
-    acc, clock, path = accounts
+async def test_tokens_are_stored_hashed_expire_and_are_purged(accounts: tuple[Accounts, Clock, Tables]) -> None:
+    acc, clock, tables = accounts
     code, loaded = await grant(acc)
     pair = await acc.exchange_code(code, loaded)
     assert pair is not None
-    dump = path.read_bytes() + (path.parent / "memory.sqlite3-wal").read_bytes()
+    dump = tables.dump()
     assert pair.access_token.encode() not in dump and code.encode() not in dump
     assert await acc.load_token(pair.access_token, "access") is not None
     assert await acc.load_token(pair.access_token, "refresh") is None  # an access token is no refresh token
     clock.now += ACCESS_SECONDS + 1
     assert await acc.load_token(pair.access_token, "access") is None
     assert await acc.load_token(pair.refresh_token, "refresh") is not None  # refresh tokens live longer
-    before = count(path, "oauth_tokens")
+    before = tables.count("oauth_tokens")
     await acc.exchange_code(*(await grant(acc)))  # issuing purges what has expired
-    assert count(path, "oauth_tokens") == before - 1 + 2
+    assert tables.count("oauth_tokens") == before - 1 + 2
 
 
 async def test_a_client_secret_is_derived_from_a_key_file_and_never_stored(
-    accounts: tuple[Accounts, Clock, Path],
+    accounts: tuple[Accounts, Clock, Tables],
 ) -> None:
-    acc, _, path = accounts
+    acc, _, tables = accounts
     await acc.register_client("client-1", True, '{"client_name": "x"}')
     await acc.register_client("client-2", False, '{"client_name": "y"}')
     first = await acc.client("client-1")
     assert first is not None and first[0] == acc.client_secret("client-1")
     assert await acc.client("client-2") == (None, '{"client_name": "y"}')
     assert acc.client_secret("client-1") != acc.client_secret("client-2")
-    assert first[0] is not None and first[0].encode() not in path.read_bytes()
-    assert (path.parent / "oauth-client.key").stat().st_size == 32
+    assert first[0] is not None and first[0].encode() not in tables.dump()
+    assert (tables.dir / "oauth-client.key").stat().st_size == 32

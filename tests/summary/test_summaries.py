@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, closing
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -40,6 +39,9 @@ LATER = [
 ]
 
 
+pytestmark = pytest.mark.both_backends
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
@@ -51,8 +53,19 @@ def fake_anthropic() -> Iterator[FakeAnthropic]:
         yield fake
 
 
-def api_settings(tmp_path: Path, fake: FakeAnthropic, **changes: Any) -> Settings:
-    return Settings(anthropic_api_key="test-key", anthropic_base_url=fake.base_url, data_dir=tmp_path, **changes)
+def api_settings(settings: Settings, fake: FakeAnthropic, **changes: Any) -> Settings:
+    return settings.with_overrides(anthropic_api_key="test-key", anthropic_base_url=fake.base_url, **changes)
+
+
+def stored_summaries(settings: Settings) -> list[str]:
+    """Return the text of every stored summary, read through a connection of its own."""
+    if settings.database_url:
+        import psycopg
+
+        with psycopg.connect(settings.database_url) as conn:
+            return [str(row[0]) for row in conn.execute("SELECT text FROM summaries")]
+    with closing(sqlite3.connect(settings.sqlite_path)) as db:
+        return [str(row[0]) for row in db.execute("SELECT text FROM summaries")]
 
 
 @asynccontextmanager
@@ -101,10 +114,10 @@ class SamplingRecorder:
 
 @pytest.mark.anyio
 async def test_anthropic_backend_returns_the_api_summary_for_the_remembered_messages(
-    tmp_path: Path, fake_anthropic: FakeAnthropic
+    settings: Settings, fake_anthropic: FakeAnthropic
 ) -> None:
     fake_anthropic.reply("- Ada maintains Orrery\n- Migration to PostgreSQL in March")
-    settings = api_settings(tmp_path, fake_anthropic, summary_model="claude-test-model")
+    settings = api_settings(settings, fake_anthropic, summary_model="claude-test-model")
 
     async with connect(settings) as client:
         await remember_all(client, FIRST)
@@ -138,11 +151,11 @@ async def test_anthropic_backend_returns_the_api_summary_for_the_remembered_mess
 
 @pytest.mark.anyio
 async def test_second_summary_sends_only_new_messages_with_the_previous_summary(
-    tmp_path: Path, fake_anthropic: FakeAnthropic
+    settings: Settings, fake_anthropic: FakeAnthropic
 ) -> None:
     fake_anthropic.reply("- S1", "- S2")
 
-    async with connect(api_settings(tmp_path, fake_anthropic)) as client:
+    async with connect(api_settings(settings, fake_anthropic)) as client:
         await remember_all(client, FIRST)
         first = await call(client, "summarize_history")
         await remember_all(client, LATER)
@@ -167,11 +180,11 @@ async def test_second_summary_sends_only_new_messages_with_the_previous_summary(
 
 @pytest.mark.anyio
 async def test_summary_with_nothing_new_makes_no_api_call_and_returns_the_stored_summary(
-    tmp_path: Path, fake_anthropic: FakeAnthropic
+    settings: Settings, fake_anthropic: FakeAnthropic
 ) -> None:
     fake_anthropic.reply("- S1", "- S2")
 
-    async with connect(api_settings(tmp_path, fake_anthropic)) as client:
+    async with connect(api_settings(settings, fake_anthropic)) as client:
         ids = await remember_all(client, FIRST)
         await call(client, "summarize_history")
         await remember_all(client, LATER)
@@ -190,11 +203,11 @@ async def test_summary_with_nothing_new_makes_no_api_call_and_returns_the_stored
 
 @pytest.mark.anyio
 async def test_anthropic_server_error_falls_back_to_the_extractive_summary_with_a_note(
-    tmp_path: Path, fake_anthropic: FakeAnthropic
+    settings: Settings, fake_anthropic: FakeAnthropic
 ) -> None:
     fake_anthropic.fail(500, "api_error")
 
-    async with connect(api_settings(tmp_path, fake_anthropic)) as client:
+    async with connect(api_settings(settings, fake_anthropic)) as client:
         await remember_all(client, FIRST)
         result = await call(client, "summarize_history")
 
@@ -211,11 +224,11 @@ async def test_anthropic_server_error_falls_back_to_the_extractive_summary_with_
 
 @pytest.mark.anyio
 async def test_rejected_api_key_falls_back_to_the_extractive_summary_without_retrying(
-    tmp_path: Path, fake_anthropic: FakeAnthropic
+    settings: Settings, fake_anthropic: FakeAnthropic
 ) -> None:
     fake_anthropic.fail(401, "authentication_error")
 
-    async with connect(api_settings(tmp_path, fake_anthropic)) as client:
+    async with connect(api_settings(settings, fake_anthropic)) as client:
         await remember_all(client, FIRST)
         result = await call(client, "summarize_history")
 
@@ -229,11 +242,11 @@ async def test_rejected_api_key_falls_back_to_the_extractive_summary_without_ret
 
 @pytest.mark.anyio
 async def test_empty_anthropic_reply_falls_back_to_the_extractive_summary(
-    tmp_path: Path, fake_anthropic: FakeAnthropic
+    settings: Settings, fake_anthropic: FakeAnthropic
 ) -> None:
     fake_anthropic.reply("   ")
 
-    async with connect(api_settings(tmp_path, fake_anthropic)) as client:
+    async with connect(api_settings(settings, fake_anthropic)) as client:
         await remember_all(client, FIRST)
         result = await call(client, "summarize_history")
 
@@ -244,11 +257,11 @@ async def test_empty_anthropic_reply_falls_back_to_the_extractive_summary(
 
 
 @pytest.mark.anyio
-async def test_api_key_takes_precedence_over_client_sampling(tmp_path: Path, fake_anthropic: FakeAnthropic) -> None:
+async def test_api_key_takes_precedence_over_client_sampling(settings: Settings, fake_anthropic: FakeAnthropic) -> None:
     fake_anthropic.reply("- from the API")
     sampler = SamplingRecorder("- from sampling")
 
-    async with connect(api_settings(tmp_path, fake_anthropic), sampling_callback=sampler) as client:
+    async with connect(api_settings(settings, fake_anthropic), sampling_callback=sampler) as client:
         await remember_all(client, FIRST)
         result = await call(client, "summarize_history")
 
@@ -259,10 +272,10 @@ async def test_api_key_takes_precedence_over_client_sampling(tmp_path: Path, fak
 
 @pytest.mark.anyio
 async def test_extractive_setting_uses_neither_the_api_nor_sampling(
-    tmp_path: Path, fake_anthropic: FakeAnthropic
+    settings: Settings, fake_anthropic: FakeAnthropic
 ) -> None:
     sampler = SamplingRecorder("- from sampling")
-    settings = api_settings(tmp_path, fake_anthropic, summarizer="extractive")
+    settings = api_settings(settings, fake_anthropic, summarizer="extractive")
 
     async with connect(settings, sampling_callback=sampler) as client:
         await remember_all(client, FIRST)
@@ -281,10 +294,10 @@ MODES = [pytest.param("legacy", id="legacy"), pytest.param(None, id="default-mod
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", MODES)
-async def test_client_sampling_writes_the_summary_when_no_api_key_is_set(tmp_path: Path, mode: str | None) -> None:
+async def test_client_sampling_writes_the_summary_when_no_api_key_is_set(settings: Settings, mode: str | None) -> None:
     sampler = SamplingRecorder("- sampled summary of Ada's work")
 
-    async with connect(Settings(data_dir=tmp_path), sampling_callback=sampler, mode=mode) as client:
+    async with connect(settings, sampling_callback=sampler, mode=mode) as client:
         # Guard the parametrisation: the default mode really is the modern (input-required) protocol.
         assert (client.protocol_version in MODERN_PROTOCOL_VERSIONS) is (mode is None)
         await remember_all(client, FIRST)
@@ -306,11 +319,11 @@ async def test_client_sampling_writes_the_summary_when_no_api_key_is_set(tmp_pat
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", MODES)
 async def test_second_sampled_summary_sends_only_new_messages_and_a_third_samples_nothing(
-    tmp_path: Path, mode: str | None
+    settings: Settings, mode: str | None
 ) -> None:
     sampler = SamplingRecorder("- S1", "- S2")
 
-    async with connect(Settings(data_dir=tmp_path), sampling_callback=sampler, mode=mode) as client:
+    async with connect(settings, sampling_callback=sampler, mode=mode) as client:
         await remember_all(client, FIRST)
         await call(client, "summarize_history")
         await remember_all(client, LATER)
@@ -331,8 +344,8 @@ async def test_second_sampled_summary_sends_only_new_messages_and_a_third_sample
 
 
 @pytest.mark.anyio
-async def test_without_api_key_or_sampling_the_extractive_summary_keeps_key_facts(tmp_path: Path) -> None:
-    async with connect(Settings(data_dir=tmp_path)) as client:
+async def test_without_api_key_or_sampling_the_extractive_summary_keeps_key_facts(settings: Settings) -> None:
+    async with connect(settings) as client:
         await remember_all(client, FIRST)
         result = await call(client, "summarize_history")
 
@@ -346,9 +359,9 @@ async def test_without_api_key_or_sampling_the_extractive_summary_keeps_key_fact
 
 @pytest.mark.anyio
 async def test_summary_of_an_empty_scope_says_there_is_nothing_to_summarise(
-    tmp_path: Path, fake_anthropic: FakeAnthropic
+    settings: Settings, fake_anthropic: FakeAnthropic
 ) -> None:
-    async with connect(api_settings(tmp_path, fake_anthropic)) as client:
+    async with connect(api_settings(settings, fake_anthropic)) as client:
         result = await call(client, "summarize_history", namespace="empty")
 
     assert fake_anthropic.requests == []
@@ -365,11 +378,11 @@ B_TEXTS = ["Project Beta secret launch code is kumquat.", "Beta budget was cut t
 
 @pytest.mark.anyio
 async def test_summary_of_namespace_a_never_includes_memories_of_namespace_b(
-    tmp_path: Path, fake_anthropic: FakeAnthropic
+    settings: Settings, fake_anthropic: FakeAnthropic
 ) -> None:
     fake_anthropic.reply("- A1", "- B1")
 
-    async with connect(api_settings(tmp_path, fake_anthropic)) as client:
+    async with connect(api_settings(settings, fake_anthropic)) as client:
         for a_text, b_text in zip(A_TEXTS, B_TEXTS, strict=True):  # interleaved in time
             await call(client, "remember", content=a_text, namespace="a")
             await call(client, "remember", content=b_text, namespace="b")
@@ -393,8 +406,8 @@ async def test_summary_of_namespace_a_never_includes_memories_of_namespace_b(
 
 
 @pytest.mark.anyio
-async def test_extractive_summary_of_namespace_a_never_mentions_namespace_b(tmp_path: Path) -> None:
-    async with connect(Settings(data_dir=tmp_path)) as client:
+async def test_extractive_summary_of_namespace_a_never_mentions_namespace_b(settings: Settings) -> None:
+    async with connect(settings) as client:
         for a_text, b_text in zip(A_TEXTS, B_TEXTS, strict=True):
             await call(client, "remember", content=a_text, namespace="a")
             await call(client, "remember", content=b_text, namespace="b")
@@ -408,12 +421,12 @@ async def test_extractive_summary_of_namespace_a_never_mentions_namespace_b(tmp_
 
 @pytest.mark.anyio
 async def test_forgetting_a_summarised_memory_rebuilds_the_summary_without_it(
-    tmp_path: Path, fake_anthropic: FakeAnthropic
+    settings: Settings, fake_anthropic: FakeAnthropic
 ) -> None:
     secret = "My locker combination is 4711."
     texts = [FIRST[0], secret, FIRST[1]]
     fake_anthropic.reply("- Ada maintains Orrery\n- locker combination 4711", "- Ada maintains Orrery")
-    settings = api_settings(tmp_path, fake_anthropic)
+    settings = api_settings(settings, fake_anthropic)
 
     async with connect(settings) as client:
         ids = await remember_all(client, texts)
@@ -433,16 +446,15 @@ async def test_forgetting_a_summarised_memory_rebuilds_the_summary_without_it(
     assert rebuilt["covers"]["count"] == 2
     assert "4711" not in rebuilt["summary"]
     # No stored summary may keep quoting what was forgotten.
-    with closing(sqlite3.connect(settings.sqlite_path)) as db:
-        texts_on_disk = [row[0] for row in db.execute("SELECT text FROM summaries")]
+    texts_on_disk = stored_summaries(settings)
     assert texts_on_disk, "the rebuilt summary was not stored"
     assert not any("4711" in text for text in texts_on_disk)
 
 
 @pytest.mark.anyio
-async def test_forgotten_memory_is_absent_from_the_rebuilt_extractive_summary(tmp_path: Path) -> None:
+async def test_forgotten_memory_is_absent_from_the_rebuilt_extractive_summary(settings: Settings) -> None:
     secret = "My locker combination is 4711."
-    async with connect(Settings(data_dir=tmp_path)) as client:
+    async with connect(settings) as client:
         ids = await remember_all(client, [FIRST[0], secret, FIRST[1]])
         first = await call(client, "summarize_history")
         await call(client, "forget", id=ids[1])
@@ -459,10 +471,10 @@ async def test_forgotten_memory_is_absent_from_the_rebuilt_extractive_summary(tm
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", MODES)
-async def test_blank_sampled_text_falls_back_to_the_extractive_summary(tmp_path: Path, mode: str | None) -> None:
+async def test_blank_sampled_text_falls_back_to_the_extractive_summary(settings: Settings, mode: str | None) -> None:
     sampler = SamplingRecorder("  \n ")
 
-    async with connect(Settings(data_dir=tmp_path), sampling_callback=sampler, mode=mode) as client:
+    async with connect(settings, sampling_callback=sampler, mode=mode) as client:
         await remember_all(client, FIRST)
         result = await call(client, "summarize_history")
 
@@ -472,14 +484,14 @@ async def test_blank_sampled_text_falls_back_to_the_extractive_summary(tmp_path:
 
 
 @pytest.mark.anyio
-async def test_declined_sampling_falls_back_to_the_extractive_summary(tmp_path: Path) -> None:
+async def test_declined_sampling_falls_back_to_the_extractive_summary(settings: Settings) -> None:
     calls: list[CreateMessageRequestParams] = []
 
     async def decline(context: ClientRequestContext, params: CreateMessageRequestParams) -> ErrorData:
         calls.append(params)
         return ErrorData(code=-1, message="The user declined the sampling request.")
 
-    async with connect(Settings(data_dir=tmp_path), sampling_callback=decline) as client:
+    async with connect(settings, sampling_callback=decline) as client:
         await remember_all(client, FIRST)
         try:
             result = await call(client, "summarize_history")
@@ -503,7 +515,7 @@ LATE = "A late message arrived while sampling: the Orrery deadline moved to May.
     ],
 )
 async def test_message_remembered_during_sampling_is_never_marked_summarised_unseen(
-    tmp_path: Path, mode: str | None
+    settings: Settings, mode: str | None
 ) -> None:
     holder: dict[str, Client] = {}
     sampler = SamplingRecorder("- S1", "- S1 again", "- S2")
@@ -515,7 +527,7 @@ async def test_message_remembered_during_sampling_is_never_marked_summarised_uns
             await call(holder["client"], "remember", content=LATE)
         return await sampler(context, params)
 
-    async with connect(Settings(data_dir=tmp_path), sampling_callback=remember_then_sample, mode=mode) as client:
+    async with connect(settings, sampling_callback=remember_then_sample, mode=mode) as client:
         holder["client"] = client
         await remember_all(client, FIRST)
         first = await call(client, "summarize_history")

@@ -11,14 +11,22 @@ from agent_memory.config import Settings, load_settings
 from agent_memory.errors import ConfigError
 from tests.conftest import call, connect
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
 KEY = "sk-ant-api03-" + "Zx9" * 31 + "AA"
 URL = "postgres://app:s3cr3t-P4ss@db.internal:5432/prod"
 
 
 def _everything_stored(settings: Settings) -> str:
-    """Return every text SQLite holds (memories, the FTS index, summaries, metadata) as one string."""
+    """Return every text the store holds (memories, the keyword index, summaries, metadata) as one string."""
+    if settings.database_url:
+        import psycopg
+
+        with psycopg.connect(settings.database_url) as conn:
+            # The tsvector's lexemes too: a secret must not be findable by keyword either.
+            rows = conn.execute("SELECT content, tags::text, metadata, search::text FROM memories").fetchall()
+            rows += conn.execute("SELECT text FROM summaries").fetchall()
+        return "\n".join(str(r) for r in rows)
     db = sqlite3.connect(settings.sqlite_path)
     try:
         parts = [str(r) for r in db.execute("SELECT content, tags, metadata FROM memories")]

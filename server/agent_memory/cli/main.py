@@ -88,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     # and commands can tell a flag given on the command line from a default.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument("--data-dir", help="where memories are stored (default: your user data dir)")
+    common.add_argument("--database-url", help="a PostgreSQL URL to use as the store instead of SQLite in the data dir")
     common.add_argument("--user", help="whose memories to use (default: 'default')")
     common.add_argument("--namespace", help="default project namespace (default: 'default')")
     common.add_argument("--model", help="embedding model name or local path (default: all-MiniLM-L6-v2)")
@@ -212,7 +213,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(
             **{
                 k: getattr(args, k, None)
-                for k in ("data_dir", "user", "namespace", "model", "log_level", "http_host", "http_port")
+                for k in (
+                    "data_dir",
+                    "database_url",
+                    "user",
+                    "namespace",
+                    "model",
+                    "log_level",
+                    "http_host",
+                    "http_port",
+                )
             }
         )
     except AgentMemoryError as exc:

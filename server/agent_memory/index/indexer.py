@@ -249,6 +249,9 @@ class Indexer:
         from agent_memory.index.tuning import IndexTuning
 
         name = table_name(self._model.embedder.name, dim)
+        # BACKEND SWITCH (issue 16): with AGENT_MEMORY_DATABASE_URL set the store is Postgres, yet vectors still
+        # live in LanceDB in this machine's data dir, so servers on one database do not share vectors yet. The
+        # pgvector VectorIndex (index/pgvector.py, branch pg-ops) replaces LanceDB here when the store is Postgres.
         vectors: VectorIndex = await asyncio.to_thread(
             functools.partial(
                 LanceVectorIndex,

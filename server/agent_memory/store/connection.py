@@ -16,7 +16,7 @@ import aiosqlite
 
 from agent_memory.errors import BackendError
 from agent_memory.store.migrations import MIGRATIONS, statements
-from agent_memory.store.oauth import OAuthStore
+from agent_memory.store.oauth import OAuthStore, SQLiteOAuth
 from agent_memory.store.protocol import VECTOR_TABLE_KEY
 from agent_memory.store.summaries import Summaries
 
@@ -40,7 +40,7 @@ class Connection:
         # One connection serves every task of this process: write transactions take turns.
         self._write_lock = asyncio.Lock()
         self._summaries = Summaries(db, self._transaction)
-        self._oauth = OAuthStore(db, self._transaction)
+        self._oauth = SQLiteOAuth(db, self._transaction)
 
     @property
     def summaries(self) -> Summaries:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -64,19 +64,83 @@ class FamilyRow:
     expires_ts: float
 
 
-_TOKEN_COLUMNS = "token_hash, kind, client_id, user, scopes, resource, family, created_ts, expires_ts, used"
+TOKEN_COLUMNS = "token_hash, kind, client_id, user, scopes, resource, family, created_ts, expires_ts, used"
 
 
-def _token(row: Sequence[Any]) -> TokenRow:
+def token_row(row: Sequence[Any]) -> TokenRow:
     scopes = tuple(str(s) for s in json.loads(row[4]))
     return TokenRow(row[0], row[1], row[2], row[3], scopes, row[5], row[6], row[7], row[8], bool(row[9]))
 
 
-def _token_values(t: TokenRow) -> tuple[Any, ...]:
+def token_values(t: TokenRow) -> tuple[Any, ...]:
     return (t.token_hash, t.kind, t.client_id, t.user, json.dumps(t.scopes), t.resource, t.family, *t.timestamps)
 
 
-class OAuthStore:
+class OAuthStore(Protocol):
+    """The sign-in tables: users, registered clients, authorization codes and tokens (SQLite or Postgres)."""
+
+    async def set_user(self, name: str, password_hash: str, created_at: str) -> bool:
+        """Add a user or replace their password; return whether the user is new."""
+        ...
+
+    async def password_hash(self, name: str) -> str | None:
+        """Return a user's password hash, or None for no such user."""
+        ...
+
+    async def users(self) -> list[tuple[str, str, int]]:
+        """Return (name, created_at, live grants) of every user, by name."""
+        ...
+
+    async def count_users(self) -> int:
+        """Count users who can sign in."""
+        ...
+
+    async def remove_user(self, name: str) -> bool:
+        """Delete a user with every code and token issued to them; return whether they existed."""
+        ...
+
+    async def add_client(self, client_id: str, secret_hash: str | None, metadata: str, now: float) -> None:
+        """Store a registered client."""
+        ...
+
+    async def client(self, client_id: str) -> tuple[str | None, str] | None:
+        """Return a client's (secret hash, metadata JSON), or None."""
+        ...
+
+    async def count_clients(self) -> int:
+        """Count registered clients."""
+        ...
+
+    async def add_code(self, code: CodeRow) -> None:
+        """Store an authorization code, purging expired ones."""
+        ...
+
+    async def code(self, code_hash: str) -> CodeRow | None:
+        """Return a stored code, used or not."""
+        ...
+
+    async def exchange_code(self, code_hash: str, now: float, tokens: Sequence[TokenRow]) -> bool:
+        """Mark a live code used and store its tokens, in one transaction; False if it was used or expired."""
+        ...
+
+    async def rotate(self, token_hash: str, now: float, tokens: Sequence[TokenRow]) -> bool:
+        """Mark a live refresh token used and store its successors; False if it was used, revoked or expired."""
+        ...
+
+    async def token(self, token_hash: str) -> TokenRow | None:
+        """Return a stored token, used or not."""
+        ...
+
+    async def revoke_family(self, family: str) -> int:
+        """Delete every token of a grant and end its codes; return how many tokens were deleted."""
+        ...
+
+    async def families(self) -> list[FamilyRow]:
+        """Return every live grant, newest first."""
+        ...
+
+
+class SQLiteOAuth:
     """The sign-in tables, on the store's one connection and its write transactions."""
 
     def __init__(self, db: aiosqlite.Connection, transaction: Transaction) -> None:
@@ -190,14 +254,14 @@ class OAuthStore:
     async def _insert(self, db: aiosqlite.Connection, tokens: Sequence[TokenRow], now: float) -> None:
         await db.execute("DELETE FROM oauth_tokens WHERE expires_ts < ?", (now,))
         await db.executemany(
-            f"INSERT INTO oauth_tokens ({_TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
-            [_token_values(t) for t in tokens],
+            f"INSERT INTO oauth_tokens ({TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            [token_values(t) for t in tokens],
         )
 
     async def token(self, token_hash: str) -> TokenRow | None:
         """Return a stored token, used or not."""
-        rows = await self._all(f"SELECT {_TOKEN_COLUMNS} FROM oauth_tokens WHERE token_hash = ?", (token_hash,))
-        return _token(rows[0]) if rows else None
+        rows = await self._all(f"SELECT {TOKEN_COLUMNS} FROM oauth_tokens WHERE token_hash = ?", (token_hash,))
+        return token_row(rows[0]) if rows else None
 
     async def revoke_family(self, family: str) -> int:
         """Delete every token of a grant and end its codes; return how many tokens were deleted."""
