@@ -55,7 +55,7 @@ async def test_filters_narrow_by_role_tags_session_and_time(service: MemoryServi
     with pytest.raises(InvalidInput, match="cursor"):
         await service.browse(cursor="1:2:3")
     assert [(s.session_id, s.count) for s in await service.sessions()] == [("s2", 2), ("s1", 1)]
-    assert (await service.sessions())[1].last_at == "2026-01-01T00:00:00+00:00"
+    assert (await service.sessions())[1].last_at == "2026-01-01T00:00:00Z"
     assert [(n.namespace, n.count) for n in await service.namespace_counts()] == [("default", 3)]
 
 

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import aiosqlite
 
 from agent_memory.models import Memory
+from agent_memory.store.chains import stamp
 from agent_memory.store.rows import COLUMNS, WIDTH, Filters, memory_from_row
 
 # Each tag past the first: the memory has a tag row for it too (found by the memory_tags_memory index).
@@ -136,7 +137,7 @@ class Browse:
         )
         async with self._db.execute(sql, (user, namespace, limit)) as cur:
             rows = await cur.fetchall()
-        return [(str(r[0]), int(r[1]), datetime.fromtimestamp(float(r[2]), UTC).isoformat()) for r in rows]
+        return [(str(r[0]), int(r[1]), stamp(datetime.fromtimestamp(float(r[2]), UTC))) for r in rows]
 
     async def namespace_counts(self, user: str) -> list[tuple[str, int]]:
         """Return (namespace, count) of the user's namespaces, alphabetically."""
