@@ -13,7 +13,6 @@ from typing import Any, Protocol
 import aiosqlite
 
 from agent_memory.models import Memory
-from agent_memory.store.chains import stamp
 from agent_memory.store.rows import COLUMNS, WIDTH, Filters, memory_from_row
 
 # Each tag past the first: the memory has a tag row for it too (found by the memory_tags_memory index).
@@ -137,7 +136,7 @@ class Browse:
         )
         async with self._db.execute(sql, (user, namespace, limit)) as cur:
             rows = await cur.fetchall()
-        return [(str(r[0]), int(r[1]), stamp(datetime.fromtimestamp(float(r[2]), UTC))) for r in rows]
+        return [(str(r[0]), int(r[1]), _stamp(float(r[2]))) for r in rows]
 
     async def namespace_counts(self, user: str) -> list[tuple[str, int]]:
         """Return (namespace, count) of the user's namespaces, alphabetically."""
@@ -165,3 +164,8 @@ class Browse:
 
 
 __all__ = ["Browse", "BrowseStore"]
+
+
+def _stamp(ts: float) -> str:
+    """Return Unix seconds as stored times are written: ISO 8601 UTC ending in Z."""
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
