@@ -35,6 +35,9 @@ OWNERS = {
     "safetensors": {"embedding/bert.py"},
     "anthropic": {"summary/backends.py"},
     "lancedb": {"index/lance.py"},
+    # HOUSE (issue 16): the pgvector index; the pg-store branch adds store/postgres/.
+    "psycopg": {"index/pgvector.py"},
+    "psycopg_pool": {"index/pgvector.py"},
 }
 
 

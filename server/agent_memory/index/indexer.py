@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hashlib
 import logging
 import re
@@ -236,26 +235,11 @@ class Indexer:
         return True
 
     async def _open(self, dim: int) -> None:
-        from agent_memory.embedding import malloc
-        from agent_memory.embedding.half import half_product
-        from agent_memory.index.lance import LanceVectorIndex
-        from agent_memory.index.tuning import IndexTuning
+        from agent_memory.index.backends import open_vector_index
 
         name = table_name(self._model.embedder.name, dim)
-        vectors: VectorIndex = await asyncio.to_thread(
-            functools.partial(
-                LanceVectorIndex,
-                self._settings.vector_location,
-                name,
-                dim,
-                storage_options=dict(self._settings.vector_storage_options),
-                # Local even when the index lives in an object store.
-                lock_path=self._settings.data_dir / "vectors.lock",
-                tuning=IndexTuning(exact_search_rows=self._settings.exact_search_rows),
-                product=half_product,
-                release_memory=malloc.trim,
-            )
-        )
+        # pgvector when the store is Postgres, else LanceDB (index/backends.py).
+        vectors: VectorIndex = await asyncio.to_thread(open_vector_index, self._settings, name, dim)
         known = await self._store.get_value(VECTOR_TABLE_KEY)
         # Count marked rows first: another process marks rows only after upserting them, so the index
         # counted afterwards holds at least as many, and a busy neighbour does not look like a lost index.
