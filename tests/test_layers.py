@@ -66,7 +66,7 @@ ALLOWED = {
     "workspace": BASE | {"workspace"},
     "mcp": BASE | {"service", "mcp", "workspace"},
     # `agent-memory serve` starts the MCP face, `agent-memory hook` the hooks face, `agent-memory ui` the page.
-    "cli": BASE | {"service", "cli", "mcp", "workspace", "hooks", "conversations", "web"},
+    "cli": BASE | {"service", "cli", "mcp", "workspace", "hooks", "conversations", "web", "backups", "moving"},
     # The hooks face: the quick reader for what it injects, the service for what it stores.
     "hooks": BASE | {"service", "hooks", "lookup", "workspace", "conversations"},
     # Read-only answers for the hooks, beside the service: the store's quick reader and recall's query words.
@@ -81,6 +81,9 @@ ALLOWED = {
     "browse": BASE | {"store", "write"},
     "diagnostics": BASE | {"diagnostics", "index", "store", "embedding"},
     "accounts": BASE | {"store"},
+    # Whole-store operations (issue 16): SQLite backup and restore, and copying one store into another.
+    "backups": BASE | {"backups", "store"},
+    "moving": BASE | {"moving", "store", "write"},
     # facts.py: supersede chains, expiry and near memories (issue 15), a part of the service like operations.
     "facts": BASE | SERVICE | {"index", "store", "write", "recall", "embedding"},
     # recall and summary share the query words (recall/terms.py); summaries are scrubbed like every write.
