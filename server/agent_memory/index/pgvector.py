@@ -17,14 +17,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
 import psycopg
 from psycopg import sql
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 from psycopg_pool import ConnectionPool
 
 from agent_memory.errors import BackendError
@@ -84,7 +88,7 @@ class PgVectorIndex:
             return
         query = sql.SQL(
             'INSERT INTO {t} (key, id, chunk, windows, "user", namespace, session_id, created_ts, embedding) '
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::vector) ON CONFLICT (key) DO UPDATE SET "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %b::vector) ON CONFLICT (key) DO UPDATE SET "
             'id = EXCLUDED.id, chunk = EXCLUDED.chunk, windows = EXCLUDED.windows, "user" = EXCLUDED."user", '
             "namespace = EXCLUDED.namespace, session_id = EXCLUDED.session_id, "
             "created_ts = EXCLUDED.created_ts, embedding = EXCLUDED.embedding"
@@ -99,7 +103,7 @@ class PgVectorIndex:
                 escape(r.namespace),
                 escape(r.session_id),
                 r.created_ts,
-                _literal(r.vector),
+                Embedding(r.vector),
             )
             for r in rows
         ]
@@ -124,7 +128,7 @@ class PgVectorIndex:
             return []
         where, params = _where(scope)
         query = sql.SQL(
-            "WITH found AS MATERIALIZED (SELECT id, windows, embedding <=> %s::vector AS distance FROM {t} "
+            "WITH found AS MATERIALIZED (SELECT id, windows, embedding <=> %b::vector AS distance FROM {t} "
             "WHERE {where} ORDER BY distance LIMIT %s) SELECT id, windows, distance FROM found ORDER BY distance"
         ).format(t=sql.Identifier(self._name), where=where)
         ef_search = str(min(1000, max(_EF_SEARCH_MIN, 2 * limit)))
@@ -134,7 +138,7 @@ class PgVectorIndex:
                 conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (ef_search,))
                 if self._iterative:
                     conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-                return conn.execute(query, [_literal(vector), *params, limit]).fetchall()
+                return conn.execute(query, [Embedding(vector), *params, limit]).fetchall()
 
         rows = self._run("search", run)
         # A zero vector has no cosine distance (NaN): it is as far as anything can be.
@@ -233,7 +237,8 @@ class PgVectorIndex:
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
-    """Bound every statement: a stuck query fails (and is retried) instead of holding a worker thread."""
+    """Send vectors in pgvector's binary form, and bound every statement (a stuck query fails and is retried)."""
+    conn.adapters.register_dumper(Embedding, _EmbeddingDumper)
     conn.execute("SELECT set_config('statement_timeout', %s, false)", (_STATEMENT_TIMEOUT,))
 
 
@@ -270,6 +275,18 @@ def physical_name(name: str) -> str:
     return f"{name[: _MAX_NAME - 9]}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
-def _literal(vector: Vector) -> str:
-    """Return a vector in pgvector's text form, bound as one parameter."""
-    return "[" + ",".join(map(repr, np.asarray(vector, dtype=np.float32).ravel().tolist())) + "]"
+@dataclass(frozen=True)
+class Embedding:
+    """A vector bound as a parameter in pgvector's binary form (`%b::vector`): no text to format or parse."""
+
+    values: Vector
+
+
+class _EmbeddingDumper(Dumper):
+    """pgvector's binary input (vector_recv): dimensions and a reserved word as int16, then big-endian float4."""
+
+    format = Format.BINARY
+
+    def dump(self, obj: Embedding) -> bytes:
+        values = np.asarray(obj.values, dtype=">f4").ravel()
+        return struct.pack(">HH", values.size, 0) + values.tobytes()
