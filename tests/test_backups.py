@@ -189,3 +189,29 @@ async def test_a_postgres_target_without_the_postgres_store_is_a_clear_error() -
             await moving.open_store("postgresql://u@localhost/db")
     else:
         pytest.skip("the Postgres store is installed: the integration tests cover it")
+
+
+async def test_a_migrated_store_answers_recall_with_the_same_ids(settings: Settings, tmp_path: Path) -> None:
+    from tests.conftest import HashEmbedder, open_ready
+
+    topics = ["garden", "taxes", "bicycle", "kitchen", "holiday", "invoice", "printer", "meeting"]
+    service = await open_ready(settings, HashEmbedder())
+    try:
+        for i in range(80):
+            await service.remember(f"{topics[i % 8]} note {i}: the {topics[(i * 3) % 8]} plan needs work")
+    finally:
+        await service.close()
+    source = await _open(settings)
+    target = await moving.open_store(str(tmp_path / "copy"))
+    assert (await moving.copy_store(source, target)).copied == 80
+    await source.close()
+    await target.close()
+    copied = await open_ready(Settings(data_dir=tmp_path / "copy", model_wait_seconds=30), HashEmbedder())
+    original = await open_ready(settings, HashEmbedder())
+    try:
+        for query in ("garden plan", "the invoice for the printer", "holiday meeting note 7"):
+            want = [h.id for h in (await original.recall(query, limit=8)).hits]
+            assert want and [h.id for h in (await copied.recall(query, limit=8)).hits] == want, query
+    finally:
+        await copied.close()
+        await original.close()
