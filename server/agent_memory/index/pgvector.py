@@ -19,8 +19,7 @@ import hashlib
 import logging
 import struct
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -29,7 +28,7 @@ import psycopg
 from psycopg import sql
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from agent_memory.errors import BackendError
 from agent_memory.index.protocol import IndexState, Vector, VectorHit, VectorRow, VectorScope
@@ -46,6 +45,9 @@ _EF_SEARCH_MIN = 100
 # Rows written since the last ANALYZE before upkeep runs one (autovacuum does it too, on its own schedule).
 _ANALYZE_AFTER_ROWS = 20_000
 _STATEMENT_TIMEOUT = "30s"
+# How long a call waits for a pooled connection before opening one of its own (all busy, or the pool reconnecting).
+_POOL_WAIT_SECONDS = 2.0
+_CONNECT_SECONDS = 5
 # Filter columns that hold caller text: Postgres text cannot hold NUL, so these are stored escaped (reversibly,
 # so two different values never meet).
 _TEXT_FILTERS = ("user", "namespace", "session_id")
@@ -59,6 +61,7 @@ class PgVectorIndex:
     ) -> None:
         """Connect, and create the extension, table and indexes if missing (under an advisory lock)."""
         self._dim = dim
+        self._conninfo = conninfo
         self._name = physical_name(table_name)
         self._written = 0
         self._written_lock = threading.Lock()
@@ -224,16 +227,18 @@ class PgVectorIndex:
     def _run(self, what: str, action: Callable[[psycopg.Connection[Any]], T]) -> T:
         """Run `action` on a pooled connection; a database error becomes a BackendError (the indexer retries)."""
         try:
-            with self._connection() as conn:
-                return action(conn)
+            try:
+                with self._pool.connection(timeout=_POOL_WAIT_SECONDS) as conn:
+                    return action(conn)
+            except PoolTimeout:
+                # The pool reconnects after an outage with growing delays: a connection of its own answers as soon
+                # as the database is back, and fails fast while it is not.
+                with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=_CONNECT_SECONDS) as conn:
+                    _configure(conn)
+                    return action(conn)
         except (psycopg.Error, TimeoutError) as exc:
             detail = " ".join(str(exc).split())[:240]
             raise BackendError(f"Vector database {what} failed ({type(exc).__name__}: {detail}).") from exc
-
-    @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._pool.connection(timeout=30.0) as conn:
-            yield conn
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
