@@ -65,21 +65,25 @@ class PgVectorIndex:
         self._name = physical_name(table_name)
         self._written = 0
         self._written_lock = threading.Lock()
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"autocommit": True},
+            configure=_configure,
+            check=ConnectionPool.check_connection,
+            open=True,
+            name="agent-memory-vectors",
+        )
         try:
-            self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-                conninfo,
-                min_size=1,
-                max_size=pool_size,
-                kwargs={"autocommit": True},
-                configure=_configure,
-                check=ConnectionPool.check_connection,
-                open=True,
-                name="agent-memory-vectors",
-            )
-            self._pool.wait(timeout=connect_seconds)
-        except (psycopg.Error, TimeoutError) as exc:
-            raise BackendError(f"Cannot reach the vector database: {exc}") from exc
-        self._iterative = self._run("open", self._create)
+            try:
+                self._pool.wait(timeout=connect_seconds)
+            except (psycopg.Error, TimeoutError) as exc:
+                raise BackendError(f"Cannot reach the vector database: {exc}") from exc
+            self._iterative = self._run("open", self._create)
+        except BackendError:
+            self._pool.close()  # the indexer retries with a new index: no pool left reconnecting behind it
+            raise
 
     def close(self) -> None:
         """Close the pool's connections."""
