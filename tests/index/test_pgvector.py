@@ -124,6 +124,11 @@ def test_hnsw_agrees_with_exact_search(postgres_url: str) -> None:
             assert len(found) == 10
             agreement.append(len(exact & {h.id for h in found}) / 10)
         assert float(np.mean(agreement)) >= 0.95
+        # Chosen memories are all scored, however far from the query.
+        query = rng.standard_normal(dim).astype(np.float32)
+        far = [str(i) for i in np.argsort(matrix @ query)[:3] if i % 10]
+        chosen = vectors.search(query, VectorScope("alice", None, ids=frozenset(far)), 10)
+        assert sorted(h.id for h in chosen) == sorted(far)
         # bob's 300 rows are a 10% slice of the graph: the iterative scan still returns the full limit.
         assert len(vectors.search(rng.standard_normal(dim).astype(np.float32), VectorScope("bob", None), 40)) == 40
     finally:

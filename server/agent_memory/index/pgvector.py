@@ -134,10 +134,19 @@ class PgVectorIndex:
         if limit <= 0 or (scope.ids is not None and not scope.ids):
             return []
         where, params = _where(scope)
-        query = sql.SQL(
-            "WITH found AS MATERIALIZED (SELECT id, windows, embedding <=> %b::vector AS distance FROM {t} "
-            "WHERE {where} ORDER BY distance LIMIT %s) SELECT id, windows, distance FROM found ORDER BY distance"
-        ).format(t=sql.Identifier(self._name), where=where)
+        if scope.ids is None:
+            text = (
+                "WITH found AS MATERIALIZED (SELECT id, windows, embedding <=> %b::vector AS distance FROM {t} "
+                "WHERE {where} ORDER BY distance LIMIT %s) SELECT id, windows, distance FROM found ORDER BY distance"
+            )
+        else:
+            # Chosen memories are few and must all be scored: sorting outside the scan keeps HNSW out of it (an
+            # index scan stops at hnsw.max_scan_tuples, perhaps before reaching them).
+            text = (
+                "WITH scored AS MATERIALIZED (SELECT id, windows, embedding <=> %b::vector AS distance FROM {t} "
+                "WHERE {where}) SELECT id, windows, distance FROM scored ORDER BY distance LIMIT %s"
+            )
+        query = sql.SQL(text).format(t=sql.Identifier(self._name), where=where)
         ef_search = str(min(1000, max(_EF_SEARCH_MIN, 2 * limit)))
 
         def run(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
