@@ -205,3 +205,35 @@ def test_a_database_that_goes_away_is_a_clear_error_and_its_return_is_noticed() 
         vectors.close()
         server._cleanup()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_two_writers_upserting_the_same_rows_at_once_neither_duplicate_nor_deadlock(postgres_url: str) -> None:
+    import threading
+
+    name = table_name("test-model", DIM)
+    first, second = PgVectorIndex(postgres_url, name, DIM), PgVectorIndex(postgres_url, name, DIM)
+    rows = [_row(f"m{i:03d}", i) for i in range(200)]
+    errors: list[BaseException] = []
+    go = threading.Barrier(2)
+
+    def write(index: PgVectorIndex, batch: list[VectorRow]) -> None:
+        go.wait(30)
+        try:
+            for start in range(0, len(batch), 50):
+                index.upsert(batch[start : start + 50])
+        except BaseException as exc:  # reported below, with the other thread's
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=write, args=(first, rows)),
+        threading.Thread(target=write, args=(second, rows[::-1])),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    try:
+        assert errors == [] and first.count() == 200 and second.describe().rows == 200
+    finally:
+        first.close()
+        second.close()

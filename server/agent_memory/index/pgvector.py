@@ -112,7 +112,8 @@ class PgVectorIndex:
                 r.created_ts,
                 Embedding(r.vector),
             )
-            for r in rows
+            # In key order: two servers upserting overlapping batches lock rows in the same order, never deadlock.
+            for r in sorted(rows, key=lambda r: r.key)
         ]
 
         def write(conn: psycopg.Connection[Any]) -> None:
