@@ -35,13 +35,14 @@ OWNERS = {
     "safetensors": {"embedding/bert.py"},
     "anthropic": {"summary/backends.py"},
     "lancedb": {"index/lance.py"},
-    # The Postgres store (issue 16), imported only when AGENT_MEMORY_DATABASE_URL is set.
+    # The Postgres store and the pgvector index (issue 16), imported only when AGENT_MEMORY_DATABASE_URL is set.
     "psycopg": {
+        "index/pgvector.py",
         "store/postgres/pool.py",
         "store/postgres/schema.py",
         "store/postgres/store.py",
     },
-    "psycopg_pool": {"store/postgres/pool.py"},
+    "psycopg_pool": {"index/pgvector.py", "store/postgres/pool.py"},
 }
 
 
@@ -70,7 +71,7 @@ ALLOWED = {
     "workspace": BASE | {"workspace"},
     "mcp": BASE | {"service", "mcp", "workspace"},
     # `agent-memory serve` starts the MCP face, `agent-memory hook` the hooks face, `agent-memory ui` the page.
-    "cli": BASE | {"service", "cli", "mcp", "workspace", "hooks", "conversations", "web"},
+    "cli": BASE | {"service", "cli", "mcp", "workspace", "hooks", "conversations", "web", "backups", "moving"},
     # The hooks face: the quick reader for what it injects, the service for what it stores.
     "hooks": BASE | {"service", "hooks", "lookup", "workspace", "conversations"},
     # Read-only answers for the hooks, beside the service: the store's quick reader and recall's query words.
@@ -85,6 +86,9 @@ ALLOWED = {
     "browse": BASE | {"store", "write"},
     "diagnostics": BASE | {"diagnostics", "index", "store", "embedding"},
     "accounts": BASE | {"store"},
+    # Whole-store operations (issue 16): SQLite backup and restore, and copying one store into another.
+    "backups": BASE | {"backups", "store"},
+    "moving": BASE | {"moving", "store", "write"},
     # facts.py: supersede chains, expiry and near memories (issue 15), a part of the service like operations.
     "facts": BASE | SERVICE | {"index", "store", "write", "recall", "embedding"},
     # recall and summary share the query words (recall/terms.py); summaries are scrubbed like every write.

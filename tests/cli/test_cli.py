@@ -30,6 +30,9 @@ COMMANDS = [
     "doctor",
     "history",
     "tidy",
+    "backup",
+    "restore",
+    "migrate",
 ]
 
 

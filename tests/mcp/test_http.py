@@ -17,6 +17,7 @@ from mcp_types import PromptReference
 
 from agent_memory.config import load_settings
 from agent_memory.errors import ConfigError
+from agent_memory.mcp.context import SESSION_HEADER as SESSION
 from agent_memory.mcp.server import build_server
 from tests.conftest import MODES, call
 from tests.serving import bearer, clean_env, console_script, http_server, transport
@@ -25,6 +26,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
 ALICE = secrets.token_urlsafe(24)
 BOB = secrets.token_urlsafe(24)
+ALICE_LAPTOP = secrets.token_urlsafe(24)  # alice's second client: the same user, another token
 INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,
@@ -39,7 +41,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One server for the module (one model load): two users, each with a token."""
     env = clean_env(
         AGENT_MEMORY_DATA_DIR=str(tmp_path_factory.mktemp("http") / "data"),
-        AGENT_MEMORY_HTTP_TOKENS=f"{ALICE}:alice,{BOB}:bob",
+        AGENT_MEMORY_HTTP_TOKENS=f"{ALICE}:alice,{BOB}:bob,{ALICE_LAPTOP}:alice",
         AGENT_MEMORY_MODEL_WAIT_SECONDS="240",
     )
     with http_server(env=env) as (url, _):
@@ -122,6 +124,42 @@ async def test_each_http_connection_gets_its_own_default_session(server: str) ->
     first = await _as(server, ALICE, one, "legacy")
     second = await _as(server, ALICE, one, "legacy")
     assert first != second
+
+
+async def test_each_session_less_client_gets_a_session_of_its_own(server: str) -> None:
+    """Two clients of one user over the session-less protocol: their writes and load_recent never mix."""
+
+    def client(token: str, **headers: str) -> Any:
+        return Client(transport(server, {**bearer(token), **headers}), mode="auto")
+
+    tag = secrets.token_hex(4)
+    with anyio.fail_after(300):
+        async with (
+            client(ALICE) as desk,
+            client(ALICE_LAPTOP) as laptop,
+            client(ALICE, **{SESSION: "pair-" + tag}) as named,
+        ):
+            mine = {
+                name: await call(c, "remember", content=f"{name} note {tag}")
+                for name, c in (("desk", desk), ("laptop", laptop), ("named", named))
+            }
+            sessions = {}
+            for name, c in (("desk", desk), ("laptop", laptop), ("named", named)):
+                newest = (await call(c, "load_recent", limit=3))["messages"]
+                sessions[name] = next(m["session_id"] for m in newest if m["id"] == mine[name]["id"])
+            assert len(set(sessions.values())) == 3 and sessions["named"] == f"pair-{tag}"
+            for name, c in (("desk", desk), ("laptop", laptop), ("named", named)):
+                own = (await call(c, "load_recent", session_id=sessions[name], limit=200))["messages"]
+                assert [m["id"] for m in own if tag in m["content"]] == [mine[name]["id"]], name
+            assert ALICE not in json.dumps(sessions) and ALICE_LAPTOP not in json.dumps(sessions)
+        # The same token in a new connection is the same client: the same session.
+        async with client(ALICE) as again:
+            stored = await call(again, "remember", content=f"desk again {tag}")
+            newest = (await call(again, "load_recent", limit=1))["messages"][-1]
+            assert newest["id"] == stored["id"] and newest["session_id"] == sessions["desk"]
+            async with client(ALICE, **{SESSION: "x" * 200}) as bad:
+                refused = await bad.call_tool("load_recent", {})
+                assert refused.is_error and SESSION in str(refused.content)
 
 
 async def test_requests_without_or_with_a_wrong_token_get_401(server: str) -> None:

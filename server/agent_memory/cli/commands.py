@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from agent_memory.cli import admin, facts, signin
+from agent_memory.cli import admin, facts, operate, signin
 from agent_memory.cli import output as out
 from agent_memory.cli.lifecycle import NO_MODEL, index, opened
 from agent_memory.config import Settings
@@ -174,4 +174,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[int]]] = 
     "token": signin.token,
     "history": facts.history,
     "tidy": facts.tidy,
+    "backup": operate.backup,
+    "restore": operate.restore,
+    "migrate": operate.migrate,
 }

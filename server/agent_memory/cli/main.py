@@ -104,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"agent-memory {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # backup, restore and migrate (issue 16) list themselves in cli/operate.py.
+    from agent_memory.cli.operate import COMMANDS as OPERATIONS
+
     cmd = {
         name: sub.add_parser(
             name,
@@ -113,15 +116,16 @@ def _parser() -> argparse.ArgumentParser:
             epilog=f"example:\n  {example}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        for name, (text, example) in COMMANDS.items()
+        for name, (text, example) in {**COMMANDS, **OPERATIONS}.items()
     }
     _use_flags(cmd)
     _admin_flags(cmd)
     # Here, not at the top: `agent-memory hook` runs before any parser and must import nothing heavy.
-    from agent_memory.cli import facts, signin
+    from agent_memory.cli import facts, operate, signin
 
     signin.add_flags(cmd)
     facts.add_flags(cmd)
+    operate.add_flags(cmd)
     return parser
 
 

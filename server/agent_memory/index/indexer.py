@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hashlib
 import logging
 import re
@@ -93,6 +92,10 @@ class Indexer:
             # A short compaction is let finish: an interpreter exiting under a thread inside LanceDB's native
             # code aborts the process. A long index build is left behind (its commit is atomic either way).
             await asyncio.to_thread(upkeep.join, STOP_UPKEEP_WAIT_SECONDS)
+        close = getattr(self.vectors, "close", None)  # pgvector's connection pool; LanceDB holds none
+        if close is not None:
+            self.vectors = None
+            await asyncio.to_thread(close)
 
     def notify(self) -> None:
         """Tell the task new rows are pending."""
@@ -243,29 +246,11 @@ class Indexer:
         return True
 
     async def _open(self, dim: int) -> None:
-        from agent_memory.embedding import malloc
-        from agent_memory.embedding.half import half_product
-        from agent_memory.index.lance import LanceVectorIndex
-        from agent_memory.index.tuning import IndexTuning
+        from agent_memory.index.backends import open_vector_index
 
         name = table_name(self._model.embedder.name, dim)
-        # BACKEND SWITCH (issue 16): with AGENT_MEMORY_DATABASE_URL set the store is Postgres, yet vectors still
-        # live in LanceDB in this machine's data dir, so servers on one database do not share vectors yet. The
-        # pgvector VectorIndex (index/pgvector.py, branch pg-ops) replaces LanceDB here when the store is Postgres.
-        vectors: VectorIndex = await asyncio.to_thread(
-            functools.partial(
-                LanceVectorIndex,
-                self._settings.vector_location,
-                name,
-                dim,
-                storage_options=dict(self._settings.vector_storage_options),
-                # Local even when the index lives in an object store.
-                lock_path=self._settings.data_dir / "vectors.lock",
-                tuning=IndexTuning(exact_search_rows=self._settings.exact_search_rows),
-                product=half_product,
-                release_memory=malloc.trim,
-            )
-        )
+        # pgvector when the store is Postgres, else LanceDB (index/backends.py).
+        vectors: VectorIndex = await asyncio.to_thread(open_vector_index, self._settings, name, dim)
         known = await self._store.get_value(VECTOR_TABLE_KEY)
         # Count marked rows first: another process marks rows only after upserting them, so the index
         # counted afterwards holds at least as many, and a busy neighbour does not look like a lost index.

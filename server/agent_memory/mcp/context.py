@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import AccessToken
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
@@ -16,6 +17,9 @@ from agent_memory.errors import AgentMemoryError
 from agent_memory.service import Embedder, MemoryService
 
 Ctx = Context[MemoryService, Any]
+# An HTTP client names its session with this header (docs/http.md); without it, its identity decides.
+SESSION_HEADER = "x-agent-memory-session"
+MAX_SESSION_CHARS = 128
 
 
 class OpenService:
@@ -57,15 +61,42 @@ def tool_errors() -> Iterator[None]:
 
 def caller_service(ctx: Ctx) -> MemoryService:
     """Return the lifespan's service narrowed to this request's token and HTTP session."""
-    headers = ctx.headers or {}
-    return scoped(ctx.request_context.lifespan_context, headers.get("mcp-session-id"))
+    return scoped(ctx.request_context.lifespan_context, ctx.headers)
 
 
-def scoped(service: MemoryService, http_session: str | None = None) -> MemoryService:
-    """Narrow the shared service to the bearer token's user and the HTTP session; stdio keeps the configured scope."""
+def scoped(service: MemoryService, headers: Mapping[str, str] | None = None) -> MemoryService:
+    """Narrow the shared service to the bearer token's user and the client's session; stdio keeps its own scope."""
     token = get_access_token()
-    if token is None and http_session is None:
+    session = http_session(headers or {}, token)
+    if token is None and session is None:
         return service
-    session = f"http-{hashlib.sha256(http_session.encode()).hexdigest()[:16]}" if http_session else None
     # The subject is the user (a static token's or a signed-in person's); an OAuth client id is never a user.
     return service.scoped((token.subject or token.client_id) if token else service.settings.user, session)
+
+
+def http_session(headers: Mapping[str, str], token: AccessToken | None) -> str | None:
+    """Return the default session of an HTTP client's writes and summaries (None: the process's, on stdio).
+
+    In order: the session the client names (SESSION_HEADER); the transport's session (mcp-session-id, one per
+    connection of the stateful protocol); else the client's identity, so that clients of the session-less
+    protocol do not share the process's session: an OAuth client's id (stable across token refreshes), or a
+    static bearer token. Neither is ever stored: only a digest of it names the session.
+    """
+    named = headers.get(SESSION_HEADER)
+    if named is not None:
+        return _named(named)
+    key = headers.get("mcp-session-id")
+    if key is None and token is not None:
+        # The token table makes a static token's client its user: the token itself tells two clients apart.
+        key = f"token:{token.token}" if token.client_id == token.subject else f"client:{token.client_id}"
+    return f"http-{hashlib.sha256(key.encode()).hexdigest()[:16]}" if key else None
+
+
+def _named(value: str) -> str:
+    """Return a session the client named, or refuse it with what a valid one looks like."""
+    value = value.strip()
+    if not 0 < len(value) <= MAX_SESSION_CHARS or not value.isprintable():
+        raise ToolError(
+            f"The {SESSION_HEADER} header must be 1-{MAX_SESSION_CHARS} printable characters, e.g. 'laptop-main'."
+        )
+    return value

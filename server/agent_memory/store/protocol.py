@@ -12,7 +12,7 @@ from typing import Protocol
 from agent_memory.models import Memory, StoredSummary
 from agent_memory.store.browse import BrowseStore
 from agent_memory.store.oauth import OAuthStore
-from agent_memory.store.rows import Filters, Inserted, Neighbours, NewRow, PendingRow
+from agent_memory.store.rows import Filters, Inserted, Neighbours, NewRow, PendingRow, SummaryKey
 
 # The settings key under which the store remembers which vector table its index rows live in.
 VECTOR_TABLE_KEY = "vector_table"
@@ -35,6 +35,10 @@ class SummaryStore(Protocol):
 
     async def save(self, user: str, namespace: str, session_key: str, focus: str, summary: StoredSummary) -> None:
         """Store a summary with the ids it covers."""
+        ...
+
+    async def export_page(self, after: int, limit: int) -> list[tuple[int, SummaryKey, StoredSummary]]:
+        """Return (position, key, summary) after `after`, oldest first (for copying a store)."""
         ...
 
 

@@ -112,6 +112,16 @@ class NewRow:
 
 
 @dataclass(frozen=True)
+class SummaryKey:
+    """Which history a stored summary summarises: the user, namespace, session key and focus it was asked for."""
+
+    user: str
+    namespace: str
+    session_key: str
+    focus: str
+
+
+@dataclass(frozen=True)
 class Inserted:
     """What an insert did with one row: its id and time, and whether it was an exact repeat."""
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import aiosqlite
 
 from agent_memory.models import StoredSummary
+from agent_memory.store.rows import SummaryKey
 
 
 class Summaries:
@@ -63,3 +64,20 @@ class Summaries:
                     datetime.now(UTC).isoformat(),
                 ),
             )
+
+    async def export_page(self, after: int, limit: int) -> list[tuple[int, SummaryKey, StoredSummary]]:
+        """Return (rowid, key, summary) after `after`, oldest first (for copying a store)."""
+        async with self._db.execute(
+            "SELECT rowid, user, namespace, session_key, focus, text, backend, covered_ids FROM summaries"
+            " WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            (after, limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            (
+                int(r[0]),
+                SummaryKey(r[1], r[2], r[3], r[4]),
+                StoredSummary(text=r[5], backend=r[6], covered_ids=json.loads(r[7])),
+            )
+            for r in rows
+        ]

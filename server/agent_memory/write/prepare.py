@@ -38,7 +38,7 @@ def new_row(item: NewMemory, settings: Settings, default_session: str) -> tuple[
         session_id=default_session if item.session_id is None else check.label(item.session_id, "session_id"),
         role=role,
         content=text,
-        content_hash=hashlib.sha256(f"{role}\x1f{text}".encode()).hexdigest(),
+        content_hash=content_hash(role, text),
         tags=tags,
         metadata=metadata,
         created_at=when,
@@ -97,3 +97,8 @@ def redaction_note(kinds: Sequence[str]) -> str:
         f"Masked {len(kinds)} secret{'s' if len(kinds) > 1 else ''} ({counts}) before storing; the stored text"
         " holds [REDACTED:<kind>] instead (AGENT_MEMORY_SCRUB_SECRETS=false keeps text verbatim)."
     )
+
+
+def content_hash(role: str, text: str) -> str:
+    """Return the hash that makes an exact repeat (same role and text in the same scope) a duplicate."""
+    return hashlib.sha256(f"{role}\x1f{text}".encode()).hexdigest()

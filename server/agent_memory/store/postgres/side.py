@@ -10,7 +10,7 @@ from typing import Any
 from agent_memory.models import Memory, StoredSummary
 from agent_memory.store.postgres.pool import Database, check_text
 from agent_memory.store.postgres.sql import COLUMNS, WIDTH, memory_from_row, where
-from agent_memory.store.rows import Filters
+from agent_memory.store.rows import Filters, SummaryKey
 
 
 class PgSummaries:
@@ -50,6 +50,22 @@ class PgSummaries:
                 " VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s)",
                 (*values, json.dumps(summary.covered_ids), datetime.now(UTC).isoformat()),
             )
+
+    async def export_page(self, after: int, limit: int) -> list[tuple[int, SummaryKey, StoredSummary]]:
+        """Return (position, key, summary) after `after`, oldest first (for copying a store)."""
+        rows = await self._db.all(
+            "SELECT pos, owner, namespace, session_key, focus, text, backend, covered_ids FROM summaries"
+            " WHERE pos > %s ORDER BY pos LIMIT %s",
+            (after, limit),
+        )
+        return [
+            (
+                int(r[0]),
+                SummaryKey(r[1], r[2], r[3], r[4]),
+                StoredSummary(text=r[5], backend=r[6], covered_ids=list(r[7])),
+            )
+            for r in rows
+        ]
 
 
 class PgBrowse:

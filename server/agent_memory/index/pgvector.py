@@ -1,0 +1,311 @@
+"""Postgres with pgvector: the vector index when the store is a shared Postgres database.
+
+One row per window of a memory, as in LanceDB (`key` is "<memory id>:<window>"), in a table named after the
+model and row layout (indexer.table_name) with a `vector(dim)` column under an HNSW cosine index. Every filter
+value is a bound parameter: nothing a caller passes is pasted into SQL text (table names are quoted
+identifiers built from the model name, never from a request).
+
+Filtered HNSW searches use pgvector 0.8's iterative index scans: the scan goes on past `ef_search` candidates
+until `limit` rows pass the filter (or `hnsw.max_scan_tuples` is reached), so one user's narrow scope still
+gets its hits. `relaxed_order` may return them slightly out of order; the outer query sorts them again.
+
+Calls are synchronous (psycopg 3, a small thread-safe pool); the service runs them in a worker thread. Many
+servers may share the table: upserts are keyed, so two servers indexing the same memory never duplicate it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import struct
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import psycopg
+from psycopg import sql
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from agent_memory.errors import BackendError
+from agent_memory.index.protocol import IndexState, Vector, VectorHit, VectorRow, VectorScope
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Postgres truncates identifiers past 63 bytes; longer table names are shortened with a digest, leaving room
+# for the index-name suffixes below.
+_MAX_NAME = 54
+# ef_search is raised with the limit (HNSW returns at most ef_search rows per scan step).
+_EF_SEARCH_MIN = 100
+# Rows written since the last ANALYZE before upkeep runs one (autovacuum does it too, on its own schedule).
+_ANALYZE_AFTER_ROWS = 20_000
+_STATEMENT_TIMEOUT = "30s"
+# How long a call waits for a pooled connection before opening one of its own (all busy, or the pool reconnecting).
+_POOL_WAIT_SECONDS = 2.0
+_CONNECT_SECONDS = 5
+# Filter columns that hold caller text: Postgres text cannot hold NUL, so these are stored escaped (reversibly,
+# so two different values never meet).
+_TEXT_FILTERS = ("user", "namespace", "session_id")
+
+
+class PgVectorIndex:
+    """One pgvector table of memory vectors for one embedding model, shared by every server of the database."""
+
+    def __init__(
+        self, conninfo: str, table_name: str, dim: int, *, pool_size: int = 4, connect_seconds: float = 30.0
+    ) -> None:
+        """Connect, and create the extension, table and indexes if missing (under an advisory lock)."""
+        self._dim = dim
+        self._conninfo = conninfo
+        self._name = physical_name(table_name)
+        self._written = 0
+        self._written_lock = threading.Lock()
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"autocommit": True},
+            configure=_configure,
+            check=ConnectionPool.check_connection,
+            open=True,
+            name="agent-memory-vectors",
+        )
+        try:
+            try:
+                self._pool.wait(timeout=connect_seconds)
+            except (psycopg.Error, TimeoutError) as exc:
+                raise BackendError(f"Cannot reach the vector database: {exc}") from exc
+            self._iterative = self._run("open", self._create)
+        except BackendError:
+            self._pool.close()  # the indexer retries with a new index: no pool left reconnecting behind it
+            raise
+
+    def close(self) -> None:
+        """Close the pool's connections."""
+        self._pool.close()
+
+    def upsert(self, rows: Sequence[VectorRow]) -> None:
+        """Insert or replace rows by key (idempotent, so a retried batch never duplicates)."""
+        if not rows:
+            return
+        query = sql.SQL(
+            'INSERT INTO {t} (key, id, chunk, windows, "user", namespace, session_id, created_ts, embedding) '
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %b::vector) ON CONFLICT (key) DO UPDATE SET "
+            'id = EXCLUDED.id, chunk = EXCLUDED.chunk, windows = EXCLUDED.windows, "user" = EXCLUDED."user", '
+            "namespace = EXCLUDED.namespace, session_id = EXCLUDED.session_id, "
+            "created_ts = EXCLUDED.created_ts, embedding = EXCLUDED.embedding"
+        ).format(t=sql.Identifier(self._name))
+        params = [
+            (
+                r.key,
+                r.id,
+                r.chunk,
+                r.windows,
+                escape(r.user),
+                escape(r.namespace),
+                escape(r.session_id),
+                r.created_ts,
+                Embedding(r.vector),
+            )
+            # In key order: two servers upserting overlapping batches lock rows in the same order, never deadlock.
+            for r in sorted(rows, key=lambda r: r.key)
+        ]
+
+        def write(conn: psycopg.Connection[Any]) -> None:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(query, params)
+
+        self._run("upsert", write)
+        with self._written_lock:
+            self._written += len(rows)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove every row of these memories."""
+        if ids:
+            query = sql.SQL("DELETE FROM {t} WHERE id = ANY(%s)").format(t=sql.Identifier(self._name))
+            self._run("delete", lambda conn: conn.execute(query, (list(ids),)))
+
+    def search(self, vector: Vector, scope: VectorScope, limit: int) -> list[VectorHit]:
+        """Return up to `limit` nearest rows in scope, best first; a memory appears once per window found."""
+        if limit <= 0 or (scope.ids is not None and not scope.ids):
+            return []
+        where, params = _where(scope)
+        if scope.ids is None:
+            text = (
+                "WITH found AS MATERIALIZED (SELECT id, windows, embedding <=> %b::vector AS distance FROM {t} "
+                "WHERE {where} ORDER BY distance LIMIT %s) SELECT id, windows, distance FROM found ORDER BY distance"
+            )
+        else:
+            # Chosen memories are few and must all be scored: sorting outside the scan keeps HNSW out of it (an
+            # index scan stops at hnsw.max_scan_tuples, perhaps before reaching them).
+            text = (
+                "WITH scored AS MATERIALIZED (SELECT id, windows, embedding <=> %b::vector AS distance FROM {t} "
+                "WHERE {where}) SELECT id, windows, distance FROM scored ORDER BY distance LIMIT %s"
+            )
+        query = sql.SQL(text).format(t=sql.Identifier(self._name), where=where)
+        ef_search = str(min(1000, max(_EF_SEARCH_MIN, 2 * limit)))
+
+        def run(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+            with conn.transaction():
+                conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (ef_search,))
+                if self._iterative:
+                    conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+                return conn.execute(query, [Embedding(vector), *params, limit]).fetchall()
+
+        rows = self._run("search", run)
+        # A zero vector has no cosine distance (NaN): it is as far as anything can be.
+        return [VectorHit(str(i), 0.0 if d != d else 1.0 - float(d), int(w)) for i, w, d in rows]
+
+    def count(self) -> int:
+        """Count memories in the index (their first windows)."""
+        return self._count("chunk = 0")
+
+    def needs_upkeep(self) -> bool:
+        """Return True after many writes: the planner's statistics are refreshed then (HNSW needs no compaction)."""
+        with self._written_lock:
+            return self._written >= _ANALYZE_AFTER_ROWS
+
+    def maintain(self, *, compact: bool = False) -> None:
+        """Refresh the table's planner statistics (ANALYZE); `compact` also reclaims deleted rows (VACUUM)."""
+        with self._written_lock:
+            self._written = 0
+        command = "VACUUM (ANALYZE) {t}" if compact else "ANALYZE {t}"
+        self._run("upkeep", lambda conn: conn.execute(sql.SQL(command).format(t=sql.Identifier(self._name))))
+
+    def drop_table(self, name: str) -> None:
+        """Delete another table of this database (an index built for an older model or row layout)."""
+        if physical_name(name) == self._name:
+            return
+        query = sql.SQL("DROP TABLE IF EXISTS {t}").format(t=sql.Identifier(physical_name(name)))
+        self._run("drop", lambda conn: conn.execute(query))
+
+    def describe(self) -> IndexState:
+        """Return what the index holds: every row is in the HNSW index, none in an in-memory exact search."""
+        rows = self._count("TRUE")
+        return IndexState(
+            rows=rows,
+            fragments=0,
+            ann_rows=rows,
+            exact_search_current=False,
+            exact_search_rows=0,
+            exact_search_capacity=0,
+            exact_search_bytes=0,
+        )
+
+    @property
+    def table(self) -> str:
+        """Return the table's name in the database."""
+        return self._name
+
+    def _count(self, condition: str) -> int:
+        query = sql.SQL("SELECT count(*) FROM {t} WHERE {c}").format(t=sql.Identifier(self._name), c=sql.SQL(condition))
+        row = self._run("count", lambda conn: conn.execute(query).fetchone())
+        return int(row[0]) if row else 0
+
+    def _create(self, conn: psycopg.Connection[Any]) -> bool:
+        """Create what is missing; return whether pgvector can scan its HNSW index iteratively (0.8 and later)."""
+        t = sql.Identifier(self._name)
+        with conn.transaction():
+            # Two servers starting at once would otherwise race on CREATE ... IF NOT EXISTS.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"agent-memory:{self._name}",))
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {t} (key text PRIMARY KEY, id text NOT NULL, chunk integer NOT NULL, "
+                    'windows integer NOT NULL, "user" text NOT NULL, namespace text NOT NULL, '
+                    "session_id text NOT NULL, created_ts double precision NOT NULL, "
+                    "embedding vector({dim}) NOT NULL)"
+                ).format(t=t, dim=sql.Literal(self._dim))
+            )
+            for suffix, definition in (
+                ("hnsw", "USING hnsw (embedding vector_cosine_ops)"),
+                ("scope", '("user", namespace, created_ts)'),
+                ("id", "(id)"),
+            ):
+                conn.execute(
+                    sql.SQL("CREATE INDEX IF NOT EXISTS {i} ON {t} {d}").format(
+                        i=sql.Identifier(f"{self._name}_{suffix}"), t=t, d=sql.SQL(definition)
+                    )
+                )
+            row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+        version = tuple(int(p) for p in str(row[0] if row else "0").split(".")[:2] if p.isdigit())
+        if version < (0, 8):
+            logger.warning("pgvector %s has no iterative index scans: narrow filters may return fewer hits", row)
+        return version >= (0, 8)
+
+    def _run(self, what: str, action: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """Run `action` on a pooled connection; a database error becomes a BackendError (the indexer retries)."""
+        try:
+            try:
+                with self._pool.connection(timeout=_POOL_WAIT_SECONDS) as conn:
+                    return action(conn)
+            except PoolTimeout:
+                # The pool reconnects after an outage with growing delays: a connection of its own answers as soon
+                # as the database is back, and fails fast while it is not.
+                with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=_CONNECT_SECONDS) as conn:
+                    _configure(conn)
+                    return action(conn)
+        except (psycopg.Error, TimeoutError) as exc:
+            detail = " ".join(str(exc).split())[:240]
+            raise BackendError(f"Vector database {what} failed ({type(exc).__name__}: {detail}).") from exc
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    """Send vectors in pgvector's binary form, and bound every statement (a stuck query fails and is retried)."""
+    conn.adapters.register_dumper(Embedding, _EmbeddingDumper)
+    conn.execute("SELECT set_config('statement_timeout', %s, false)", (_STATEMENT_TIMEOUT,))
+
+
+def _where(scope: VectorScope) -> tuple[sql.Composable, list[Any]]:
+    """Return the filter for a scope and its parameters: values are bound, never pasted."""
+    clauses: list[sql.Composable] = [sql.SQL('"user" = %s')]
+    params: list[Any] = [escape(scope.user)]
+    for column, value in (("namespace", scope.namespace), ("session_id", scope.session_id)):
+        if value is not None:
+            clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+            params.append(escape(value))
+    if scope.since_ts is not None:
+        clauses.append(sql.SQL("created_ts >= %s"))
+        params.append(float(scope.since_ts))
+    if scope.until_ts is not None:
+        clauses.append(sql.SQL("created_ts <= %s"))
+        params.append(float(scope.until_ts))
+    if scope.ids is not None:
+        clauses.append(sql.SQL("id = ANY(%s)"))
+        # An id holding NUL cannot be in the table (Postgres text cannot hold it): leaving it out changes nothing.
+        params.append(sorted(i for i in scope.ids if "\x00" not in i))
+    return sql.SQL(" AND ").join(clauses), params
+
+
+def escape(value: str) -> str:
+    """Return a filter value storable as Postgres text: NUL becomes \\0, and backslashes double to keep it unique."""
+    return value.replace("\\", "\\\\").replace("\x00", "\\0")
+
+
+def physical_name(name: str) -> str:
+    """Return the table name in the database: the index key, shortened with a digest when Postgres would cut it."""
+    if len(name) <= _MAX_NAME:
+        return name
+    return f"{name[: _MAX_NAME - 9]}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """A vector bound as a parameter in pgvector's binary form (`%b::vector`): no text to format or parse."""
+
+    values: Vector
+
+
+class _EmbeddingDumper(Dumper):
+    """pgvector's binary input (vector_recv): dimensions and a reserved word as int16, then big-endian float4."""
+
+    format = Format.BINARY
+
+    def dump(self, obj: Embedding) -> bytes:
+        values = np.asarray(obj.values, dtype=">f4").ravel()
+        return struct.pack(">HH", values.size, 0) + values.tobytes()
