@@ -20,6 +20,10 @@ WORD_THRESHOLD = 0.5
 OUTDATED_THRESHOLD = 0.85
 # Fewer content words than this say too little to call two memories twins ("Thanks!", "Sounds good.").
 MIN_TWIN_WORDS = 4
+# The word side of `similar` searches the new memory's longest content words only (long words are the rarer ones):
+# a memory sharing half its words shares some of these, and an FTS query of every word of a chat-sized memory
+# cost remember 37 ms at 10k memories against 2.4 ms for eight.
+SIMILAR_TERMS = 8
 # How many candidates each side looks at, and how many similar memories `remember` returns at most.
 POOL = 8
 MAX_SIMILAR = 3
@@ -31,6 +35,13 @@ def word_overlap(a: str, b: str) -> float:
     if not left or not right:
         return 0.0
     return 2 * len(left & right) / (len(left) + len(right))
+
+
+def similar_terms(text: str) -> list[str]:
+    """Return the words `similar` searches for: the text's longest content words (in the text's order)."""
+    terms = keyword_terms(text)
+    longest = set(sorted(terms, key=len, reverse=True)[:SIMILAR_TERMS])
+    return [t for t in terms if t in longest]
 
 
 def closeness(cosine: float | None, overlap: float) -> float | None:
