@@ -65,7 +65,8 @@ class Facts:
         flagged = near.outdated([(h.id, h.created_at, h.content) for h in hits if h.superseded_by is None])
         if not flagged:
             return hits
-        ordered = [h.model_copy(update={"possibly_outdated": flagged.get(h.id)}) for h in hits]
+        # A flag recall already set (recall/near.py prefer_current) stays when the twin test finds none.
+        ordered = [h.model_copy(update={"possibly_outdated": flagged.get(h.id, h.possibly_outdated)}) for h in hits]
         # The newer twin moves up to just before the older when it ranked below it: the older slides down one
         # place and nothing else moves (twins say the same, so what the top ranks say stays the same).
         for old_id, new_id in flagged.items():
