@@ -58,13 +58,17 @@ async def test_the_newer_already_above_stays_and_the_older_is_still_flagged() ->
 
 
 @pytest.mark.anyio
-async def test_same_day_long_memories_and_candidates_past_the_look_are_left_as_ranked() -> None:
+async def test_same_day_long_questions_and_candidates_past_the_look_are_left_as_ranked() -> None:
     same_day = NEW.model_copy(update={"created_at": "2024-01-01T08:00:00+00:00"})
     assert await _order(_ranked(OLD, OTHER, same_day), 0.9) == (["old", "other", "new"], {})
     long = NEW.model_copy(update={"content": NEW.content + " x" * near.FACT_CHARS})
     embed = _embed({OLD.content: [1.0, 0.0, 0.0], long.content: [1.0, 0.0, 0.0]})
     order, flagged = await near.prefer_current(_ranked(OLD, OTHER, long), embed, 5)
     assert [m.id for _, m in order] == ["old", "other", "new"] and flagged == {}
+    question = NEW.model_copy(update={"content": "Did we move to Porto last month?"})
+    embed = _embed({OLD.content: [1.0, 0.0, 0.0], question.content: [1.0, 0.0, 0.0]})
+    order, flagged = await near.prefer_current(_ranked(OLD, OTHER, question), embed, 5)
+    assert [m.id for _, m in order] == ["old", "other", "new"] and flagged == {}  # a question states no fact
     fillers = [_memory(f"f{n}", f"filler {n}", "2023-01-01T00:00:00+00:00") for n in range(near.CURRENT_LOOK)]
     assert (await _order(_ranked(OLD, *fillers, NEW), 0.9))[1] == {}
 

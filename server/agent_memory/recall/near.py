@@ -126,7 +126,8 @@ def clusters(memories: list[tuple[str, str]]) -> list[list[str]]:
 # among the first CURRENT_LOOK candidates, said on different days, the newer moves to just above the older when
 # their vectors are at least CURRENT_LIFT close (a preference between two answers to the same question), and the
 # older is flagged only at CURRENT_FLAG (a claim: "this may be outdated"). Measured: docs/quality.md.
-FACT_CHARS = 300  # longer memories are chat turns or notes, not a fact that changes; left as ranked
+# Longer memories are chat turns or notes, and questions state nothing: neither is a fact that changes.
+FACT_CHARS = 300
 CURRENT_LOOK = 8
 CURRENT_LIFT = 0.3
 CURRENT_FLAG = 0.5
@@ -138,7 +139,7 @@ Embed = Callable[[Sequence[str]], Awaitable[Vectors]]
 
 async def prefer_current(ranked: Ranked, embed: Embed, limit: int) -> tuple[Ranked, dict[str, str]]:
     """Return the candidates, the newer statement of a top hit's fact just above it, and older id -> newer id."""
-    looked = [m for _, m in ranked[:CURRENT_LOOK] if len(m.content) <= FACT_CHARS and m.superseded_by is None]
+    looked = [m for _, m in ranked[:CURRENT_LOOK] if _statement(m)]
     tops = {m.id for _, m in ranked[:limit]}
     if len(looked) < 2 or not tops & {m.id for m in looked}:
         return ranked, {}
@@ -165,6 +166,12 @@ async def prefer_current(ranked: Ranked, embed: Embed, limit: int) -> tuple[Rank
             order.pop(place[new.id])
             order.insert(place[old.id], (order[place[old.id]][0], new))
     return order, flagged
+
+
+def _statement(memory: Memory) -> bool:
+    """Return whether a memory may state a fact that changes: short, not a question, not already replaced."""
+    text = memory.content.rstrip()
+    return len(text) <= FACT_CHARS and not text.endswith("?") and memory.superseded_by is None
 
 
 def _stamp(memory: Memory) -> float:
