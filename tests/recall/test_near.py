@@ -58,24 +58,22 @@ async def test_the_newer_already_above_stays_and_the_older_is_still_flagged() ->
 
 
 @pytest.mark.anyio
-async def test_same_day_long_questions_and_candidates_past_the_look_are_left_as_ranked() -> None:
+async def test_same_day_long_and_question_memories_are_left_as_ranked() -> None:
     same_day = NEW.model_copy(update={"created_at": "2024-01-01T08:00:00+00:00"})
     assert await _order(_ranked(OLD, OTHER, same_day), 0.9) == (["old", "other", "new"], {})
-    long = NEW.model_copy(update={"content": NEW.content + " x" * near.FACT_CHARS})
-    embed = _embed({OLD.content: [1.0, 0.0, 0.0], long.content: [1.0, 0.0, 0.0]})
-    order, flagged = await near.prefer_current(_ranked(OLD, OTHER, long), embed, 5)
-    assert [m.id for _, m in order] == ["old", "other", "new"] and flagged == {}
-    question = NEW.model_copy(update={"content": "Did we move to Porto last month?"})
-    embed = _embed({OLD.content: [1.0, 0.0, 0.0], question.content: [1.0, 0.0, 0.0]})
-    order, flagged = await near.prefer_current(_ranked(OLD, OTHER, question), embed, 5)
-    assert [m.id for _, m in order] == ["old", "other", "new"] and flagged == {}  # a question states no fact
-    fillers = [_memory(f"f{n}", f"filler {n}", "2023-01-01T00:00:00+00:00") for n in range(near.CURRENT_LOOK)]
-    assert (await _order(_ranked(OLD, *fillers, NEW), 0.9))[1] == {}
+    for content in (NEW.content + " x" * near.FACT_CHARS, "Did we move to Porto last month?"):
+        changed = NEW.model_copy(update={"content": content})
+        embed = _embed({OLD.content: [1.0, 0.0, 0.0], content: [1.0, 0.0, 0.0]})
+        order, flagged = await near.prefer_current(_ranked(OLD, OTHER, changed), embed, 5)
+        assert [m.id for _, m in order] == ["old", "other", "new"] and flagged == {}, content
 
 
 @pytest.mark.anyio
-async def test_an_older_statement_below_the_limit_is_not_a_top_hit_to_replace() -> None:
-    assert await _order(_ranked(OTHER, OLD, NEW), 0.9, limit=1) == (["other", "old", "new"], {})
+async def test_only_the_order_of_the_hits_changes_never_which_are_returned() -> None:
+    fillers = [_memory(f"f{n}", f"filler {n}", "2023-01-01T00:00:00+00:00") for n in range(3)]
+    ids, flagged = await _order(_ranked(OLD, *fillers, NEW), 0.9, limit=4)
+    assert ids == ["old", "f0", "f1", "f2"] and flagged == {}  # the newer statement was not among the hits
+    assert await _order(_ranked(OTHER, OLD, NEW), 0.9, limit=2) == (["other", "old"], {})
 
 
 @pytest.mark.anyio
@@ -85,3 +83,4 @@ async def test_a_failing_model_leaves_the_ranking_as_it_is() -> None:
 
     ranked = _ranked(OLD, OTHER, NEW)
     assert await near.prefer_current(ranked, broken, 5) == (ranked, {})
+    assert await near.prefer_current(ranked, broken, 2) == (ranked[:2], {})

@@ -120,16 +120,15 @@ def clusters(memories: list[tuple[str, str]]) -> list[list[str]]:
     return [g for g in groups.values() if len(g) > 1]
 
 
-# Prefer the current fact when nobody marked it (recall, before the hits are cut to the limit). A fact that
-# changed is usually reworded ("I live in Lisbon" / "We moved to Porto"): the old statement shares the question's
-# words and ranks first, the new one does not, yet it is among the first few candidates. Of two short statements
-# among the first CURRENT_LOOK candidates, said on different days, the newer moves to just above the older when
-# their vectors are at least CURRENT_LIFT close (a preference between two answers to the same question), and the
-# older is flagged only at CURRENT_FLAG (a claim: "this may be outdated"). Measured: docs/quality.md.
+# Prefer the current fact when nobody marked it (recall, on the hits it returns). A fact that changed is usually
+# reworded ("I live in Lisbon" / "We moved to Porto"): the old statement shares the question's words and ranks
+# first, the new one does not, yet it is usually among the hits. Of two short statements among the hits, said on
+# different days, the newer moves to just above the older when their vectors are at least CURRENT_LIFT close (a
+# preference between two answers to the same question), and the older is flagged only at CURRENT_FLAG (a claim:
+# "this may be outdated"). Only the order changes, never which memories are returned. Measured: docs/quality.md.
 # Longer memories are chat turns or notes, and questions state nothing: neither is a fact that changes.
 FACT_CHARS = 300
-CURRENT_LOOK = 8
-CURRENT_LIFT = 0.3
+CURRENT_LIFT = 0.25
 CURRENT_FLAG = 0.5
 CURRENT_GAP_SECONDS = 86_400.0  # said the same day: a repeat, not a change
 
@@ -138,24 +137,24 @@ Embed = Callable[[Sequence[str]], Awaitable[Vectors]]
 
 
 async def prefer_current(ranked: Ranked, embed: Embed, limit: int) -> tuple[Ranked, dict[str, str]]:
-    """Return the candidates, the newer statement of a top hit's fact just above it, and older id -> newer id."""
-    looked = [m for _, m in ranked[:CURRENT_LOOK] if _statement(m)]
-    tops = {m.id for _, m in ranked[:limit]}
-    if len(looked) < 2 or not tops & {m.id for m in looked}:
-        return ranked, {}
+    """Return the hits (the first `limit`), the newer statement of a fact just above the older, and older -> newer."""
+    hits = ranked[:limit]
+    looked = [m for _, m in hits if _statement(m)]
+    if len(looked) < 2:
+        return hits, {}
     try:
         vectors = np.asarray(await embed([m.content for m in looked]), dtype=np.float32)
     except BackendError as exc:  # the ranking stands as it is
         logger.warning("could not compare near statements; ranked as found: %s", exc)
-        return ranked, {}
+        return hits, {}
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     close = vectors @ vectors.T
     times = [_stamp(m) for m in looked]
-    order, moved, flagged = list(ranked), set(), {}
+    order, moved, flagged = list(hits), set(), {}
     for i, old in enumerate(looked):
         newer = [j for j in range(len(looked)) if times[j] - times[i] >= CURRENT_GAP_SECONDS and j not in moved]
         best = max(newer, key=lambda j: close[i, j], default=None)
-        if old.id not in tops or best is None or close[i, best] < CURRENT_LIFT:
+        if best is None or close[i, best] < CURRENT_LIFT:
             continue
         moved.add(i)
         new = looked[best]

@@ -108,14 +108,13 @@ async def run(store: MemoryStore, user: str, vectors: VectorSearch, request: Req
     vector = await embedding
     semantic = await search.semantic(vector, request.filters, window)
     unindexed = await search.newest(vector, request.filters) if semantic and vector is not None else 0
-    ranked = _ranked(candidates, request.text, request.now)
+    ranked = _ranked(candidates, request.text, request.now)[: request.limit]
     # Issue 15 (facts that change), kept apart from the ranking above: of two close statements said on different
-    # days, the newer first and the older flagged possibly_outdated (recall/near.py). Not when the query names a
-    # time: it asks what was said then, not what holds now.
+    # days among the hits, the newer first and the older flagged possibly_outdated (recall/near.py). Not when the
+    # query names a time: it asks what was said then, not what holds now.
     outdated: dict[str, str] = {}
     if semantic and frame is None:
         ranked, outdated = await near.prefer_current(ranked, vectors.embed_texts, request.limit)
-    ranked = ranked[: request.limit]
     fitting = score.pack([m.content for _, m in ranked], request.max_tokens)
     hits = [_hit(m, value, outdated.get(m.id)) for value, m in ranked[:fitting]]
     return Outcome(hits=hits, omitted=len(ranked) - fitting, semantic=semantic, unindexed=unindexed)
