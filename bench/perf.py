@@ -187,6 +187,8 @@ def rss_mb(pid: int, field: str = "VmHWM") -> float:
 def params(data_dir: Path) -> StdioServerParameters:
     """Return the stdio launch parameters for the real console script on a data dir."""
     env = {"AGENT_MEMORY_DATA_DIR": str(data_dir), "PATH": os.environ.get("PATH", "")}
+    if "PYTHONPATH" in os.environ:  # to time another checkout's code with this venv (a base commit)
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     return StdioServerParameters(command=BIN, args=["serve"], env=env)
 
 

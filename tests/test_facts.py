@@ -201,6 +201,20 @@ async def test_remember_lists_near_memories_of_the_namespace_and_never_supersede
     assert light.id not in [s.id for s in replaced.similar] and replaced.superseded == [light.id]
 
 
+async def test_remember_never_waits_for_a_busy_model_and_says_similar_kept_to_shared_words(
+    service: MemoryService,
+) -> None:
+    dark = await service.remember("Dana prefers dark mode in the code editor at work.")
+    assert await service.wait_indexed(30) is None
+    with service._model._lock:  # an indexing batch holds the model
+        light = await service.remember("Dana prefers light mode in the code editor at work.")
+    assert [s.id for s in light.similar] == [dark.id]  # the word side still finds the repeat
+    assert light.note is not None and "sharing words only" in light.note
+    assert await service.wait_indexed(30) is None  # the model free again
+    free = await service.remember("Dana prefers sepia mode in the code editor at work.")
+    assert free.note is None and dark.id in [s.id for s in free.similar]
+
+
 async def test_upkeep_purges_expired_memories_from_store_summaries_and_index(service: MemoryService) -> None:
     now = datetime(2030, 1, 1, tzinfo=UTC)
     service.clock = lambda: now

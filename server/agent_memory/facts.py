@@ -17,7 +17,6 @@ from agent_memory.errors import BackendError, NotFound
 from agent_memory.index.indexer import Indexer
 from agent_memory.models import Hit, Memory, Similar, TidyReport
 from agent_memory.recall import near
-from agent_memory.recall.terms import search_terms
 from agent_memory.store.protocol import MemoryStore
 from agent_memory.store.rows import Filters
 from agent_memory.write import prepare
@@ -28,6 +27,11 @@ logger = logging.getLogger(__name__)
 # How often a running service purges expired memories and retries vector deletions that failed.
 UPKEEP_SECONDS = 300.0
 UPKEEP_BATCH = 500
+# Said when `similar` kept to shared words because the model was embedding other memories right then.
+BUSY_NOTE = (
+    "similar lists memories sharing words only (the model was busy indexing): if the memory this replaces is not"
+    " listed, recall its subject."
+)
 # `tidy` compares at most this many current memories of a namespace (the oldest).
 TIDY_MAX = 50_000
 
@@ -61,7 +65,8 @@ class Facts:
         flagged = near.outdated([(h.id, h.created_at, h.content) for h in hits if h.superseded_by is None])
         if not flagged:
             return hits
-        ordered = [h.model_copy(update={"possibly_outdated": flagged.get(h.id)}) for h in hits]
+        # A flag recall already set (recall/near.py prefer_current) stays when the twin test finds none.
+        ordered = [h.model_copy(update={"possibly_outdated": flagged.get(h.id, h.possibly_outdated)}) for h in hits]
         # The newer twin moves up to just before the older when it ranked below it: the older slides down one
         # place and nothing else moves (twins say the same, so what the top ranks say stays the same).
         for old_id, new_id in flagged.items():
@@ -138,23 +143,20 @@ class Facts:
 
     async def similar(
         self, new_id: str, content: str, namespace: str, skip: Sequence[str], *, by_vector: bool = True
-    ) -> list[Similar]:
-        """Return the existing current memories of the namespace very close to a new one (not those it replaced).
+    ) -> tuple[list[Similar], str | None]:
+        """Return the existing current memories of the namespace very close to a new one (not those it replaced),
+        and a note for the caller when the meaning side was skipped because the model was busy.
 
         `by_vector` False keeps to shared words: a turn of a named conversation is a chat log, not a fact, and
         embedding each turn a second time cut LongMemEval ingest from 175 to 3.5 memories/s.
         """
         user, scope = self.settings.user, Filters(namespace=namespace, now_ts=self.clock().timestamp())
-        found = {m.id: m for m, _ in await self._store.keyword_search(user, search_terms(content), scope, near.POOL)}
-        cosines: dict[str, float] = {}
-        # Never waits for the model or the index: remember answers at once, the word side still finds repeats.
-        if by_vector and self._model.ready and self._indexer.vectors is not None:
-            try:
-                vector = await self._model.embed_query(content)
-                for memory_id, cosine, _ in await self._indexer.nearest(vector, user, scope, near.POOL):
-                    cosines[memory_id] = max(cosine, cosines.get(memory_id, -1.0))
-            except BackendError as exc:
-                logger.warning("similar memories by vector failed; by words only: %s", exc)
+        # The two sides at once: the keyword search runs on the store's thread, the vector side on others.
+        words, (cosines, note) = await asyncio.gather(
+            self._store.keyword_search(user, near.similar_terms(content), scope, near.POOL),
+            self._near_by_vector(content, scope) if by_vector else _nothing(),
+        )
+        found = {m.id: m for m, _ in words}
         missing = [i for i in cosines if i not in found]
         found.update(await self._store.by_ids(user, missing, scope))
         close: list[Similar] = []
@@ -163,4 +165,24 @@ class Facts:
             if value is not None and memory_id != new_id and memory_id not in skip:
                 close.append(Similar(id=memory_id, content=memory.content, created_at=memory.created_at, score=value))
         close.sort(key=lambda s: s.score, reverse=True)
-        return [s.model_copy(update={"score": round(s.score, 3)}) for s in close[: near.MAX_SIMILAR]]
+        return [s.model_copy(update={"score": round(s.score, 3)}) for s in close[: near.MAX_SIMILAR]], note
+
+    async def _near_by_vector(self, content: str, scope: Filters) -> tuple[dict[str, float], str | None]:
+        """Return the cosines of the memories nearest a new one, and a note when the model was too busy to say."""
+        cosines: dict[str, float] = {}
+        # Never waits for the model or the index: remember answers at once, the word side still finds repeats.
+        if not self._model.ready or self._indexer.vectors is None:
+            return cosines, None
+        try:
+            vector = await self._model.embed_query_now(content)
+            if vector is None:
+                return cosines, BUSY_NOTE
+            for memory_id, cosine, _ in await self._indexer.nearest(vector, self.settings.user, scope, near.POOL):
+                cosines[memory_id] = max(cosine, cosines.get(memory_id, -1.0))
+        except BackendError as exc:
+            logger.warning("similar memories by vector failed; by words only: %s", exc)
+        return cosines, None
+
+
+async def _nothing() -> tuple[dict[str, float], str | None]:
+    return {}, None

@@ -192,10 +192,16 @@ class MemoryService(Facts, Operations, Browsing, Summaries):
         row, redacted = prepare.new_row(item, self.settings, self.session_id)
         row = replace(row, supersedes=replaced, expires_at=expires)
         [inserted] = await self._store.insert_many([row])
-        if not inserted.duplicate:
-            self._indexer.notify()
+        try:
+            # Before the indexer wakes: it would take the model for this very memory, and `similar` would wait.
+            similar, busy = await self.similar(
+                inserted.id, row.content, row.namespace, replaced, by_vector=not row.in_conversation
+            )
+        finally:
+            if not inserted.duplicate:
+                self._indexer.notify()
         status = self.status()
-        notes = [status.message] if status.message else []
+        notes = [m for m in (status.message, busy) if m]
         if redacted:
             notes.insert(0, prepare.redaction_note(redacted))
         passed = [i for i in inserted.superseded if i not in replaced]
@@ -208,9 +214,7 @@ class MemoryService(Facts, Operations, Browsing, Summaries):
             redacted=list(redacted),
             superseded=list(inserted.superseded),
             expires_at=None if expires is None else facts.stamp(expires),
-            similar=await self.similar(
-                inserted.id, row.content, row.namespace, replaced, by_vector=not row.in_conversation
-            ),
+            similar=similar,
             note=" ".join(notes) or None,
         )
 

@@ -21,7 +21,7 @@ from agent_memory.embedding.chunking import speaker
 from agent_memory.embedding.pooling import Vectors
 from agent_memory.errors import BackendError
 from agent_memory.models import Hit, Memory
-from agent_memory.recall import neighbours, score, timeframe
+from agent_memory.recall import near, neighbours, score, timeframe
 from agent_memory.recall.terms import search_terms
 from agent_memory.store.protocol import MemoryStore
 from agent_memory.store.rows import Filters
@@ -113,8 +113,14 @@ async def run(store: MemoryStore, user: str, vectors: VectorSearch, request: Req
     semantic = await search.semantic(vector, request.filters, window)
     unindexed = await search.newest(vector, request.filters) if semantic and vector is not None else 0
     ranked = _ranked(candidates, request.text, request.now)[: request.limit]
+    # Issue 15 (facts that change), kept apart from the ranking above: of two close statements said on different
+    # days among the hits, the newer first and the older flagged possibly_outdated (recall/near.py). Not when the
+    # query names a time: it asks what was said then, not what holds now.
+    outdated: dict[str, str] = {}
+    if semantic and frame is None:
+        ranked, outdated = await near.prefer_current(ranked, vectors.embed_texts, request.limit)
     fitting = score.pack([m.content for _, m in ranked], request.max_tokens)
-    hits = [_hit(m, value) for value, m in ranked[:fitting]]
+    hits = [_hit(m, value, outdated.get(m.id)) for value, m in ranked[:fitting]]
     return Outcome(hits=hits, omitted=len(ranked) - fitting, semantic=semantic, unindexed=unindexed)
 
 
@@ -282,7 +288,7 @@ def _narrowed(filters: Filters, frame: timeframe.Timeframe) -> Filters | None:
     return replace(filters, since_ts=since, until_ts=until) if since <= until else None
 
 
-def _hit(memory: Memory, value: float) -> Hit:
+def _hit(memory: Memory, value: float, outdated: str | None = None) -> Hit:
     return Hit(
         id=memory.id,
         content=memory.content,
@@ -295,6 +301,7 @@ def _hit(memory: Memory, value: float) -> Hit:
         superseded_by=memory.superseded_by,
         superseded_at=memory.superseded_at,
         expires_at=memory.expires_at,
+        possibly_outdated=outdated,
     )
 
 
