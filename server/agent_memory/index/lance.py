@@ -126,6 +126,15 @@ class LanceVectorIndex:
             hits = self._table.search(vector, where, limit, nprobes=None)
         return hits
 
+    def first_vectors(self, ids: Sequence[str]) -> dict[str, Vector]:
+        """Return the vector of each memory's first window, for those held."""
+        if not ids:
+            return {}
+        with self._exact.searchable() as held:
+            if held is not None:
+                return held.first_vectors(ids)
+        return self._table.first_vectors(ids)
+
     def count(self) -> int:
         """Count memories in the index (their first windows)."""
         return self._table.count_memories()
@@ -214,6 +223,13 @@ class _Table:
             return [VectorHit(str(r["id"]), 1.0 - float(r["_distance"]), int(r["windows"])) for r in query.to_list()]
 
         return self._retry("search", run)
+
+    def first_vectors(self, ids: Sequence[str]) -> dict[str, Vector]:
+        """Return the vector of each memory's first window, read from the table."""
+        where = (col("chunk") == lit(0)) & col("id").isin(list(ids))
+        query = self._table.search().where(where).select(["id", "vector"]).limit(len(ids))  # type: ignore[attr-defined]
+        rows = self._retry("read", query.to_list)
+        return {str(r["id"]): np.asarray(r["vector"], dtype=np.float32) for r in rows}
 
     def count_memories(self) -> int:
         """Count memories (their first windows)."""

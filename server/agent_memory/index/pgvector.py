@@ -161,6 +161,16 @@ class PgVectorIndex:
         # A zero vector has no cosine distance (NaN): it is as far as anything can be.
         return [VectorHit(str(i), 0.0 if d != d else 1.0 - float(d), int(w)) for i, w, d in rows]
 
+    def first_vectors(self, ids: Sequence[str]) -> dict[str, Vector]:
+        """Return the vector of each memory's first window, for those held."""
+        if not ids:
+            return {}
+        query = sql.SQL("SELECT id, embedding::real[] FROM {t} WHERE chunk = 0 AND id = ANY(%s)").format(
+            t=sql.Identifier(self._name)
+        )
+        rows = self._run("read", lambda conn: conn.execute(query, (list(ids),)).fetchall())
+        return {str(i): np.asarray(v, dtype=np.float32) for i, v in rows}
+
     def count(self) -> int:
         """Count memories in the index (their first windows)."""
         return self._count("chunk = 0")

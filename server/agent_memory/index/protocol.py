@@ -86,6 +86,10 @@ class VectorIndex(Protocol):
         """Return up to `limit` nearest rows in scope, best first; a memory appears once per window found."""
         ...
 
+    def first_vectors(self, ids: Sequence[str]) -> dict[str, Vector]:
+        """Return the vector of each memory's first window (its whole text when chat-sized), for those held."""
+        ...
+
     def count(self) -> int:
         """Count memories in the index."""
         ...

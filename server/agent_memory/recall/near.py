@@ -133,7 +133,8 @@ CURRENT_FLAG = 0.5
 CURRENT_GAP_SECONDS = 86_400.0  # said the same day: a repeat, not a change
 
 Ranked = list[tuple[float, Memory]]
-Embed = Callable[[Sequence[str]], Awaitable[Vectors]]
+# The vectors of these memories, one row each (the index's, or embedded when it does not hold them yet).
+Embed = Callable[[Sequence[Memory]], Awaitable[Vectors]]
 
 
 async def prefer_current(ranked: Ranked, embed: Embed, limit: int) -> tuple[Ranked, dict[str, str]]:
@@ -143,7 +144,7 @@ async def prefer_current(ranked: Ranked, embed: Embed, limit: int) -> tuple[Rank
     if len(looked) < 2:
         return hits, {}
     try:
-        vectors = np.asarray(await embed([m.content for m in looked]), dtype=np.float32)
+        vectors = np.asarray(await embed(looked), dtype=np.float32)
     except BackendError as exc:  # the ranking stands as it is
         logger.warning("could not compare near statements; ranked as found: %s", exc)
         return hits, {}

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import Protocol
 
 import numpy as np
@@ -52,6 +53,10 @@ class VectorSearch(Protocol):
 
     def notify(self) -> None:
         """Say that memories are waiting to be embedded (another process may have written them)."""
+        ...
+
+    async def first_vectors(self, ids: Sequence[str]) -> dict[str, Vectors]:
+        """Return the index's vector of each memory's first window, for those it holds."""
         ...
 
 
@@ -118,10 +123,19 @@ async def run(store: MemoryStore, user: str, vectors: VectorSearch, request: Req
     # query names a time: it asks what was said then, not what holds now.
     outdated: dict[str, str] = {}
     if semantic and frame is None:
-        ranked, outdated = await near.prefer_current(ranked, vectors.embed_texts, request.limit)
+        ranked, outdated = await near.prefer_current(ranked, partial(_vectors_of, vectors), request.limit)
     fitting = score.pack([m.content for _, m in ranked], request.max_tokens)
     hits = [_hit(m, value, outdated.get(m.id)) for value, m in ranked[:fitting]]
     return Outcome(hits=hits, omitted=len(ranked) - fitting, semantic=semantic, unindexed=unindexed)
+
+
+async def _vectors_of(vectors: VectorSearch, memories: Sequence[Memory]) -> Vectors:
+    """Return memories' vectors: the index's, embedded only for those it does not hold yet."""
+    held = await vectors.first_vectors([m.id for m in memories])
+    missing = [m for m in memories if m.id not in held]
+    if missing:
+        held.update(zip([m.id for m in missing], await vectors.embed_texts([m.content for m in missing]), strict=True))
+    return np.stack([held[m.id] for m in memories])
 
 
 async def _window(
