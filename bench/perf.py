@@ -264,18 +264,21 @@ async def seed(data_dir: Path, texts: list[str], embedder: Embedder | None = Non
     }
 
 
-async def seeded(cache: Path, texts: list[str], real: int) -> tuple[Path, dict[str, Any]]:
+async def seeded(
+    cache: Path, texts: list[str], real: int, like: list[str] | None = None, name: str = "seed"
+) -> tuple[Path, dict[str, Any]]:
     """Return a cached seeded store of len(texts) memories, seeding it first if needed."""
     from agent_memory.index.indexer import table_name
 
     real = min(real, len(texts))
     # Keyed by the vector table too: a new row layout would otherwise make the server re-embed the whole store.
-    target = cache / f"seed-{len(texts)}-real-{real}-{table_name(DEFAULT_MODEL, 384)}"
+    target = cache / f"{name}-{len(texts)}-real-{real}-{table_name(DEFAULT_MODEL, 384)}"
     marker = target / "seeded.json"
     if marker.exists():
         return target, json.loads(marker.read_text())
     shutil.rmtree(target, ignore_errors=True)
-    embedder = SeedEmbedder(texts, real_vectors(cache, texts[:real]))
+    # `like`: texts whose real vectors stand for these (the same text under a shared prefix, say).
+    embedder = SeedEmbedder(texts, real_vectors(cache, (like or texts)[:real]))
     print(f"seeding {len(texts)} memories into {target} ...", file=sys.stderr, flush=True)
     info: dict[str, Any] = dict(await seed(target, texts, embedder))
     # Vector rows, not memories: a memory is embedded whole and by sentence (chunking.py).
@@ -332,7 +335,7 @@ SHARED = "project atlas weekly update:"
 
 async def all_match(cache: Path, texts: list[str], queries: list[str]) -> dict[str, Any]:
     """Measure recall over stdio on a store where every memory matches every query by keyword."""
-    source, _ = await seeded(cache, [f"{SHARED} {t}" for t in texts], 0)
+    source, _ = await seeded(cache, [f"{SHARED} {t}" for t in texts], len(texts), like=texts, name="allmatch")
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         data_dir = Path(tmp) / "data"
         shutil.copytree(source, data_dir)
