@@ -12,7 +12,7 @@ warm recalls over HTTP, on Postgres + pgvector and on the SQLite + LanceDB defau
 The load average (1 min) is recorded with each figure: the machine may be shared.
 
     .venv/bin/python bench/postgres_servers.py writes --servers 1,3 --writes 600
-    .venv/bin/python bench/postgres_servers.py writes --servers 1 --clients 1 --in-flight 1 --writes 200
+    .venv/bin/python bench/postgres_servers.py writes --servers 1 --clients 1 --in-flight 1 --writes 200 [--sqlite]
     .venv/bin/python bench/postgres_servers.py recall --memories 10000 --queries 200
 """
 
@@ -135,23 +135,24 @@ def writes(args: argparse.Namespace) -> list[dict[str, Any]]:
     results = []
     with postgres() as create, tempfile.TemporaryDirectory() as tmp:
         for count in [int(n) for n in args.servers.split(",")]:
-            database = create()
+            # --sqlite: one server on the default store, for comparison (a data dir holds one server's store).
+            database = None if args.sqlite else create()
             with ExitStack() as stack:
                 urls = [
                     stack.enter_context(
-                        http_process(["--database-url", database], env(Path(tmp) / f"{count}-{n}"), timeout=240)
+                        http_process(
+                            ["--database-url", database] if database else [],
+                            env(Path(tmp) / f"{count}-{n}"),
+                            timeout=240,
+                        )
                     )[0]
                     for n in range(count)
                 ]
                 for url in urls:
                     anyio.run(warm, url)
-                results.append(
-                    {
-                        "servers": count,
-                        "load_before": load(),
-                        **anyio.run(write_all, urls, args.writes, args.clients, args.in_flight),
-                    }
-                )
+                measured = anyio.run(write_all, urls, args.writes, args.clients, args.in_flight)
+                store = "sqlite + lancedb" if args.sqlite else "postgres + pgvector"
+                results.append({"store": store, "servers": count, "load_before": load(), **measured})
             print(json.dumps(results[-1]), file=sys.stderr)
     return results
 
@@ -216,6 +217,7 @@ def main() -> int:
     parser.add_argument("what", choices=["writes", "recall"])
     parser.add_argument("--servers", default="1,3")
     parser.add_argument("--writes", type=int, default=600)
+    parser.add_argument("--sqlite", action="store_true", help="writes: one server on SQLite + LanceDB instead")
     parser.add_argument("--clients", type=int, default=3, help="clients spread over the servers")
     parser.add_argument("--in-flight", type=int, default=4, help="calls each client keeps in flight")
     parser.add_argument("--memories", type=int, default=10_000)
