@@ -37,6 +37,15 @@ def http_server(
     args: Sequence[str] = (), env: dict[str, str] | None = None, timeout: float = 120
 ) -> Iterator[tuple[str, list[str]]]:
     """Start `agent-memory serve --transport http --port 0`; yield its URL and its stderr lines; always stop it."""
+    with http_process(args, env, timeout) as (url, seen, _):
+        yield url, seen
+
+
+@contextmanager
+def http_process(
+    args: Sequence[str] = (), env: dict[str, str] | None = None, timeout: float = 120
+) -> Iterator[tuple[str, list[str], subprocess.Popen[bytes]]]:
+    """Like http_server, and yield the process too (to kill it); stopping an already dead one is fine."""
     command = [console_script(), "serve", "--transport", "http", "--port", "0", *args]
     proc = subprocess.Popen(
         command, env=env or clean_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -61,7 +70,7 @@ def http_server(
                 raise RuntimeError(f"server exited with {proc.wait()} before it was ready: {seen}")
             if line.startswith(READY):
                 break
-        yield line.removeprefix(READY), seen
+        yield line.removeprefix(READY), seen, proc
     finally:
         proc.terminate()
         try:

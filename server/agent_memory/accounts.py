@@ -3,7 +3,9 @@
 Passwords are hashed with scrypt from the standard library (memory-hard, no compiled dependency to ship).
 Codes and tokens are 256-bit random strings, so a plain SHA-256 is enough to store them: nothing to guess.
 A client secret is an HMAC of its client id under a key kept in a file beside the database, never in it, so
-a copy of the database alone holds no secret that works.
+a copy of the database alone holds no secret that works. On a shared Postgres database the servers have data
+dirs of their own, so the key lives in the database's kv table instead (the first server's key file wins):
+otherwise a client registered through one server would be refused by the others.
 """
 
 from __future__ import annotations
@@ -116,6 +118,14 @@ class Accounts:
         self._store = store
         self._data_dir = data_dir
         self.clock = clock
+        self._shared_key: bytes | None = None
+
+    async def share_client_key(self) -> None:
+        """Use the database's client-secret key when the store is shared (Postgres); a no-op on SQLite."""
+        path = self._data_dir / _KEY_FILE
+        candidate = path.read_bytes() if path.exists() else secrets.token_bytes(32)
+        shared = await self._store.shared_client_key(candidate.hex())
+        self._shared_key = bytes.fromhex(shared) if shared is not None else None
 
     async def set_user(self, name: str, password: str) -> bool:
         """Add a user who signs in with this password, or reset their password; return whether they are new."""
@@ -150,6 +160,8 @@ class Accounts:
         return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
     def _client_key(self) -> bytes:
+        if self._shared_key is not None:
+            return self._shared_key
         path = self._data_dir / _KEY_FILE
         try:
             return path.read_bytes()

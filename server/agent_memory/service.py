@@ -135,6 +135,7 @@ class MemoryService(Facts, Operations, Browsing, Summaries):
         else:
             model.start()
         service = cls(settings, store, model)
+        await service.accounts.share_client_key()
         service._indexer.start()
         service._upkeep = asyncio.create_task(service.upkeep_loop())
         return service

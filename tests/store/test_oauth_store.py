@@ -170,3 +170,37 @@ async def test_a_client_secret_is_derived_from_a_key_file_and_never_stored(
     assert acc.client_secret("client-1") != acc.client_secret("client-2")
     assert first[0] is not None and first[0].encode() not in tables.dump()
     assert (tables.dir / "oauth-client.key").stat().st_size == 32
+
+
+async def test_servers_on_one_postgres_database_derive_the_same_client_secrets(pg_url: str, tmp_path: Path) -> None:
+    """Each server has a data dir (and key file) of its own; the first one's key, kept in the database, wins."""
+    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+    for path in (first_dir, second_dir):
+        path.mkdir()
+    (first_dir / "oauth-client.key").write_bytes(b"k" * 32)  # an existing single server's key carries over
+    stores = [await open_store(Settings(data_dir=d, database_url=pg_url)) for d in (first_dir, second_dir)]
+    try:
+        first, second = Accounts(stores[0].oauth, first_dir), Accounts(stores[1].oauth, second_dir)
+        before = first.client_secret("client-1")
+        await first.share_client_key()
+        await second.share_client_key()
+        assert first.client_secret("client-1") == second.client_secret("client-1") == before
+        assert first.client_secret("client-2") != first.client_secret("client-1")
+        assert not (second_dir / "oauth-client.key").exists()
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_the_client_key_is_in_the_data_dir_on_sqlite_and_in_the_database_on_postgres(settings: Settings) -> None:
+    store = await open_store(settings)
+    try:
+        accounts = Accounts(store.oauth, settings.data_dir)
+        await accounts.share_client_key()
+        secret = accounts.client_secret("client-1")
+        again = Accounts(store.oauth, settings.data_dir)
+        await again.share_client_key()
+        assert again.client_secret("client-1") == secret
+        assert (settings.data_dir / "oauth-client.key").exists() == (settings.database_url is None)
+    finally:
+        await store.close()

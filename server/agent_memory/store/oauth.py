@@ -139,6 +139,10 @@ class OAuthStore(Protocol):
         """Return every live grant, newest first."""
         ...
 
+    async def shared_client_key(self, candidate: str) -> str | None:
+        """Return the client-secret key the servers of a shared database use (`candidate` if none yet), or None."""
+        ...
+
 
 class SQLiteOAuth:
     """The sign-in tables, on the store's one connection and its write transactions."""
@@ -146,6 +150,10 @@ class SQLiteOAuth:
     def __init__(self, db: aiosqlite.Connection, transaction: Transaction) -> None:
         self._db = db
         self._transaction = transaction
+
+    async def shared_client_key(self, candidate: str) -> str | None:
+        """Return None: one SQLite file has one server's data dir, which keeps the key in a file beside it."""
+        return None
 
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         async with self._db.execute(sql, params) as cur:

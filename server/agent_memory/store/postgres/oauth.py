@@ -13,6 +13,8 @@ from typing import Any
 from agent_memory.store.oauth import CodeRow, FamilyRow, TokenRow, token_row, token_values
 from agent_memory.store.postgres.pool import Conn, Database, run
 
+# The kv key of the OAuth client-secret key: every server of one database must derive the same client secrets.
+_CLIENT_KEY = "oauth_client_key"
 _TOKEN_COLUMNS = "token_hash, kind, client_id, owner, scopes, resource, family, created_ts, expires_ts, used"
 
 
@@ -145,6 +147,14 @@ class PgOAuth:
             await run(conn, "UPDATE oauth_codes SET used = TRUE WHERE family = %s", (family,))
             cur = await run(conn, "DELETE FROM oauth_tokens WHERE family = %s", (family,))
             return cur.rowcount
+
+    async def shared_client_key(self, candidate: str) -> str | None:
+        """Return the key in the kv table, storing `candidate` first if there is none (the first server wins)."""
+        async with self._db.transaction() as conn:
+            await conn.execute("INSERT INTO kv VALUES (%s, %s) ON CONFLICT (key) DO NOTHING", (_CLIENT_KEY, candidate))
+        row = await self._db.one("SELECT value FROM kv WHERE key = %s", (_CLIENT_KEY,))
+        assert row is not None  # kv rows are never deleted
+        return str(row[0])
 
     async def families(self) -> list[FamilyRow]:
         """Return every live grant, newest first."""
