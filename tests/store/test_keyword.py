@@ -1,4 +1,4 @@
-"""Keyword search stays bounded on words most memories contain, and still finds an old rare match."""
+"""Keyword search stays bounded on words most memories contain, and still finds an old rare match (both stores)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from agent_memory.store import keyword
+from agent_memory.store.protocol import MemoryStore
 from agent_memory.store.rows import Filters, NewRow
 from agent_memory.store.sqlite import SQLiteStore
 
@@ -19,10 +20,24 @@ def _row(n: int, content: str, namespace: str = "default") -> NewRow:
     return NewRow(f"m{n}", "u", namespace, "s", "user", content, f"h{n}", [], {}, now)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest) -> str | None:
+    """The Postgres database of this test, or None for SQLite (the server starts outside the event loop)."""
+    return str(request.getfixturevalue("pg_url")) if request.param == "postgres" else None
+
+
 @pytest.fixture
-async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SQLiteStore:
+async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str | None) -> MemoryStore:
     monkeypatch.setattr(keyword, "COMMON_ROWS", 10)
-    opened = await SQLiteStore.open(tmp_path / "memory.sqlite3")
+    opened: MemoryStore
+    if url is not None:
+        from agent_memory.store.postgres import PostgresStore
+        from agent_memory.store.postgres import keyword as pg_keyword
+
+        monkeypatch.setattr(pg_keyword, "COMMON_ROWS", 10)
+        opened = await PostgresStore.open(url)
+    else:
+        opened = await SQLiteStore.open(tmp_path / "memory.sqlite3")
     # The oldest memory holds the rare word; 40 later ones share only the common word.
     rows = [_row(0, "the project moved to Porto last spring")]
     rows += [_row(n, f"a note about the project, number {n}") for n in range(1, 41)]
@@ -30,7 +45,7 @@ async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SQLiteStore:
     return opened
 
 
-async def test_a_common_word_is_ranked_only_among_its_newest_matches(store: SQLiteStore) -> None:
+async def test_a_common_word_is_ranked_only_among_its_newest_matches(store: MemoryStore) -> None:
     try:
         found = await store.keyword_search("u", ["project"], Filters(namespace="default"), 100)
         ids = {m.id for m, _ in found}
@@ -39,7 +54,7 @@ async def test_a_common_word_is_ranked_only_among_its_newest_matches(store: SQLi
         await store.close()
 
 
-async def test_an_old_rare_match_is_still_found_first_beside_a_common_word(store: SQLiteStore) -> None:
+async def test_an_old_rare_match_is_still_found_first_beside_a_common_word(store: MemoryStore) -> None:
     try:
         found = await store.keyword_search("u", ["porto", "project"], Filters(namespace="default"), 5)
         assert found[0][0].id == "m0"
@@ -48,7 +63,7 @@ async def test_an_old_rare_match_is_still_found_first_beside_a_common_word(store
         await store.close()
 
 
-async def test_a_narrow_scope_is_ranked_within_itself_under_the_bound(store: SQLiteStore) -> None:
+async def test_a_narrow_scope_is_ranked_within_itself_under_the_bound(store: MemoryStore) -> None:
     try:
         await store.insert_many([_row(100, "project notes kept apart", namespace="side")])
         found = await store.keyword_search("u", ["project"], Filters(namespace="side"), 5)
@@ -57,7 +72,7 @@ async def test_a_narrow_scope_is_ranked_within_itself_under_the_bound(store: SQL
         await store.close()
 
 
-async def test_words_under_the_bound_rank_every_match(store: SQLiteStore) -> None:
+async def test_words_under_the_bound_rank_every_match(store: MemoryStore) -> None:
     try:
         await store.insert_many([_row(200 + n, f"spring cleaning, round {n}") for n in range(5)])
         found = await store.keyword_search("u", ["spring"], Filters(namespace="default"), 100)

@@ -12,7 +12,7 @@ import psycopg
 
 from agent_memory.errors import BackendError
 from agent_memory.models import Memory
-from agent_memory.store.postgres import writes
+from agent_memory.store.postgres import keyword, writes
 from agent_memory.store.postgres.history import History
 from agent_memory.store.postgres.indexing import LEASE_SECONDS, PendingRows
 from agent_memory.store.postgres.oauth import PgOAuth
@@ -21,12 +21,9 @@ from agent_memory.store.postgres.schema import migrate
 from agent_memory.store.postgres.side import PgBrowse, PgSummaries
 from agent_memory.store.postgres.sql import (
     COLUMNS,
-    RANK_NORMALISATION,
-    RANK_WEIGHTS,
     WIDTH,
     like_prefix,
     memory_from_row,
-    tsquery,
     where,
 )
 from agent_memory.store.rows import Filters, Inserted, Neighbours, NewRow
@@ -116,17 +113,7 @@ class PostgresStore(History, PendingRows):
         self, user: str, terms: Sequence[str], filters: Filters, limit: int
     ) -> list[tuple[Memory, float]]:
         """Return memories matching any of the terms, best first, ranked by ts_rank_cd (higher is better)."""
-        if not terms:
-            return []
-        query, query_params = tsquery(terms)
-        clause, params = where(filters, user)
-        # The query inline (twice), not joined from a subquery: only then does the planner use the GIN index.
-        sql = (
-            f"SELECT {COLUMNS}, ts_rank_cd({RANK_WEIGHTS}, m.search, {query}, {RANK_NORMALISATION}) AS score"
-            f" FROM memories m WHERE m.search @@ {query} AND {clause} ORDER BY score DESC, m.pos LIMIT %s"
-        )
-        rows = await self._db.all(sql, [*query_params, *query_params, *params, limit])
-        return [(memory_from_row(r), float(r[WIDTH])) for r in rows]
+        return await keyword.search(self._db, user, terms, filters, limit)
 
     async def by_ids(self, user: str, ids: Sequence[str], filters: Filters) -> dict[str, Memory]:
         """Return the memories among `ids` that pass the filters, keyed by id."""
