@@ -25,6 +25,12 @@ CONNECT_WAIT_SECONDS = 10.0
 POOL_MAX_SIZE = 10
 
 
+def first_line(exc: BaseException) -> str:
+    """Return the first line of an error's message (its type's name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def describe(url: str) -> str:
     """Return where a database URL points (host, port, database), never its password."""
     try:
@@ -109,7 +115,7 @@ class Database:
                 " written. The server reconnects by itself when it is back: try again."
             ) from None
         except psycopg.DataError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise InvalidInput(f"A value cannot be stored in the PostgreSQL memory database: {first}.") from None
         except psycopg.errors.QueryCanceled:
             raise BackendError(
@@ -117,14 +123,14 @@ class Database:
                 " cancelled; nothing of it was written. Narrow the request or try again."
             ) from None
         except psycopg.OperationalError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise BackendError(
                 f"The memory database at {self.where} failed ({first}); nothing of this request was written."
                 " The server reconnects by itself when the database is back: try again."
             ) from None
         except psycopg.Error as exc:
             # A conflict with a concurrent writer (a unique key taken meanwhile) or a closed pool: never raw.
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise BackendError(
                 f"The memory database at {self.where} refused the request ({first}); nothing of it was written."
                 " Try again."

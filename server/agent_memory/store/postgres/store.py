@@ -16,7 +16,7 @@ from agent_memory.store.postgres import keyword, writes
 from agent_memory.store.postgres.history import History
 from agent_memory.store.postgres.indexing import LEASE_SECONDS, PendingRows
 from agent_memory.store.postgres.oauth import PgOAuth
-from agent_memory.store.postgres.pool import STATEMENT_TIMEOUT_SECONDS, Database, check_text, describe
+from agent_memory.store.postgres.pool import STATEMENT_TIMEOUT_SECONDS, Database, check_text, describe, first_line
 from agent_memory.store.postgres.schema import migrate
 from agent_memory.store.postgres.side import PgBrowse, PgSummaries
 from agent_memory.store.postgres.sql import (
@@ -62,7 +62,7 @@ class PostgresStore(History, PendingRows):
         try:
             await migrate(url)
         except psycopg.OperationalError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise BackendError(
                 f"Cannot open the memory database at {describe(url)}: {first}. Check that it runs and that"
                 " AGENT_MEMORY_DATABASE_URL (host, port, user, password, database) is right."
