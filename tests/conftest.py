@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from agent_memory.index.protocol import Vector, VectorIndex
 
 MODES = ["legacy", "auto"]
+# Bound on one in-process MCP request: far above any tool call here, so only a lost answer reaches it.
+REQUEST_SECONDS = 120.0
 
 
 @pytest.fixture
@@ -101,6 +103,8 @@ async def open_store(settings: Settings) -> MemoryStore:
 async def connect(settings: Settings, mode: str = "auto", embedder: Any = None, **kwargs: Any) -> AsyncIterator[Client]:
     """Connect an in-process MCP client to a fresh server."""
     server = build_server(settings, embedder=embedder or HashEmbedder())
+    # A request whose answer never comes fails the test instead of hanging it.
+    kwargs.setdefault("read_timeout_seconds", REQUEST_SECONDS)
     async with Client(server, mode=mode, **kwargs) as client:
         yield client
 

@@ -23,7 +23,13 @@ from agent_memory.service import MemoryService
 from tests.conftest import HashEmbedder, connect
 from tests.postgres import BACKENDS
 
-pytestmark = pytest.mark.anyio
+pytestmark = [
+    pytest.mark.anyio,
+    # The server under test runs beside Hypothesis in this process, and psycopg_pool draws from the global `random`
+    # (jitter of a new connection's lifetime): Hypothesis sees the global state move while it generates an example
+    # and warns about a strategy using `random`, which none here does.
+    pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies"),
+]
 
 OTHER_MARK = "zebracorn-other-user"
 BIG = "x" * 10_000_000  # 10 MB
