@@ -275,9 +275,45 @@ QUESTIONS = [
 ]
 
 
+# What the client's model names as the subject of each kind's new statement when it recalls the fact it replaces
+# (the tool descriptions: "recall its subject in a few words of your own"), in KINDS order. Written once per kind
+# as a model would put it, not the question asked afterwards: the stand-in for the model's own words.
+SUBJECTS = [
+    "the user's home city",
+    "the user's job",
+    "the user's editor theme",
+    "the Postgres version of the service",
+    "the user's favourite food",
+    "the time of the team standup",
+    "the user's phone",
+    "the user's summer plans",
+    "the user's manager",
+    "the user's car",
+]
+# The same subjects in other words, sharing as few words with the old statements as a model might: how much (b)
+# hangs on the model naming the subject the way the old statement did.
+OTHER_SUBJECTS = [
+    "where the user lives now",
+    "what the user does for work",
+    "the colour scheme of the user's code editor",
+    "the database release in production",
+    "what the user likes to eat",
+    "when the daily team meeting is",
+    "the user's mobile",
+    "the user's holiday plans",
+    "who the user's boss is",
+    "the user's vehicle",
+]
+
+
 def question(kind: str) -> str:
     """Return the question that asks for the current value of a kind (its old template)."""
     return QUESTIONS[[old for old, _, _ in KINDS].index(kind)]
+
+
+def subject(kind: str, other: bool = False) -> str:
+    """Return the few words a client's model recalls to find the statement a kind's new one replaces."""
+    return (OTHER_SUBJECTS if other else SUBJECTS)[[old for old, _, _ in KINDS].index(kind)]
 
 
 def changed_facts() -> list[tuple[str, str, str]]:

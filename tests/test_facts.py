@@ -294,3 +294,20 @@ async def test_tidy_folds_twins_into_the_oldest_by_superseding_and_is_idempotent
     ]
     again = await service.tidy(apply=True)
     assert (again.clusters, again.expired, again.superseded, again.purged) == ([], 0, 0, 0)
+
+
+async def test_a_fact_reworded_past_similar_is_found_by_recalling_its_subject_then_superseded(
+    service: MemoryService,
+) -> None:
+    # What the tool descriptions tell a model: `similar` misses a change worded unlike the old fact, a recall of
+    # the subject in a few words finds it, and superseding it leaves the new fact alone in recall.
+    kim = await service.remember("My manager is Kim, she is very supportive.", role="fact", created_at="2024-01-01")
+    await service.remember("The deploy script lives in tools/deploy.sh.", role="fact", created_at="2024-01-02")
+    assert await service.wait_indexed(30) is None
+    sam = await service.remember("I report to Sam now after the reorg.", role="fact", created_at="2024-06-01")
+    assert kim.id not in [s.id for s in sam.similar]
+    assert kim.id in await ids(service, "the user's manager")
+    again = await service.remember("I report to Sam now after the reorg.", role="fact", supersedes=[kim.id])
+    assert again.id == sam.id and again.superseded == [kim.id]
+    assert kim.id not in await ids(service, "the user's manager")
+    assert [m.id for m in await service.history(kim.id)] == [kim.id, sam.id]

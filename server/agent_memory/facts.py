@@ -30,7 +30,7 @@ UPKEEP_BATCH = 500
 # Said when `similar` kept to shared words because the model was embedding other memories right then.
 BUSY_NOTE = (
     "similar lists memories sharing words only (the model was busy indexing): if the memory this replaces is not"
-    " listed, recall its subject."
+    " listed, recall its subject in a few words of your own."
 )
 # `tidy` compares at most this many current memories of a namespace (the oldest).
 TIDY_MAX = 50_000

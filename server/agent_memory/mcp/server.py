@@ -23,8 +23,9 @@ INSTRUCTIONS = """Persistent memory across conversations.
 - Call `remember` for facts, preferences and decisions worth keeping; one memory per fact.
 - When a fact changes (the user moved, switched a preference, a decision was reversed), remember the new fact
   with `supersedes=[old id]`: the old one leaves recall but stays in history. `remember` returns `similar`,
-  existing memories close to the new one; supersede those the new one replaces, leave the others. When the old
-  fact is not among them, `recall` its subject to find its id.
+  existing memories close to the new one; supersede those the new one replaces, leave the others. A changed
+  fact is often worded unlike the old one and not listed: then `recall` its subject in a few words of your own
+  (e.g. "the user's diet"), not the new sentence, to find the old id.
 - `load_recent` gives the latest messages; `summarize_history` a compact summary of a session or project.
 - `forget` deletes a memory by id when the user asks."""
 

@@ -58,8 +58,8 @@ async def remember(
         list[str] | None,
         Field(
             description="Ids of memories this one replaces (the user moved, changed their mind, a fact was"
-            " corrected): they stop being recalled but are kept as history. Take ids from recall or from the"
-            " `similar` list of a previous remember."
+            " corrected): they stop being recalled but are kept as history. Take ids from the `similar` list of a"
+            " previous remember, or from a recall of the fact's subject in a few words (e.g. 'the user's diet')."
         ),
     ] = None,
     expires_at: Annotated[
@@ -73,8 +73,10 @@ async def remember(
 
     The result's `similar` lists existing memories that say nearly the same thing. If the new memory changes or
     corrects one of them, call remember again with its id in `supersedes` (the server never replaces a memory
-    on its own); when the old fact is not listed, recall its subject to find the id. To edit a memory, remember
-    the corrected text with `supersedes=[old id]`."""
+    on its own). A changed fact is often worded unlike the old one, so `similar` misses it: then recall its
+    subject in a few words of your own (e.g. 'the user's diet', 'the project deadline'), not the new sentence,
+    and supersede the hits the new fact replaces. To edit a memory, remember the corrected text with
+    `supersedes=[old id]`."""
     with tool_errors():
         service, used = await workspace_service(ctx, namespace)
         stored = await service.remember(
