@@ -70,7 +70,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--distractors", type=int, default=40)
-    parser.add_argument("--misses", action="store_true", help="print each case (b) misses to stderr")
+    parser.add_argument("--misses", action="store_true", help="print the cases (b) misses or finds no old fact for")
     args = parser.parse_args()
     rng = random.Random(11)
     _, pool = longmemeval(rng, 0)
@@ -112,6 +112,8 @@ async def main() -> None:
                 for client, hit in found.items():
                     clients[client] += after if hit else won
                     finds[client] += hit
+                if args.misses and not found[SHIPPED]:
+                    print(f"(b) old not found, case {n}: {new!r}; won unmarked: {won}; {found}", file=sys.stderr)
                 if args.misses and not (after if found[SHIPPED] else won):
                     shown = [h.content[:60] for h in final]
                     print(f"(b) miss, case {n}: {new!r}; found {found}; hits {shown}", file=sys.stderr)
