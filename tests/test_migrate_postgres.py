@@ -11,6 +11,7 @@ import pytest
 
 from agent_memory import moving
 from agent_memory.config import Settings
+from agent_memory.index.pgvector import PgVectorIndex
 from agent_memory.models import Hit, Memory, NewMemory, StoredSummary
 from agent_memory.service import MemoryService
 from agent_memory.store.protocol import MemoryStore
@@ -88,6 +89,8 @@ async def test_a_10k_store_migrates_to_postgres_and_recalls_the_same_ids(
         assert await asyncio.gather(*(s.wait_indexed(240) for s in services)) == [None, None]
         assert await asyncio.gather(*(s.settle(240) for s in services)) == [True, True]
         indexed = time.monotonic()
+        vectors = services[1]._indexer.vectors
+        assert isinstance(vectors, PgVectorIndex) and vectors.ann_state() == "valid"  # built after the bulk load
         for i in TARGETS:
             user, memory = _memory(i)
             query, ns = _query(i), memory.namespace

@@ -183,7 +183,10 @@ class PgVectorIndex:
         with self._written_lock:
             if self._written >= _ANALYZE_AFTER_ROWS:
                 return True
-        return self.ann_state() != "valid"
+        try:
+            return self.ann_state() != "valid"
+        except BackendError:  # asked between batches, outside the indexer's retries: the next idle moment asks again
+            return False
 
     def maintain(self, *, compact: bool = False) -> None:
         """Build a missing HNSW index, refresh the planner statistics (ANALYZE); `compact` also VACUUMs."""
