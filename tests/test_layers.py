@@ -38,6 +38,7 @@ OWNERS = {
     # The Postgres store and the pgvector index (issue 16), imported only when AGENT_MEMORY_DATABASE_URL is set.
     "psycopg": {
         "index/pgvector.py",
+        "index/pgvector_bulk.py",
         "store/postgres/pool.py",
         "store/postgres/schema.py",
         "store/postgres/store.py",

@@ -67,7 +67,11 @@ def digest(secret: str) -> str:
 
 
 def has_users(settings: Settings) -> bool:
-    """Return whether anyone can sign in, read straight from the database file (before the server starts)."""
+    """Return whether anyone can sign in, read straight from the database (before the server starts)."""
+    if settings.database_url:  # the users are in Postgres, shared by every server of it
+        from agent_memory.store.postgres.schema import has_users as has_postgres_users
+
+        return has_postgres_users(settings.database_url)
     if not settings.sqlite_path.exists():
         return False
     db = sqlite3.connect(f"{settings.sqlite_path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)

@@ -197,6 +197,7 @@ def test_a_database_that_goes_away_is_a_clear_error_and_its_return_is_noticed() 
         with pytest.raises(BackendError, match="Vector database search failed"):
             vectors.search(_vec(1), VectorScope("alice", None), 5)
         assert time.monotonic() - started < 15  # an error, not a hang
+        assert not vectors.needs_upkeep()  # asked outside the indexer's retries: no error escapes it
         server.ensure_postgres_running()
         started = time.monotonic()
         assert [h.id for h in vectors.search(_vec(1), VectorScope("alice", None), 5)] == ["a"]

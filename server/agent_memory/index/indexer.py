@@ -272,6 +272,7 @@ class Indexer:
                 await asyncio.to_thread(vectors.drop_table, known)
             if reset:
                 logger.warning("vector index %s is behind SQLite; re-indexing %d memories", name, reset)
+        await _bulk_if_behind(vectors, self._store)
         self.vectors = vectors  # only now: a failed check above is retried from the start
 
     async def index_pending(self, batch: int = BATCH) -> int:
@@ -298,8 +299,17 @@ class Indexer:
     async def reindex_all(self) -> int:
         """Re-embed every memory (used by `agent-memory reindex`); return how many."""
         total = await self._store.mark_all_pending()
+        if self.vectors is not None:
+            await _bulk_if_behind(self.vectors, self._store)
         self.notify()
         return total
+
+
+async def _bulk_if_behind(vectors: VectorIndex, store: MemoryStore) -> None:
+    """On pgvector, let a large backlog load without the HNSW index (built by upkeep once it is in)."""
+    prepare = getattr(vectors, "prepare_bulk", None)  # pgvector's: LanceDB builds its ANN index in upkeep anyway
+    if prepare is not None:
+        await asyncio.to_thread(prepare, await store.count_pending())
 
 
 def _maintain(vectors: VectorIndex, compact: bool) -> None:

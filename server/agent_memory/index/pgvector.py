@@ -11,6 +11,8 @@ gets its hits. `relaxed_order` may return them slightly out of order; the outer 
 
 Calls are synchronous (psycopg 3, a small thread-safe pool); the service runs them in a worker thread. Many
 servers may share the table: upserts are keyed, so two servers indexing the same memory never duplicate it.
+A large backlog (a re-index, the first start after a migrate) is loaded without the HNSW index, built once after
+by upkeep (pgvector_bulk.py).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from psycopg.pq import Format
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from agent_memory.errors import BackendError
+from agent_memory.index import pgvector_bulk
 from agent_memory.index.protocol import IndexState, Vector, VectorHit, VectorRow, VectorScope
 
 logger = logging.getLogger(__name__)
@@ -176,16 +179,46 @@ class PgVectorIndex:
         return self._count("chunk = 0")
 
     def needs_upkeep(self) -> bool:
-        """Return True after many writes: the planner's statistics are refreshed then (HNSW needs no compaction)."""
+        """Return True after many writes (statistics to refresh) or while the HNSW index is missing (to build)."""
         with self._written_lock:
-            return self._written >= _ANALYZE_AFTER_ROWS
+            if self._written >= _ANALYZE_AFTER_ROWS:
+                return True
+        try:
+            return self.ann_state() != "valid"
+        except BackendError:  # asked between batches, outside the indexer's retries: the next idle moment asks again
+            return False
 
     def maintain(self, *, compact: bool = False) -> None:
-        """Refresh the table's planner statistics (ANALYZE); `compact` also reclaims deleted rows (VACUUM)."""
+        """Build a missing HNSW index, refresh the planner statistics (ANALYZE); `compact` also VACUUMs."""
+        built = self.ann_state() != "valid" and self.build_ann()
         with self._written_lock:
+            if not (compact or built or self._written >= _ANALYZE_AFTER_ROWS):
+                return  # only the build was due, and another server is running it
             self._written = 0
         command = "VACUUM (ANALYZE) {t}" if compact else "ANALYZE {t}"
         self._run("upkeep", lambda conn: conn.execute(sql.SQL(command).format(t=sql.Identifier(self._name))))
+
+    def prepare_bulk(self, backlog: int, minimum: int | None = None) -> bool:
+        """Before `backlog` memories arrive, drop the HNSW index if loading without it pays (pgvector_bulk.py)."""
+        least = pgvector_bulk.BULK_MIN_ROWS if minimum is None else minimum
+        bulk = self._run("bulk", lambda conn: pgvector_bulk.drop_for_bulk(conn, self._name, backlog, least))
+        if bulk:
+            logger.info("loading %d memories into %s without its HNSW index; it is built after", backlog, self._name)
+        return bulk
+
+    def build_ann(self) -> bool:
+        """Build the HNSW index if it is missing and no other server is at it; return whether this call built it."""
+        try:  # on a connection of its own, holding the build lock (not a pooled one, for minutes)
+            built = pgvector_bulk.build(self._conninfo, self._name, self._dim)
+        except (psycopg.Error, TimeoutError) as exc:
+            raise _failure("index build", exc) from exc
+        if built:
+            logger.info("built the HNSW index of %s", self._name)
+        return built
+
+    def ann_state(self) -> pgvector_bulk.State:
+        """Return whether the HNSW index is there and usable ("invalid" while a build runs)."""
+        return self._run("read", lambda conn: pgvector_bulk.hnsw_state(conn, self._name))
 
     def drop_table(self, name: str) -> None:
         """Delete another table of this database (an index built for an older model or row layout)."""
@@ -195,12 +228,12 @@ class PgVectorIndex:
         self._run("drop", lambda conn: conn.execute(query))
 
     def describe(self) -> IndexState:
-        """Return what the index holds: every row is in the HNSW index, none in an in-memory exact search."""
+        """Return what the index holds: every row in the HNSW index (none while it is missing), none in memory."""
         rows = self._count("TRUE")
         return IndexState(
             rows=rows,
             fragments=0,
-            ann_rows=rows,
+            ann_rows=rows if self.ann_state() == "valid" else 0,
             exact_search_current=False,
             exact_search_rows=0,
             exact_search_capacity=0,
@@ -224,6 +257,7 @@ class PgVectorIndex:
             # Two servers starting at once would otherwise race on CREATE ... IF NOT EXISTS.
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"agent-memory:{self._name}",))
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            new = conn.execute("SELECT to_regclass(%s) IS NULL", (t.as_string(conn),)).fetchone()
             conn.execute(
                 sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {t} (key text PRIMARY KEY, id text NOT NULL, chunk integer NOT NULL, "
@@ -232,8 +266,10 @@ class PgVectorIndex:
                     "embedding vector({dim}) NOT NULL)"
                 ).format(t=t, dim=sql.Literal(self._dim))
             )
+            if new and new[0]:
+                # Only on a new table: one without it is being bulk-filled, and its index is built after.
+                pgvector_bulk.create_hnsw(conn, self._name)
             for suffix, definition in (
-                ("hnsw", "USING hnsw (embedding vector_cosine_ops)"),
                 ("scope", '("user", namespace, created_ts)'),
                 ("id", "(id)"),
             ):
@@ -261,8 +297,13 @@ class PgVectorIndex:
                     _configure(conn)
                     return action(conn)
         except (psycopg.Error, TimeoutError) as exc:
-            detail = " ".join(str(exc).split())[:240]
-            raise BackendError(f"Vector database {what} failed ({type(exc).__name__}: {detail}).") from exc
+            raise _failure(what, exc) from exc
+
+
+def _failure(what: str, exc: BaseException) -> BackendError:
+    """Return a database error as the BackendError the indexer reports and retries."""
+    detail = " ".join(str(exc).split())[:240]
+    return BackendError(f"Vector database {what} failed ({type(exc).__name__}: {detail}).")
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:

@@ -146,3 +146,15 @@ async def migrate(url: str, migrations: list[str] | None = None) -> int:
             return current
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+
+
+def has_users(url: str) -> bool:
+    """Return whether anyone can sign in, read before the server starts (whether it serves OAuth)."""
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            row = conn.execute("SELECT EXISTS (SELECT 1 FROM users)").fetchone()
+    except psycopg.errors.UndefinedTable:  # not migrated yet: nobody signs in
+        return False
+    except psycopg.OperationalError as exc:
+        raise ConfigError(f"Cannot reach the memory database at {describe(url)}: {exc}") from None
+    return bool(row and row[0])
