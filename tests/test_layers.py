@@ -39,6 +39,7 @@ OWNERS = {
     "psycopg": {
         "index/pgvector.py",
         "index/pgvector_bulk.py",
+        "index/pgvector_sql.py",
         "store/postgres/pool.py",
         "store/postgres/schema.py",
         "store/postgres/store.py",

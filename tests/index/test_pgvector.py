@@ -11,7 +11,8 @@ import pytest
 from agent_memory.config import Settings
 from agent_memory.index.backends import open_vector_index
 from agent_memory.index.indexer import table_name
-from agent_memory.index.pgvector import PgVectorIndex, physical_name
+from agent_memory.index.pgvector import PgVectorIndex
+from agent_memory.index.pgvector_sql import physical_name
 from agent_memory.index.protocol import VectorRow, VectorScope
 
 DIM = 16

@@ -17,37 +17,29 @@ by upkeep (pgvector_bulk.py).
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import struct
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
 import psycopg
 from psycopg import sql
-from psycopg.adapt import Dumper
-from psycopg.pq import Format
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from agent_memory.errors import BackendError
 from agent_memory.index import pgvector_bulk
+from agent_memory.index.pgvector_sql import Embedding, configure, escape, failure, physical_name, where
 from agent_memory.index.protocol import IndexState, Vector, VectorHit, VectorRow, VectorScope
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Postgres truncates identifiers past 63 bytes; longer table names are shortened with a digest, leaving room
-# for the index-name suffixes below.
-_MAX_NAME = 54
 # ef_search is raised with the limit (HNSW returns at most ef_search rows per scan step).
 _EF_SEARCH_MIN = 100
 # Rows written since the last ANALYZE before upkeep runs one (autovacuum does it too, on its own schedule).
 _ANALYZE_AFTER_ROWS = 20_000
-_STATEMENT_TIMEOUT = "30s"
 # How long a call waits for a pooled connection before opening one of its own (all busy, or the pool reconnecting).
 _POOL_WAIT_SECONDS = 2.0
 _CONNECT_SECONDS = 5
@@ -73,7 +65,7 @@ class PgVectorIndex:
             min_size=1,
             max_size=pool_size,
             kwargs={"autocommit": True},
-            configure=_configure,
+            configure=configure,
             check=ConnectionPool.check_connection,
             open=True,
             name="agent-memory-vectors",
@@ -137,7 +129,7 @@ class PgVectorIndex:
         """Return up to `limit` nearest rows in scope, best first; a memory appears once per window found."""
         if limit <= 0 or (scope.ids is not None and not scope.ids):
             return []
-        where, params = _where(scope)
+        clause, params = where(scope)
         if scope.ids is None:
             text = (
                 "WITH found AS MATERIALIZED (SELECT id, windows, embedding <=> %b::vector AS distance FROM {t} "
@@ -150,7 +142,7 @@ class PgVectorIndex:
                 "WITH scored AS MATERIALIZED (SELECT id, windows, embedding <=> %b::vector AS distance FROM {t} "
                 "WHERE {where}) SELECT id, windows, distance FROM scored ORDER BY distance LIMIT %s"
             )
-        query = sql.SQL(text).format(t=sql.Identifier(self._name), where=where)
+        query = sql.SQL(text).format(t=sql.Identifier(self._name), where=clause)
         ef_search = str(min(1000, max(_EF_SEARCH_MIN, 2 * limit)))
 
         def run(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
@@ -211,7 +203,7 @@ class PgVectorIndex:
         try:  # on a connection of its own, holding the build lock (not a pooled one, for minutes)
             built = pgvector_bulk.build(self._conninfo, self._name, self._dim)
         except (psycopg.Error, TimeoutError) as exc:
-            raise _failure("index build", exc) from exc
+            raise failure("index build", exc) from exc
         if built:
             logger.info("built the HNSW index of %s", self._name)
         return built
@@ -294,69 +286,7 @@ class PgVectorIndex:
                 # The pool reconnects after an outage with growing delays: a connection of its own answers as soon
                 # as the database is back, and fails fast while it is not.
                 with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=_CONNECT_SECONDS) as conn:
-                    _configure(conn)
+                    configure(conn)
                     return action(conn)
         except (psycopg.Error, TimeoutError) as exc:
-            raise _failure(what, exc) from exc
-
-
-def _failure(what: str, exc: BaseException) -> BackendError:
-    """Return a database error as the BackendError the indexer reports and retries."""
-    detail = " ".join(str(exc).split())[:240]
-    return BackendError(f"Vector database {what} failed ({type(exc).__name__}: {detail}).")
-
-
-def _configure(conn: psycopg.Connection[Any]) -> None:
-    """Send vectors in pgvector's binary form, and bound every statement (a stuck query fails and is retried)."""
-    conn.adapters.register_dumper(Embedding, _EmbeddingDumper)
-    conn.execute("SELECT set_config('statement_timeout', %s, false)", (_STATEMENT_TIMEOUT,))
-
-
-def _where(scope: VectorScope) -> tuple[sql.Composable, list[Any]]:
-    """Return the filter for a scope and its parameters: values are bound, never pasted."""
-    clauses: list[sql.Composable] = [sql.SQL('"user" = %s')]
-    params: list[Any] = [escape(scope.user)]
-    for column, value in (("namespace", scope.namespace), ("session_id", scope.session_id)):
-        if value is not None:
-            clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
-            params.append(escape(value))
-    if scope.since_ts is not None:
-        clauses.append(sql.SQL("created_ts >= %s"))
-        params.append(float(scope.since_ts))
-    if scope.until_ts is not None:
-        clauses.append(sql.SQL("created_ts <= %s"))
-        params.append(float(scope.until_ts))
-    if scope.ids is not None:
-        clauses.append(sql.SQL("id = ANY(%s)"))
-        # An id holding NUL cannot be in the table (Postgres text cannot hold it): leaving it out changes nothing.
-        params.append(sorted(i for i in scope.ids if "\x00" not in i))
-    return sql.SQL(" AND ").join(clauses), params
-
-
-def escape(value: str) -> str:
-    """Return a filter value storable as Postgres text: NUL becomes \\0, and backslashes double to keep it unique."""
-    return value.replace("\\", "\\\\").replace("\x00", "\\0")
-
-
-def physical_name(name: str) -> str:
-    """Return the table name in the database: the index key, shortened with a digest when Postgres would cut it."""
-    if len(name) <= _MAX_NAME:
-        return name
-    return f"{name[: _MAX_NAME - 9]}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
-
-
-@dataclass(frozen=True)
-class Embedding:
-    """A vector bound as a parameter in pgvector's binary form (`%b::vector`): no text to format or parse."""
-
-    values: Vector
-
-
-class _EmbeddingDumper(Dumper):
-    """pgvector's binary input (vector_recv): dimensions and a reserved word as int16, then big-endian float4."""
-
-    format = Format.BINARY
-
-    def dump(self, obj: Embedding) -> bytes:
-        values = np.asarray(obj.values, dtype=">f4").ravel()
-        return struct.pack(">HH", values.size, 0) + values.tobytes()
+            raise failure(what, exc) from exc
