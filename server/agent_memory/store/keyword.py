@@ -100,13 +100,20 @@ async def _rows(db: aiosqlite.Connection, sql: str, params: Sequence[object]) ->
 async def _in_scope(
     db: aiosqlite.Connection, ranked: list[tuple[int, float]], where: str, params: Sequence[object], limit: int
 ) -> list[tuple[Memory, float]]:
-    """Return the ranked rows that pass the scope, as memories with their score, best first."""
+    """Return the best `limit` ranked rows that pass the scope, as memories with their score, best first."""
     if not ranked:
         return []
-    rank_of = dict(ranked)
+    # The scope is checked on row ids alone and only the rows kept are read whole: reading every ranked row's
+    # content to keep a quarter of them cost more than the ranking.
     marks = ",".join("?" * len(ranked))
-    sql = f"SELECT {COLUMNS}, m.rowid FROM memories m WHERE m.rowid IN ({marks}) AND {where}"
-    async with db.execute(sql, [*rank_of, *params]) as cur:
-        found = [(memory_from_row(r), rank_of[int(r[WIDTH])]) for r in await cur.fetchall()]
+    sql = f"SELECT m.rowid FROM memories m WHERE m.rowid IN ({marks}) AND {where}"
+    async with db.execute(sql, [*(rowid for rowid, _ in ranked), *params]) as cur:
+        passing = {int(r[0]) for r in await cur.fetchall()}
+    kept = dict([pair for pair in ranked if pair[0] in passing][:limit])
+    if not kept:
+        return []
+    sql = f"SELECT {COLUMNS}, m.rowid FROM memories m WHERE m.rowid IN ({','.join('?' * len(kept))})"
+    async with db.execute(sql, list(kept)) as cur:
+        found = [(memory_from_row(r), kept[int(r[WIDTH])]) for r in await cur.fetchall()]
     found.sort(key=lambda pair: pair[1])
-    return [(memory, -rank) for memory, rank in found[:limit]]
+    return [(memory, -rank) for memory, rank in found]
