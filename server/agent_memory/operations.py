@@ -1,4 +1,4 @@
-"""The operator's use cases, part of the service: wait for the index, rebuild it, count, page through, settle."""
+"""The operator's use cases, part of the service: search status, wait for the index, rebuild it, count, page, settle."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 from agent_memory import diagnostics
 from agent_memory.config import Settings
-from agent_memory.embedding.host import ModelHost
+from agent_memory.embedding.host import ModelHost, ModelState
 from agent_memory.errors import InvalidInput
 from agent_memory.index.indexer import Indexer
-from agent_memory.models import IndexStatus, Memory, Stats
+from agent_memory.models import IndexStatus, Memory, SearchState, SearchStatus, Stats
 from agent_memory.store.protocol import VECTOR_TABLE_KEY, MemoryStore
 
 # Indexing that makes no progress for this long is reported as stuck instead of waited for.
@@ -29,6 +29,21 @@ class Operations:
     _store: MemoryStore
     _model: ModelHost
     _indexer: Indexer
+
+    def status(self) -> SearchStatus:
+        """Return the state of semantic search, with a sentence saying what it means when it is not ready."""
+        if self._model.state is ModelState.LOADING:
+            message = "The embedding model is still loading; semantic search starts when it is ready."
+            return SearchStatus(state=SearchState.LOADING, message=message)
+        if self._model.state is ModelState.FAILED:
+            return SearchStatus(state=SearchState.OFF, message=f"Semantic search is off: {self._model.error}")
+        error = self._indexer.error
+        if error and self._indexer.vectors is None:
+            return SearchStatus(state=SearchState.OFF, message=f"Semantic search is off: {error}.")
+        if error:
+            message = f"The vector index is behind: {error}. Memories it does not hold yet are found by keyword only."
+            return SearchStatus(state=SearchState.BEHIND, message=message)
+        return SearchStatus(state=SearchState.READY)
 
     async def wait_index_open(self, timeout: float | None = None) -> bool:
         """Wait (bounded) until the model has loaded and the vector index is open; return whether it is."""

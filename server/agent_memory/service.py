@@ -23,7 +23,7 @@ from agent_memory.browse import Browsing
 from agent_memory.config import RecallMode, Settings
 from agent_memory.embedding import malloc
 from agent_memory.embedding.embedder import Embedder, ModelEmbedder
-from agent_memory.embedding.host import ModelHost, ModelState
+from agent_memory.embedding.host import ModelHost
 from agent_memory.errors import InvalidInput, NotFound
 from agent_memory.facts import Facts
 from agent_memory.index.indexer import Indexer
@@ -36,8 +36,6 @@ from agent_memory.models import (
     RecallResult,
     RecentResult,
     RememberResult,
-    SearchState,
-    SearchStatus,
     Stats,
 )
 from agent_memory.operations import Operations
@@ -148,21 +146,6 @@ class MemoryService(Facts, Operations, Browsing, Summaries):
                 await self._upkeep
         await self._indexer.stop()
         await self._store.close()
-
-    def status(self) -> SearchStatus:
-        """Return the state of semantic search, with a sentence saying what it means when it is not ready."""
-        if self._model.state is ModelState.LOADING:
-            message = "The embedding model is still loading; semantic search starts when it is ready."
-            return SearchStatus(state=SearchState.LOADING, message=message)
-        if self._model.state is ModelState.FAILED:
-            return SearchStatus(state=SearchState.OFF, message=f"Semantic search is off: {self._model.error}")
-        error = self._indexer.error
-        if error and self._indexer.vectors is None:
-            return SearchStatus(state=SearchState.OFF, message=f"Semantic search is off: {error}.")
-        if error:
-            message = f"The vector index is behind: {error}. Memories it does not hold yet are found by keyword only."
-            return SearchStatus(state=SearchState.BEHIND, message=message)
-        return SearchStatus(state=SearchState.READY)
 
     async def remember(
         self,
