@@ -8,7 +8,7 @@ in flight for 1 and for 3 servers), remember `--writes` memories in all. Reports
 `recall`: seeds `--memories` memories in-process with `MemoryService.remember_many` (no model: the server's
 indexer embeds them with the real model, and the bench waits until none is pending), then times `--queries`
 warm recalls over HTTP, on Postgres + pgvector and on the SQLite + LanceDB default. `--vectors synthetic` writes
-synthetic vectors instead (bench/seeded_vectors.py: real rows, the real model's table, HNSW built after the fill),
+synthetic vectors instead (bench/seeded_vectors.py: real rows, the real model's table, filled by the indexer),
 for sizes the model cannot embed here in time; the queries are still embedded by the real model.
 
 The load average (1 min) is recorded with each figure: the machine may be shared.
@@ -197,7 +197,7 @@ async def recalls(url: str, queries: int) -> dict[str, Any]:
 def recall_one(database: str | None, data: Path, args: argparse.Namespace) -> dict[str, Any]:
     extra = {"AGENT_MEMORY_DATABASE_URL": database} if database else {}
     settings = Settings(data_dir=data, user="bench", database_url=database)
-    seeded: dict[str, float] = {"load_avg_seeding": load()}
+    seeded: dict[str, Any] = {"load_avg_seeding": load()}
     if args.vectors == "synthetic":
         seeded |= anyio.run(seed_synthetic, settings, args.memories, text)
     else:
