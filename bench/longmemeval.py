@@ -8,6 +8,9 @@ three paths over the same stored memories: `hybrid` (the product's `recall`), `k
 `vector` (LanceDB nearest neighbours only). Gold labels (has_answer, answer_session_ids, the dataset's session ids)
 stay in this script and never reach the service.
 
+`--postgres` (an embedded Postgres 18 + pgvector) or `--database-url URL` runs the same questions on the Postgres
+store and pgvector index instead of SQLite + LanceDB: a fresh database per question, dropped after it.
+
 Example:  .venv/bin/python bench/longmemeval.py --dataset oracle --limit 5
 """
 
@@ -28,6 +31,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,6 +45,9 @@ from agent_memory.errors import InvalidInput
 from agent_memory.service import MemoryService
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+from pg_databases import Databases, databases  # noqa: E402
+
 # ../shared/eval/data next to the repo; a git worktree sits deeper, so the nearest ancestor that has one wins.
 DEFAULT_DATA = next(
     (p / "shared" / "eval" / "data" for p in REPO_ROOT.parents if (p / "shared" / "eval" / "data").is_dir()),
@@ -262,10 +269,16 @@ def turn_time(session_date: datetime, turn_index: int) -> str:
     return (session_date + timedelta(seconds=turn_index)).isoformat()
 
 
-async def open_service(data_dir: Path, embedder: SharedEmbedder) -> MemoryService:
-    """Open a fresh service on `data_dir` and wait until its vector index is open."""
+async def open_service(data_dir: Path, embedder: SharedEmbedder, database_url: str | None = None) -> MemoryService:
+    """Open a fresh service on `data_dir` (or on Postgres at `database_url`) and wait until its index is open."""
     # No query cache: each timed recall pays for its own query embedding.
-    settings = Settings(data_dir=data_dir, namespace=NAMESPACE, summarizer="extractive", query_cache_size=0)
+    settings = Settings(
+        data_dir=data_dir,
+        namespace=NAMESPACE,
+        summarizer="extractive",
+        query_cache_size=0,
+        database_url=database_url,
+    )
     service = await MemoryService.open(settings, embedder=embedder)
     if not await service.wait_index_open():
         raise RuntimeError(f"the vector index did not open: {service.status().message}")
@@ -416,6 +429,7 @@ class Options:
 
     variants: tuple[str, ...]
     modes: tuple[str, ...]
+    postgres: Databases | None = None  # None: the SQLite + LanceDB default
 
 
 async def run_question(question: Question, options: Options, embedder: SharedEmbedder, run: Run) -> None:
@@ -424,7 +438,8 @@ async def run_question(question: Question, options: Options, embedder: SharedEmb
     for variant in options.variants:
         # ignore_cleanup_errors: the index upkeep thread may still be writing files as the service closes.
         with tempfile.TemporaryDirectory(prefix="lme-", ignore_cleanup_errors=True) as tmp:
-            service = await open_service(Path(tmp), embedder)
+            database = options.postgres.create() if options.postgres else None
+            service = await open_service(Path(tmp), embedder, database)
             try:
                 # The service's "now" is the question's date, as when the user asked it.
                 service.clock = lambda: question.asked
@@ -443,6 +458,8 @@ async def run_question(question: Question, options: Options, embedder: SharedEmb
                     )
             finally:
                 await service.close()
+                if options.postgres and database:
+                    options.postgres.drop(database)
         print(
             f"  {question.qid:<14} {question.qtype:<26} roles={variant:<4} stored={corpus.stored:>4} "
             f"ingest={corpus.index_s:6.1f}s "
@@ -567,6 +584,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="embedding model (default: the product's)")
     parser.add_argument("--out", type=Path, help="JSON results (default bench/results/longmemeval-<dataset>.json)")
     parser.add_argument("--embed-cache", type=Path, help="npz file of document vectors reused across runs")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--postgres", action="store_true", help="run on an embedded Postgres + pgvector")
+    where.add_argument("--database-url", help="run on this Postgres (with pgvector): a database per question")
     args = parser.parse_args(argv)
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = set(args.modes) - set(MODES)
@@ -588,16 +608,23 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     skipped = [q for q in chosen if q.abstention]
     chosen = [q for q in chosen if not q.abstention]
     variants = ("all", "user") if args.roles == "both" else (args.roles,)
-    options = Options(variants, tuple(args.modes))
     embedder = SharedEmbedder(args.model, args.embed_cache)
     run = Run()
     started = time.perf_counter()
     print(f"{len(chosen)} questions ({len(skipped)} abstention skipped), roles {variants}", file=sys.stderr)
-    for n, question in enumerate(chosen, 1):
-        print(f"[{n}/{len(chosen)}]", file=sys.stderr, end="")
-        await run_question(question, options, embedder, run)
-        if n % 5 == 0:
-            embedder.save()  # an interrupted run keeps what it embedded
+    postgres: AbstractContextManager[Databases | None] = (
+        databases(args.database_url) if args.postgres or args.database_url else nullcontext()
+    )
+    with postgres as dbs:
+        options = Options(variants, tuple(args.modes), dbs)
+        for n, question in enumerate(chosen, 1):
+            print(f"[{n}/{len(chosen)}]", file=sys.stderr, end="")
+            done = len(run.rows)
+            await run_question(question, options, embedder, run)
+            with args.out.with_suffix(".partial.jsonl").open("a") as partial:  # an interrupted run keeps its rows
+                partial.writelines(json.dumps(row) + "\n" for row in run.rows[done:])
+            if n % 5 == 0:
+                embedder.save()  # an interrupted run keeps what it embedded
     embedder.save()
     runtime = time.perf_counter() - started
     summary = summarize(run, variants, args.modes)
@@ -617,6 +644,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "roles": variants,
             "clock": "question_date",
             "embed_cache": str(args.embed_cache) if args.embed_cache else None,
+            "store": "postgres + pgvector" if args.postgres or args.database_url else "sqlite + lancedb",
         },
         "questions": len(chosen),
         "abstention_skipped": len(skipped),

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from agent_memory.embedding.half import half_product
+from agent_memory.index import pgvector
 from agent_memory.index.lance import LanceVectorIndex
 from agent_memory.index.pgvector import PgVectorIndex
 from agent_memory.index.protocol import VectorIndex, VectorRow, VectorScope
@@ -102,6 +103,13 @@ def run_size(
         pg.maintain()
         measure(pg, vectors, queries[:10], args.users)  # warm the cache
         result["pgvector"] = measure(pg, vectors, queries, args.users)
+        for ef in [int(e) for e in args.ef_search.split(",") if e]:
+            # The product's floor for hnsw.ef_search, raised for this measure only (the trade-off, not a setting).
+            default, pgvector._EF_SEARCH_MIN = pgvector._EF_SEARCH_MIN, ef
+            try:
+                result[f"pgvector_ef_search_{ef}"] = measure(pg, vectors, queries, args.users)
+            finally:
+                pgvector._EF_SEARCH_MIN = default
     finally:
         pg.close()
     # As the server opens it: torch's float16 product for the exact search in memory.
@@ -159,6 +167,7 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--users", type=int, default=10, help="rows are spread over this many users")
     parser.add_argument("--database-url", help="an existing Postgres with pgvector (default: an embedded one)")
+    parser.add_argument("--ef-search", default="", help="also measure pgvector at these hnsw.ef_search, e.g. 200,400")
     parser.add_argument("--out", help="write the results as JSON here")
     parser.add_argument("--fill", action="store_true", help="measure filling pgvector (bulk and row by row) instead")
     parser.add_argument("--rowwise-full", type=int, default=20_000, help="largest size filled row by row from empty")

@@ -7,13 +7,16 @@ in flight for 1 and for 3 servers), remember `--writes` memories in all. Reports
 
 `recall`: seeds `--memories` memories in-process with `MemoryService.remember_many` (no model: the server's
 indexer embeds them with the real model, and the bench waits until none is pending), then times `--queries`
-warm recalls over HTTP, on Postgres + pgvector and on the SQLite + LanceDB default.
+warm recalls over HTTP, on Postgres + pgvector and on the SQLite + LanceDB default. `--vectors synthetic` writes
+synthetic vectors instead (bench/seeded_vectors.py: real rows, the real model's table, filled by the indexer),
+for sizes the model cannot embed here in time; the queries are still embedded by the real model.
 
 The load average (1 min) is recorded with each figure: the machine may be shared.
 
     .venv/bin/python bench/postgres_servers.py writes --servers 1,3 --writes 600
     .venv/bin/python bench/postgres_servers.py writes --servers 1 --clients 1 --in-flight 1 --writes 200 [--sqlite]
     .venv/bin/python bench/postgres_servers.py recall --memories 10000 --queries 200
+    .venv/bin/python bench/postgres_servers.py recall --memories 100000 --vectors synthetic [--stores postgres]
 """
 
 from __future__ import annotations
@@ -40,9 +43,11 @@ from mcp.client import Client
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.serving import bearer, clean_env, http_process, transport
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from agent_memory.config import Settings
 from agent_memory.models import NewMemory
 from agent_memory.service import MemoryService
+from seeded_vectors import seed as seed_synthetic
 
 TOKEN = secrets.token_urlsafe(24)
 TOPICS = ["garden", "invoice", "flight", "recipe", "database", "concert", "dentist", "laptop", "budget", "hiking"]
@@ -191,7 +196,12 @@ async def recalls(url: str, queries: int) -> dict[str, Any]:
 
 def recall_one(database: str | None, data: Path, args: argparse.Namespace) -> dict[str, Any]:
     extra = {"AGENT_MEMORY_DATABASE_URL": database} if database else {}
-    anyio.run(seed, Settings(data_dir=data, user="bench", database_url=database), args.memories)
+    settings = Settings(data_dir=data, user="bench", database_url=database)
+    seeded: dict[str, Any] = {"load_avg_seeding": load()}
+    if args.vectors == "synthetic":
+        seeded |= anyio.run(seed_synthetic, settings, args.memories, text)
+    else:
+        anyio.run(seed, settings, args.memories)
     start = time.perf_counter()
     with http_process([], env(data, **extra), timeout=240) as (url, _, _):
         while pending(database, data):
@@ -200,13 +210,21 @@ def recall_one(database: str | None, data: Path, args: argparse.Namespace) -> di
         anyio.run(warm, url)
         result = anyio.run(recalls, url, args.queries)
     store = "postgres + pgvector" if database else "sqlite + lancedb"
-    return {"store": store, "memories": args.memories, "embed_all_s": round(embedded), **result}
+    vectors = "synthetic (bench/seeded_vectors.py)" if args.vectors == "synthetic" else "real model"
+    return {
+        "store": store,
+        "memories": args.memories,
+        "vectors": vectors,
+        **seeded,
+        "embed_all_s": round(embedded),
+        **result,
+    }
 
 
 def recall(args: argparse.Namespace) -> list[dict[str, Any]]:
     results = []
     with postgres() as create, tempfile.TemporaryDirectory() as tmp:
-        for database in (create(), None):
+        for database in [create() if name == "postgres" else None for name in args.stores.split(",")]:
             results.append(recall_one(database, Path(tmp) / ("pg" if database else "sqlite"), args))
             print(json.dumps(results[-1]), file=sys.stderr)
     return results
@@ -222,6 +240,8 @@ def main() -> int:
     parser.add_argument("--in-flight", type=int, default=4, help="calls each client keeps in flight")
     parser.add_argument("--memories", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--vectors", choices=["model", "synthetic"], default="model", help="recall: how to embed")
+    parser.add_argument("--stores", default="postgres,sqlite", help="recall: postgres, sqlite or both (in order)")
     parser.add_argument("--out")
     args = parser.parse_args()
     results = writes(args) if args.what == "writes" else recall(args)

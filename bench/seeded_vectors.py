@@ -1,0 +1,84 @@
+"""Seeding a large store fast: real memory rows, synthetic vectors written by the service's own indexer.
+
+Embedding 100k memories with the real model takes hours on the bench machine, so `seed` opens the service with
+`SyntheticEmbedder`: it carries the real model's name and width (the server finds the same vector table and has
+nothing left to embed) and gives each text a unit vector around one of `CENTRES` fixed random centres chosen by a
+hash of the text, so neighbours are uneven as real embeddings' are. Queries are still embedded by the real model.
+
+pgvector: the indexer fills the table through its HNSW index, row by row, as a server does (dropping the index
+first does not help: the service recreates it when it opens the table); `hnsw_index` in the result confirms it
+is there when the recalls run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from agent_memory.config import Settings
+from agent_memory.embedding.embedder import ModelEmbedder
+from agent_memory.models import NewMemory
+from agent_memory.service import MemoryService
+
+DIM = 384
+CENTRES = 500
+_centres = np.random.default_rng(384).standard_normal((CENTRES, DIM)).astype(np.float32)
+
+
+class SyntheticEmbedder:
+    """The real model's name and width, clustered random vectors: real vector-search work, no model."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        """Return the real model's name, so the vector table is the one the server opens."""
+        return self._name
+
+    def load(self) -> int:
+        """Return the width; nothing to load."""
+        return DIM
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """Return a unit vector near a centre picked by the text's hash (the same text, the same vector)."""
+        out = np.empty((len(texts), DIM), dtype=np.float32)
+        for row, text in enumerate(texts):
+            seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+            rng = np.random.default_rng(seed)
+            out[row] = _centres[seed % CENTRES] + 0.6 * rng.standard_normal(DIM)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def _hnsw_index(database: str) -> str:
+    """Return the definition of the vector table's HNSW index ("" when there is none)."""
+    with psycopg.connect(database) as conn:
+        row = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexdef LIKE '%USING hnsw%'").fetchone()
+    return str(row[0]) if row else ""
+
+
+async def seed(settings: Settings, memories: int, text: Callable[[int], str]) -> dict[str, Any]:
+    """Store `memories` real rows and index them with synthetic vectors; return the seconds each step took."""
+    embedder = SyntheticEmbedder(ModelEmbedder.from_settings(settings).name)
+    database = settings.database_url
+    timings: dict[str, Any] = {}
+    start = time.perf_counter()
+    service = await MemoryService.open(settings, embedder)
+    try:
+        for lo in range(0, memories, 2000):
+            await service.remember_many([NewMemory(content=text(n)) for n in range(lo, min(lo + 2000, memories))])
+        timings["store_s"] = round(time.perf_counter() - start, 1)
+        problem = await service.wait_indexed(7200)
+        assert problem is None, problem
+        await service.settle()
+        timings["index_fill_s"] = round(time.perf_counter() - start - timings["store_s"], 1)
+    finally:
+        await service.close()
+    if database:
+        timings["hnsw_index"] = _hnsw_index(database)
+    return timings
