@@ -36,8 +36,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# ef_search is raised with the limit (HNSW returns at most ef_search rows per scan step).
-_EF_SEARCH_MIN = 100
+# ef_search is raised with the limit (HNSW returns at most ef_search rows per scan step). The floor keeps a short
+# search (ten rows) as close to exact as recall's long ones at a hundred thousand rows (bench/postgres.py --ef-search).
+_EF_SEARCH_MIN = 400
 # Rows written since the last ANALYZE before upkeep runs one (autovacuum does it too, on its own schedule).
 _ANALYZE_AFTER_ROWS = 20_000
 # How long a call waits for a pooled connection before opening one of its own (all busy, or the pool reconnecting).
