@@ -82,14 +82,7 @@ async def test_a_token_issued_through_one_server_is_honoured_and_revoked_through
         f"{b}/token", client_id=client_id, client_secret="x" * 43, grant_type="authorization_code", code=code
     )
     assert wrong.status_code == 401, wrong.text  # B checks the secret it derives, not any secret
-    exchanged = await _post(
-        f"{b}/token",
-        **client,
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri=REDIRECT,
-        code_verifier=verifier,
-    )
+    exchanged = await _exchange(b, client, code, verifier)
     assert exchanged.status_code == 200, exchanged.text
     tokens = exchanged.json()
     assert await status(a, tokens["access_token"]) == 200
@@ -120,20 +113,19 @@ async def test_a_token_issued_through_one_server_is_honoured_and_revoked_through
     assert await status(b, third.json()["access_token"]) == 401
     # A fresh grant revoked through B is refused at A.
     code, verifier = await _code(a, client_id)
-    fresh = await _post(
-        f"{a}/token",
-        **client,
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri=REDIRECT,
-        code_verifier=verifier,
-    )
+    fresh = await _exchange(a, client, code, verifier)
     assert fresh.status_code == 200, fresh.text
     access = fresh.json()["access_token"]
     assert await status(a, access) == 200
     revoked = await _post(f"{b}/revoke", **client, token=access)
     assert revoked.status_code == 200, revoked.text
     assert await status(a, access) == 401 and await status(b, access) == 401
+
+
+async def _exchange(base: str, client: dict[str, str], code: str, verifier: str) -> httpx2.Response:
+    """Exchange an authorization code at this server's token endpoint."""
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier}
+    return await _post(f"{base}/token", **client, **form)
 
 
 async def _code(base: str, client_id: str) -> tuple[str, str]:
