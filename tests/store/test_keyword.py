@@ -81,3 +81,19 @@ async def test_words_under_the_bound_rank_every_match(store: MemoryStore) -> Non
         assert rare[0][0].id == "m0" and len(rare) == 6
     finally:
         await store.close()
+
+
+async def test_a_rare_word_outweighs_a_common_word_said_many_times(store: MemoryStore) -> None:
+    # Ranked by how rare each word is (BM25's idf), as FTS5 does: repeating a word most memories hold
+    # ("note") does not beat the one memory that holds the rarer word of the query ("lisbon").
+    try:
+        await store.insert_many(
+            [
+                _row(300, "note: note to self, a note on the note about notes"),
+                _row(301, "a short trip to Lisbon in May, with a note or two"),
+            ]
+        )
+        found = await store.keyword_search("u", ["lisbon", "note"], Filters(namespace="default"), 5)
+        assert found[0][0].id == "m301"
+    finally:
+        await store.close()

@@ -22,7 +22,7 @@ WIDTH = 11
 NOW = "EXTRACT(EPOCH FROM clock_timestamp())::double precision"
 # Full-text weights {D, C, B, A}: the turn before a message (D) counts 0.3 of its own words (A), as in SQLite.
 RANK_WEIGHTS = "'{0.3, 0.2, 0.4, 1.0}'"
-# ts_rank_cd normalisation 1: divide by 1 + log(length), so a long memory does not win by size alone (as BM25).
+# Ranking normalisation 1: divide by 1 + log(length), so a long memory does not win by size alone (as BM25).
 RANK_NORMALISATION = 1
 
 

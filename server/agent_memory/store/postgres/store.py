@@ -112,7 +112,7 @@ class PostgresStore(History, PendingRows):
     async def keyword_search(
         self, user: str, terms: Sequence[str], filters: Filters, limit: int
     ) -> list[tuple[Memory, float]]:
-        """Return memories matching any of the terms, best first, ranked by ts_rank_cd (higher is better)."""
+        """Return memories matching any of the terms, best first, with a BM25-like score (higher is better)."""
         return await keyword.search(self._db, user, terms, filters, limit)
 
     async def by_ids(self, user: str, ids: Sequence[str], filters: Filters) -> dict[str, Memory]:
