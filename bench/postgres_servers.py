@@ -221,7 +221,8 @@ def recall_one(database: str | None, data: Path, args: argparse.Namespace) -> di
     settings = Settings(data_dir=data, user="bench", database_url=database)
     seeded: dict[str, Any] = {"load_avg_seeding": load()}
     if args.vectors == "synthetic":
-        seeded |= anyio.run(seed_synthetic, settings, args.memories, text)
+        stored = args.reuse_data is not None
+        seeded |= anyio.run(lambda: seed_synthetic(settings, args.memories, text, batch=args.seed_batch, stored=stored))
     else:
         anyio.run(seed, settings, args.memories)
     start = time.perf_counter()
@@ -250,7 +251,10 @@ def recall(args: argparse.Namespace) -> list[dict[str, Any]]:
     results = []
     with postgres() as create, tempfile.TemporaryDirectory() as tmp:
         for database in [create() if name == "postgres" else None for name in args.stores.split(",")]:
-            results.append(recall_one(database, Path(tmp) / ("pg" if database else "sqlite"), args))
+            data = Path(tmp) / ("pg" if database else "sqlite")
+            if args.reuse_data and not database:
+                data = Path(args.reuse_data)
+            results.append(recall_one(database, data, args))
             print(json.dumps(results[-1]), file=sys.stderr)
     return results
 
@@ -268,6 +272,8 @@ def main() -> int:
     parser.add_argument("--vectors", choices=["model", "synthetic"], default="model", help="recall: how to embed")
     parser.add_argument("--stores", default="postgres,sqlite", help="recall: postgres, sqlite or both (in order)")
     parser.add_argument("--agreement", type=int, default=0, help="recall: top-10 agreement over this many queries")
+    parser.add_argument("--seed-batch", type=int, help="recall, synthetic: rows per indexer batch (default 256)")
+    parser.add_argument("--reuse-data", help="recall, sqlite: a data dir whose rows are stored (vectors.lance removed)")
     parser.add_argument("--out")
     args = parser.parse_args()
     results = writes(args) if args.what == "writes" else recall(args)

@@ -28,6 +28,7 @@ import psycopg
 
 from agent_memory.config import Settings
 from agent_memory.embedding.embedder import ModelEmbedder
+from agent_memory.index import indexer as indexer_module
 from agent_memory.models import NewMemory
 from agent_memory.service import MemoryService
 
@@ -68,22 +69,24 @@ def _hnsw_index(database: str) -> str:
     return str(row[0]) if row else ""
 
 
-async def seed(settings: Settings, memories: int, text: Callable[[int], str]) -> dict[str, Any]:
-    """Store `memories` real rows, then index them with synthetic vectors; return the seconds each step took."""
+async def seed(
+    settings: Settings, memories: int, text: Callable[[int], str], *, batch: int | None = None, stored: bool = False
+) -> dict[str, Any]:
+    """Store `memories` real rows, then index them with synthetic vectors; return the seconds each step took.
+
+    `batch`: the indexer takes this many rows a batch instead of its 256 (the same rows, written the same way, in
+    fewer calls: LanceDB's merge reads every key a call, so at 1M rows the server's batches grow quadratic).
+    `stored`: the rows are in the store already (a data dir kept from a run stopped after storing them).
+    """
     embedder = SyntheticEmbedder(ModelEmbedder.from_settings(settings).name)
     database = settings.database_url
     timings: dict[str, Any] = {}
-    start = time.perf_counter()
-    service = await MemoryService.open(settings, without_model="seeding the bench: rows first")
-    try:
-        for lo in range(0, memories, 2000):
-            await service.remember_many([NewMemory(content=text(n)) for n in range(lo, min(lo + 2000, memories))])
-            if lo % 100_000 == 0:
-                _progress("stored", lo, start)
-    finally:
-        await service.close()
-    timings["store_s"] = round(time.perf_counter() - start, 1)
-    timings["load_avg_after_store"] = round(os.getloadavg()[0], 1)
+    if not stored:
+        timings |= await _store(settings, memories, text)
+    if batch is not None:
+        indexer_module.BATCH_WINDOWS = batch
+        indexer_module.Indexer.index_pending.__defaults__ = (batch,)
+        timings["index_batch_rows"] = batch
     start = time.perf_counter()
     service = await MemoryService.open(settings, embedder)
     try:
@@ -111,6 +114,20 @@ async def seed(settings: Settings, memories: int, text: Callable[[int], str]) ->
     if database:
         timings["hnsw_index"] = _hnsw_index(database)
     return timings
+
+
+async def _store(settings: Settings, memories: int, text: Callable[[int], str]) -> dict[str, Any]:
+    """Store the rows with the model off (nothing indexed meanwhile); return the seconds it took."""
+    start = time.perf_counter()
+    service = await MemoryService.open(settings, without_model="seeding the bench: rows first")
+    try:
+        for lo in range(0, memories, 2000):
+            await service.remember_many([NewMemory(content=text(n)) for n in range(lo, min(lo + 2000, memories))])
+            if lo % 100_000 == 0:
+                _progress("stored", lo, start)
+    finally:
+        await service.close()
+    return {"store_s": round(time.perf_counter() - start, 1), "load_avg_after_store": round(os.getloadavg()[0], 1)}
 
 
 def _progress(what: str, done: int, start: float) -> None:
