@@ -17,6 +17,10 @@ The load average (1 min) is recorded with each figure: the machine may be shared
     .venv/bin/python bench/postgres_servers.py writes --servers 1 --clients 1 --in-flight 1 --writes 200 [--sqlite]
     .venv/bin/python bench/postgres_servers.py recall --memories 10000 --queries 200
     .venv/bin/python bench/postgres_servers.py recall --memories 100000 --vectors synthetic [--stores postgres]
+    .venv/bin/python bench/postgres_servers.py recall --memories 1000000 --vectors synthetic --agreement 50 \\
+        --stores postgres
+    .venv/bin/python bench/postgres_servers.py recall --memories 1000000 --vectors synthetic --seed-batch 20000 \\
+        --stores sqlite
 """
 
 from __future__ import annotations
