@@ -17,6 +17,10 @@ The load average (1 min) is recorded with each figure: the machine may be shared
     .venv/bin/python bench/postgres_servers.py writes --servers 1 --clients 1 --in-flight 1 --writes 200 [--sqlite]
     .venv/bin/python bench/postgres_servers.py recall --memories 10000 --queries 200
     .venv/bin/python bench/postgres_servers.py recall --memories 100000 --vectors synthetic [--stores postgres]
+    .venv/bin/python bench/postgres_servers.py recall --memories 1000000 --vectors synthetic --agreement 50 \\
+        --stores postgres
+    .venv/bin/python bench/postgres_servers.py recall --memories 1000000 --vectors synthetic --seed-batch 20000 \\
+        --stores sqlite
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from agent_memory.config import Settings
 from agent_memory.models import NewMemory
 from agent_memory.service import MemoryService
+from pg_agreement import agreement as exact_agreement
 from seeded_vectors import seed as seed_synthetic
 
 TOKEN = secrets.token_urlsafe(24)
@@ -183,6 +188,27 @@ async def seed(settings: Settings, memories: int) -> None:
         await service.close()
 
 
+def footprint(database: str | None, data: Path, pid: int) -> dict[str, Any]:
+    """Return the server's memory (RSS now and at its peak) and the store's size on disk."""
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    found: dict[str, Any] = {
+        "server_rss_mb": int(status["VmRSS"].split()[0]) // 1024,
+        "server_peak_rss_mb": int(status["VmHWM"].split()[0]) // 1024,
+        "data_dir_mb": sum(f.stat().st_size for f in data.rglob("*") if f.is_file()) >> 20,
+    }
+    if database:
+        with psycopg.connect(database) as conn:
+            row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+            found["database_mb"] = int(row[0]) >> 20 if row else None
+            sizes = conn.execute(
+                "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
+                " AND c.relkind IN ('r', 'i') ORDER BY 2 DESC LIMIT 8"
+            ).fetchall()
+            found["largest_relations_mb"] = {str(name): int(size) >> 20 for name, size in sizes}
+    return found
+
+
 async def recalls(url: str, queries: int) -> dict[str, Any]:
     times = []
     async with Client(transport(url, bearer(TOKEN)), mode="auto") as client:
@@ -199,16 +225,20 @@ def recall_one(database: str | None, data: Path, args: argparse.Namespace) -> di
     settings = Settings(data_dir=data, user="bench", database_url=database)
     seeded: dict[str, Any] = {"load_avg_seeding": load()}
     if args.vectors == "synthetic":
-        seeded |= anyio.run(seed_synthetic, settings, args.memories, text)
+        stored = args.reuse_data is not None
+        seeded |= anyio.run(lambda: seed_synthetic(settings, args.memories, text, batch=args.seed_batch, stored=stored))
     else:
         anyio.run(seed, settings, args.memories)
     start = time.perf_counter()
-    with http_process([], env(data, **extra), timeout=240) as (url, _, _):
+    with http_process([], env(data, **extra), timeout=240) as (url, _, proc):
         while pending(database, data):
             time.sleep(1)  # the server's indexer embeds the seeded memories
         embedded = time.perf_counter() - start
         anyio.run(warm, url)
         result = anyio.run(recalls, url, args.queries)
+        result |= footprint(database, data, proc.pid)
+        if database and args.agreement:
+            result |= exact_agreement(database, "bench", args.agreement)
     store = "postgres + pgvector" if database else "sqlite + lancedb"
     vectors = "synthetic (bench/seeded_vectors.py)" if args.vectors == "synthetic" else "real model"
     return {
@@ -225,7 +255,10 @@ def recall(args: argparse.Namespace) -> list[dict[str, Any]]:
     results = []
     with postgres() as create, tempfile.TemporaryDirectory() as tmp:
         for database in [create() if name == "postgres" else None for name in args.stores.split(",")]:
-            results.append(recall_one(database, Path(tmp) / ("pg" if database else "sqlite"), args))
+            data = Path(tmp) / ("pg" if database else "sqlite")
+            if args.reuse_data and not database:
+                data = Path(args.reuse_data)
+            results.append(recall_one(database, data, args))
             print(json.dumps(results[-1]), file=sys.stderr)
     return results
 
@@ -242,6 +275,9 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--vectors", choices=["model", "synthetic"], default="model", help="recall: how to embed")
     parser.add_argument("--stores", default="postgres,sqlite", help="recall: postgres, sqlite or both (in order)")
+    parser.add_argument("--agreement", type=int, default=0, help="recall: top-10 agreement over this many queries")
+    parser.add_argument("--seed-batch", type=int, help="recall, synthetic: rows per indexer batch (default 256)")
+    parser.add_argument("--reuse-data", help="recall, sqlite: a data dir whose rows are stored (vectors.lance removed)")
     parser.add_argument("--out")
     args = parser.parse_args()
     results = writes(args) if args.what == "writes" else recall(args)
