@@ -76,7 +76,7 @@ def drop_for_bulk(conn: psycopg.Connection[Any], table: str, backlog: int, minim
         # (a reindex, a new model or the first start after a migrate load everything, and go the bulk way).
         if row is not None and backlog < int(row[0]):
             return hnsw_state(conn, table) == "absent"
-        conn.execute(sql.SQL("DROP INDEX IF EXISTS {i}").format(i=sql.Identifier(hnsw_name(table))))
+        _drop_hnsw(conn, table)
     return True
 
 
@@ -90,7 +90,7 @@ def build(conninfo: str, table: str, dim: int) -> bool:
         if state == "valid":
             return False
         if state == "invalid":  # left by a build that died (its lock is free): it would take every insert
-            conn.execute(sql.SQL("DROP INDEX IF EXISTS {i}").format(i=sql.Identifier(hnsw_name(table))))
+            _drop_hnsw(conn, table)
         row = conn.execute(sql.SQL("SELECT count(*) FROM {t}").format(t=sql.Identifier(table))).fetchone()
         megabytes = build_memory_mb(int(row[0]) if row else 0, dim)
         conn.execute("SELECT set_config('maintenance_work_mem', %s, false)", (f"{megabytes}MB",))
@@ -103,6 +103,10 @@ def build_memory_mb(rows: int, dim: int) -> int:
     """Return the maintenance_work_mem (MB) for building a graph of `rows` vectors of `dim` dimensions."""
     wanted = rows * (4 * dim + _ROW_BYTES) // (1 << 20) + _BUILD_MEMORY_MIN_MB
     return max(_BUILD_MEMORY_MIN_MB, min(_BUILD_MEMORY_MAX_MB, wanted))
+
+
+def _drop_hnsw(conn: psycopg.Connection[Any], table: str) -> None:
+    conn.execute(sql.SQL("DROP INDEX IF EXISTS {i}").format(i=sql.Identifier(hnsw_name(table))))
 
 
 def _try_lock(conn: psycopg.Connection[Any], table: str, *, session: bool) -> bool:
