@@ -197,10 +197,15 @@ def _admin_flags(cmd: dict[str, argparse.ArgumentParser]) -> None:
     p.add_argument("--no-model", action="store_true", help="skip loading the embedding model (faster)")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    # Before the common flags are parsed: a hook must start fast, and install-hooks has a --user of its own.
+# The common flags that become settings (the rest belong to the commands).
+_SETTING_FLAGS = ("data_dir", "database_url", "user", "namespace", "model", "log_level", "http_host", "http_port")
+
+
+def _hook_command(argv: list[str]) -> int | None:
+    """Run `hook` or `install-hooks` before the common flags are parsed; None for every other command.
+
+    A hook must start fast, and install-hooks has a --user of its own.
+    """
     if argv[:1] == ["hook"] and not {"-h", "--help"} & set(argv):
         from agent_memory.hooks.run import main as hook
 
@@ -209,26 +214,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from agent_memory.hooks.install import main as install
 
         return install(argv[1:])
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    hooked = _hook_command(argv)
+    if hooked is not None:
+        return hooked
     args = _parser().parse_args(argv)
     args.json = getattr(args, "json", False)
     # Everything this process creates (SQLite, its -wal/-shm, every LanceDB file, exports) is the user's only.
     os.umask(0o077)
     try:
-        settings = load_settings(
-            **{
-                k: getattr(args, k, None)
-                for k in (
-                    "data_dir",
-                    "database_url",
-                    "user",
-                    "namespace",
-                    "model",
-                    "log_level",
-                    "http_host",
-                    "http_port",
-                )
-            }
-        )
+        settings = load_settings(**{k: getattr(args, k, None) for k in _SETTING_FLAGS})
     except AgentMemoryError as exc:
         print(f"agent-memory: {exc}", file=sys.stderr)
         return 2
