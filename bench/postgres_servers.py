@@ -18,7 +18,7 @@ The load average (1 min) is recorded with each figure: the machine may be shared
     .venv/bin/python bench/postgres_servers.py recall --memories 10000 --queries 200
     .venv/bin/python bench/postgres_servers.py recall --memories 100000 --vectors synthetic [--stores postgres]
     .venv/bin/python bench/postgres_servers.py recall --memories 1000000 --vectors synthetic --agreement 50 \\
-        --stores postgres
+        --stores postgres --build-memory-mb 2600
     .venv/bin/python bench/postgres_servers.py recall --memories 1000000 --vectors synthetic --seed-batch 20000 \\
         --stores sqlite
 """
@@ -223,6 +223,9 @@ async def recalls(url: str, queries: int) -> dict[str, Any]:
 def recall_one(database: str | None, data: Path, args: argparse.Namespace) -> dict[str, Any]:
     extra = {"AGENT_MEMORY_DATABASE_URL": database} if database else {}
     settings = Settings(data_dir=data, user="bench", database_url=database)
+    if args.build_memory_mb:
+        extra["AGENT_MEMORY_PG_BUILD_MEMORY_MB"] = str(args.build_memory_mb)
+        settings = settings.with_overrides(pg_build_memory_mb=args.build_memory_mb)
     seeded: dict[str, Any] = {"load_avg_seeding": load()}
     if args.vectors == "synthetic":
         stored = args.reuse_data is not None
@@ -276,6 +279,7 @@ def main() -> int:
     parser.add_argument("--vectors", choices=["model", "synthetic"], default="model", help="recall: how to embed")
     parser.add_argument("--stores", default="postgres,sqlite", help="recall: postgres, sqlite or both (in order)")
     parser.add_argument("--agreement", type=int, default=0, help="recall: top-10 agreement over this many queries")
+    parser.add_argument("--build-memory-mb", type=int, help="recall, postgres: AGENT_MEMORY_PG_BUILD_MEMORY_MB")
     parser.add_argument("--seed-batch", type=int, help="recall, synthetic: rows per indexer batch (default 256)")
     parser.add_argument("--reuse-data", help="recall, sqlite: a data dir whose rows are stored (vectors.lance removed)")
     parser.add_argument("--out")

@@ -94,6 +94,8 @@ class Settings:
     vector_storage_options: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     # PostgreSQL as the source of truth (postgresql://...), shared by many servers; None: SQLite in the data dir.
     database_url: str | None = field(default=None, repr=False)
+    # Most memory (MB) one HNSW build may ask the Postgres server for (maintenance_work_mem): see docs/deploy.md.
+    pg_build_memory_mb: int = 1024
 
     def __post_init__(self) -> None:
         for name in ("user", "namespace"):
@@ -109,6 +111,8 @@ class Settings:
             raise ConfigError("AGENT_MEMORY_MODEL_WAIT_SECONDS must be 0 or more.")
         if self.exact_search_rows < 0:
             raise ConfigError("AGENT_MEMORY_EXACT_SEARCH_ROWS must be 0 (off) or more.")
+        if self.pg_build_memory_mb < 64:
+            raise ConfigError("AGENT_MEMORY_PG_BUILD_MEMORY_MB must be 64 or more (megabytes).")
         if not self.index_poll_seconds > 0:
             raise ConfigError("AGENT_MEMORY_INDEX_POLL_SECONDS must be more than 0.")
         for f in fields(self):
@@ -194,6 +198,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "AGENT_MEMORY_MODEL_WAIT_SECONDS": ("model_wait_seconds", float),
     "AGENT_MEMORY_INDEX_POLL_SECONDS": ("index_poll_seconds", float),
     "AGENT_MEMORY_EXACT_SEARCH_ROWS": ("exact_search_rows", int),
+    "AGENT_MEMORY_PG_BUILD_MEMORY_MB": ("pg_build_memory_mb", int),
     "AGENT_MEMORY_RECALL_MODE": ("recall_mode", str),
     "AGENT_MEMORY_QUERY_CACHE_SIZE": ("query_cache_size", int),
     "AGENT_MEMORY_LOG_LEVEL": ("log_level", str),

@@ -21,7 +21,7 @@ def open_vector_index(settings: Settings, table_name: str, dim: int) -> VectorIn
     if url is not None:
         from agent_memory.index.pgvector import PgVectorIndex
 
-        return PgVectorIndex(url, table_name, dim)
+        return PgVectorIndex(url, table_name, dim, build_memory_mb=settings.pg_build_memory_mb)
     from agent_memory.embedding import malloc
     from agent_memory.embedding.half import half_product
     from agent_memory.index.lance import LanceVectorIndex

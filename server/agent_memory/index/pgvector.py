@@ -53,10 +53,18 @@ class PgVectorIndex:
     """One pgvector table of memory vectors for one embedding model, shared by every server of the database."""
 
     def __init__(
-        self, conninfo: str, table_name: str, dim: int, *, pool_size: int = 4, connect_seconds: float = 30.0
+        self,
+        conninfo: str,
+        table_name: str,
+        dim: int,
+        *,
+        pool_size: int = 4,
+        connect_seconds: float = 30.0,
+        build_memory_mb: int = pgvector_bulk.BUILD_MEMORY_MB,
     ) -> None:
         """Connect, and create the extension, table and indexes if missing (under an advisory lock)."""
         self._dim = dim
+        self._build_memory_mb = build_memory_mb
         self._conninfo = conninfo
         self._name = physical_name(table_name)
         self._written = 0
@@ -202,7 +210,7 @@ class PgVectorIndex:
     def build_ann(self) -> bool:
         """Build the HNSW index if it is missing and no other server is at it; return whether this call built it."""
         try:  # on a connection of its own, holding the build lock (not a pooled one, for minutes)
-            built = pgvector_bulk.build(self._conninfo, self._name, self._dim)
+            built = pgvector_bulk.build(self._conninfo, self._name, self._dim, self._build_memory_mb)
         except (psycopg.Error, TimeoutError) as exc:
             raise failure("index build", exc) from exc
         if built:

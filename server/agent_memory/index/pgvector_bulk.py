@@ -19,6 +19,7 @@ table) orders its changes:
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal
 
 import psycopg
@@ -29,11 +30,14 @@ from psycopg import sql
 BULK_MIN_ROWS = 5_000
 HNSW_USING = "USING hnsw (embedding vector_cosine_ops)"
 # The graph being built should fit in maintenance_work_mem (pgvector slows down a lot once it does not): a
-# vector plus its neighbour lists per row, with room to spare, within bounds a shared database can afford.
+# vector plus its neighbour lists per row, with room to spare, up to what the operator lets a build take
+# (AGENT_MEMORY_PG_BUILD_MEMORY_MB; the default suits a shared database server).
 _ROW_BYTES = 512
 _BUILD_MEMORY_MIN_MB = 64
-_BUILD_MEMORY_MAX_MB = 1024
+BUILD_MEMORY_MB = 1024
 _CONNECT_SECONDS = 5
+
+logger = logging.getLogger(__name__)
 
 State = Literal["valid", "invalid", "absent"]
 
@@ -80,7 +84,7 @@ def drop_for_bulk(conn: psycopg.Connection[Any], table: str, backlog: int, minim
     return True
 
 
-def build(conninfo: str, table: str, dim: int) -> bool:
+def build(conninfo: str, table: str, dim: int, memory_cap_mb: int = BUILD_MEMORY_MB) -> bool:
     """Build the HNSW index if it is missing and no other server is building it; return whether this call built it."""
     with psycopg.connect(conninfo, autocommit=True, connect_timeout=_CONNECT_SECONDS) as conn:
         if not _try_lock(conn, table, session=True):
@@ -92,17 +96,24 @@ def build(conninfo: str, table: str, dim: int) -> bool:
         if state == "invalid":  # left by a build that died (its lock is free): it would take every insert
             _drop_hnsw(conn, table)
         row = conn.execute(sql.SQL("SELECT count(*) FROM {t}").format(t=sql.Identifier(table))).fetchone()
-        megabytes = build_memory_mb(int(row[0]) if row else 0, dim)
+        rows = int(row[0]) if row else 0
+        megabytes = build_memory_mb(rows, dim, memory_cap_mb)
+        if megabytes < build_memory_mb(rows, dim, cap_mb=None):
+            logger.warning(
+                "the HNSW graph of %d rows wants ~%d MB but AGENT_MEMORY_PG_BUILD_MEMORY_MB is %d: the build spills "
+                "to disk and runs many times slower (docs/deploy.md)",
+                rows, build_memory_mb(rows, dim, cap_mb=None), memory_cap_mb,
+            )
         conn.execute("SELECT set_config('maintenance_work_mem', %s, false)", (f"{megabytes}MB",))
         conn.execute("SELECT set_config('statement_timeout', '0', false)")  # a build at 1M takes many minutes
         create_hnsw(conn, table, concurrently=True)
         return True
 
 
-def build_memory_mb(rows: int, dim: int) -> int:
+def build_memory_mb(rows: int, dim: int, cap_mb: int | None = BUILD_MEMORY_MB) -> int:
     """Return the maintenance_work_mem (MB) for building a graph of `rows` vectors of `dim` dimensions."""
     wanted = rows * (4 * dim + _ROW_BYTES) // (1 << 20) + _BUILD_MEMORY_MIN_MB
-    return max(_BUILD_MEMORY_MIN_MB, min(_BUILD_MEMORY_MAX_MB, wanted))
+    return wanted if cap_mb is None else max(_BUILD_MEMORY_MIN_MB, min(cap_mb, wanted))
 
 
 def _drop_hnsw(conn: psycopg.Connection[Any], table: str) -> None:
