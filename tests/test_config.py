@@ -33,6 +33,7 @@ def test_flags_override_the_environment() -> None:
         ({"AGENT_MEMORY_MAX_CONTENT_CHARS": "lots"}, "AGENT_MEMORY_MAX_CONTENT_CHARS"),
         ({"AGENT_MEMORY_SUMMARIZER": "gpt"}, "AGENT_MEMORY_SUMMARIZER"),
         ({"AGENT_MEMORY_EXACT_SEARCH_ROWS": "-1"}, "AGENT_MEMORY_EXACT_SEARCH_ROWS"),
+        ({"AGENT_MEMORY_PG_BUILD_MEMORY_MB": "16"}, "AGENT_MEMORY_PG_BUILD_MEMORY_MB"),
         ({"AGENT_MEMORY_DATABASE_URL": "mysql://db/memory"}, "AGENT_MEMORY_DATABASE_URL"),
     ],
 )

@@ -13,6 +13,7 @@ import pytest
 
 from agent_memory.config import Settings
 from agent_memory.index import pgvector_bulk
+from agent_memory.index.backends import open_vector_index
 from agent_memory.index.pgvector import PgVectorIndex
 from agent_memory.index.protocol import VectorRow, VectorScope
 from agent_memory.models import NewMemory
@@ -158,6 +159,25 @@ def test_build_memory_grows_with_the_table_within_bounds() -> None:
     assert pgvector_bulk.build_memory_mb(0, 384) == 64
     assert 200 < pgvector_bulk.build_memory_mb(100_000, 384) < 400
     assert pgvector_bulk.build_memory_mb(10_000_000, 384) == 1024
+    assert pgvector_bulk.build_memory_mb(1_000_000, 384, 4096) == pgvector_bulk.build_memory_mb(1_000_000, 384, None)
+    assert 1900 < pgvector_bulk.build_memory_mb(1_000_000, 384, None) < 2600
+
+
+def test_a_build_past_the_configured_memory_warns_and_still_builds(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(data_dir=Path("/nonexistent"), database_url=postgres_url, pg_build_memory_mb=64)
+    index = open_vector_index(settings, TABLE, DIM)
+    try:
+        assert isinstance(index, PgVectorIndex)
+        _fill(index, _vectors(2_000), 0, 2_000)
+        assert index.prepare_bulk(2_000, minimum=1)
+        with caplog.at_level("WARNING", logger="agent_memory.index.pgvector_bulk"):
+            assert index.build_ann()
+        assert "AGENT_MEMORY_PG_BUILD_MEMORY_MB is 64" in caplog.text
+        assert index.ann_state() == "valid"
+    finally:
+        index.close()
 
 
 @pytest.mark.anyio

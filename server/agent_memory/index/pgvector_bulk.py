@@ -102,7 +102,9 @@ def build(conninfo: str, table: str, dim: int, memory_cap_mb: int = BUILD_MEMORY
             logger.warning(
                 "the HNSW graph of %d rows wants ~%d MB but AGENT_MEMORY_PG_BUILD_MEMORY_MB is %d: the build spills "
                 "to disk and runs many times slower (docs/deploy.md)",
-                rows, build_memory_mb(rows, dim, cap_mb=None), memory_cap_mb,
+                rows,
+                build_memory_mb(rows, dim, cap_mb=None),
+                memory_cap_mb,
             )
         conn.execute("SELECT set_config('maintenance_work_mem', %s, false)", (f"{megabytes}MB",))
         conn.execute("SELECT set_config('statement_timeout', '0', false)")  # a build at 1M takes many minutes
