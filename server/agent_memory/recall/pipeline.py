@@ -109,8 +109,10 @@ async def run(store: MemoryStore, user: str, vectors: VectorSearch, request: Req
         embedding.cancel()
         raise
     # A question about a speaker ("What does Kate like?") is embedded without the name: turns are embedded
-    # without theirs, and the named speaker's turns are lifted in the score instead.
-    names = score.named_speakers(request.text, (speaker(m.content) for m in candidates.found.values()))
+    # without theirs, and the named speaker's turns are lifted in the score instead. A question naming every
+    # speaker ("What do Kate and Elise both play?") loses the names too: they say nothing about which turn
+    # answers, and only pull its vector towards greetings ("Hey Kate!").
+    names = score.speakers_named(request.text, {speaker(m.content) for m in candidates.found.values()})
     if names:
         embedding.cancel()
         embedding = asyncio.create_task(_embed(vectors, request, score.without_names(request.text, names)))

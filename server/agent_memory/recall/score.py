@@ -113,14 +113,19 @@ def fuse(rankings: Sequence[Ranking], method: Literal["rrf", "minmax"] = "rrf") 
 SPEAKER_LIFT = 0.7
 
 
+def speakers_named(query: str, speakers: Iterable[str | None]) -> set[str]:
+    """Return the speakers (of those given) a query names."""
+    words = {w.lower() for w in re.findall(r"[\w'-]+", query)}
+    return {s for s in speakers if s and s.split()[0].lower() in words}
+
+
 def named_speakers(query: str, speakers: Iterable[str | None]) -> set[str]:
     """Return the speakers a query names, when it names some but not all of them (else none).
 
     "What did Kate say about the trip?" is about Kate's turns; a query naming everyone singles out nobody.
     """
     known = {s for s in speakers if s}
-    words = {w.lower() for w in re.findall(r"[\w'-]+", query)}
-    named = {s for s in known if s.split()[0].lower() in words}
+    named = speakers_named(query, known)
     return named if len(named) < len(known) else set()
 
 

@@ -1,0 +1,75 @@
+"""A question about the speakers of a chat is embedded without their names (recall/pipeline.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from agent_memory.config import Settings
+from agent_memory.embedding.pooling import Vectors
+from agent_memory.recall import pipeline as recall
+from agent_memory.store.rows import Filters, NewRow
+from tests.conftest import open_store
+
+pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
+
+CHAT = ["Kate: Hey Elise!", "Elise: Hi Kate, we played padel today.", "Kate: I love volleyball.", "Elise: Nice!"]
+
+
+@dataclass
+class _Recording:
+    """A vector search that records the texts it embeds as queries and finds every turn alike."""
+
+    queries: list[str] = field(default_factory=list)
+
+    async def query_vector(self, text: str) -> Vectors | None:
+        self.queries.append(text)
+        return np.ones((1, 4), dtype=np.float32)
+
+    async def embed_texts(self, texts: Sequence[str]) -> Vectors:
+        return np.ones((len(texts), 4), dtype=np.float32) / 2
+
+    async def nearest(
+        self, vector: Vectors, user: str, filters: Filters, limit: int, ids: Collection[str] | None = None
+    ) -> list[tuple[str, float, int]]:
+        return [(f"t{n}", 0.5, 1) for n in range(len(CHAT)) if ids is None or f"t{n}" in ids][:limit]
+
+    def notify(self) -> None:
+        pass
+
+    async def first_vectors(self, ids: Sequence[str]) -> dict[str, Vectors]:
+        return {}
+
+
+@pytest.mark.parametrize(
+    ("query", "embedded"),
+    [
+        ("What games do Kate and Elise both play?", "What games do and both play?"),
+        ("What does Kate play?", "What does play?"),
+        ("What games do people play?", "What games do people play?"),
+    ],
+)
+async def test_the_speakers_a_question_names_are_left_out_of_its_vector(
+    settings: Settings, query: str, embedded: str
+) -> None:
+    store = await open_store(settings)
+    try:
+        start = datetime(2024, 5, 8, tzinfo=UTC)
+        await store.insert_many(
+            [
+                NewRow(f"t{n}", "u", "default", "chat", "user", t, f"h{n}", [], {}, start + timedelta(minutes=n), True)
+                for n, t in enumerate(CHAT)
+            ]
+        )
+        vectors = _Recording()
+        request = recall.Request(query, Filters(namespace="default"), 10, None, start + timedelta(days=1))
+        outcome = await recall.run(store, "u", vectors, request)
+        # Naming every speaker says nothing about which turn answers; it would only pull towards "Hey Elise!".
+        assert vectors.queries[-1] == embedded
+        assert outcome.semantic and len(outcome.hits) == len(CHAT)
+    finally:
+        await store.close()
