@@ -13,7 +13,7 @@ for sizes the model cannot embed here in time; the queries are still embedded by
 
 The load average (1 min) is recorded with each figure: the machine may be shared.
 
-    .venv/bin/python bench/postgres_servers.py writes --servers 1,3 --writes 600
+    .venv/bin/python bench/postgres_servers.py writes --servers 1,3 --writes 600 [--model-off]
     .venv/bin/python bench/postgres_servers.py writes --servers 1 --clients 1 --in-flight 1 --writes 200 [--sqlite]
     .venv/bin/python bench/postgres_servers.py recall --memories 10000 --queries 200
     .venv/bin/python bench/postgres_servers.py recall --memories 100000 --vectors synthetic [--stores postgres]
@@ -97,10 +97,12 @@ def postgres() -> Iterator[Callable[[], str]]:
 
 def env(data: Path, **extra: str) -> dict[str, str]:
     return clean_env(
-        AGENT_MEMORY_DATA_DIR=str(data),
-        AGENT_MEMORY_HTTP_TOKENS=f"{TOKEN}:bench",
-        AGENT_MEMORY_MODEL_WAIT_SECONDS="240",
-        **extra,
+        **{
+            "AGENT_MEMORY_DATA_DIR": str(data),
+            "AGENT_MEMORY_HTTP_TOKENS": f"{TOKEN}:bench",
+            "AGENT_MEMORY_MODEL_WAIT_SECONDS": "240",
+            **extra,
+        }
     )
 
 
@@ -143,6 +145,10 @@ async def write_all(urls: list[str], total: int, clients: int, in_flight: int) -
 
 def writes(args: argparse.Namespace) -> list[dict[str, Any]]:
     results = []
+    # --model-off: no model (a path that does not exist), so servers store without embedding: the write path alone.
+    model_off = (
+        {"AGENT_MEMORY_MODEL": "/nonexistent/model", "AGENT_MEMORY_MODEL_WAIT_SECONDS": "0"} if args.model_off else {}
+    )
     with postgres() as create, tempfile.TemporaryDirectory() as tmp:
         for count in [int(n) for n in args.servers.split(",")]:
             # --sqlite: one server on the default store, for comparison (a data dir holds one server's store).
@@ -152,17 +158,25 @@ def writes(args: argparse.Namespace) -> list[dict[str, Any]]:
                     stack.enter_context(
                         http_process(
                             ["--database-url", database] if database else [],
-                            env(Path(tmp) / f"{count}-{n}"),
+                            env(Path(tmp) / f"{count}-{n}", **model_off),
                             timeout=240,
                         )
                     )[0]
                     for n in range(count)
                 ]
-                for url in urls:
+                for url in urls if not args.model_off else []:
                     anyio.run(warm, url)
                 measured = anyio.run(write_all, urls, args.writes, args.clients, args.in_flight)
                 store = "sqlite + lancedb" if args.sqlite else "postgres + pgvector"
-                results.append({"store": store, "servers": count, "load_before": load(), **measured})
+                results.append(
+                    {
+                        "store": store,
+                        "servers": count,
+                        "embedding": not args.model_off,
+                        "load_before": load(),
+                        **measured,
+                    }
+                )
             print(json.dumps(results[-1]), file=sys.stderr)
     return results
 
@@ -272,6 +286,7 @@ def main() -> int:
     parser.add_argument("--servers", default="1,3")
     parser.add_argument("--writes", type=int, default=600)
     parser.add_argument("--sqlite", action="store_true", help="writes: one server on SQLite + LanceDB instead")
+    parser.add_argument("--model-off", action="store_true", help="writes: servers without the model (no embedding)")
     parser.add_argument("--clients", type=int, default=3, help="clients spread over the servers")
     parser.add_argument("--in-flight", type=int, default=4, help="calls each client keeps in flight")
     parser.add_argument("--memories", type=int, default=10_000)
