@@ -78,7 +78,8 @@ async def probe(client: Client, queries: Iterator[str], every: float, stop: asyn
     while not stop.is_set():
         await recall_once(client, queries, out)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
+            async with asyncio.timeout(every):
+                await stop.wait()
 
 
 async def for_seconds(client: Client, queries: Iterator[str], seconds: float, every: float) -> list[float]:

@@ -50,7 +50,8 @@ class Operations:
         if not await self._model.wait(timeout):
             return False
         try:
-            await asyncio.wait_for(self._indexer.ready.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._indexer.ready.wait()
         except TimeoutError:
             return False
         return self._indexer.vectors is not None

@@ -8,7 +8,6 @@ export pages, doctor) are here too, so a face never needs more than this class.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import logging
 import uuid
@@ -142,8 +141,7 @@ class MemoryService(Facts, Operations, Browsing, Summaries):
         """Stop background work and close the store."""
         if self._upkeep is not None:
             self._upkeep.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._upkeep
+            await asyncio.wait({self._upkeep})  # not `suppress(CancelledError)`: a cancel of close() itself propagates
         await self._indexer.stop()
         await self._store.close()
 

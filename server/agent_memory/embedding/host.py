@@ -103,7 +103,8 @@ class ModelHost:
             future: asyncio.Future[None] = loop.create_future()
             self._waiters.append((loop, future))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(future), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: see Indexer._wait_for_work
+                await asyncio.shield(future)
         return self.ready
 
     async def embed(self, texts: Sequence[str]) -> Vectors:

@@ -85,8 +85,9 @@ class Indexer:
         """Cancel the task; pending rows stay pending for the next start."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Waits for the task without taking on its CancelledError, while a cancel of this call still
+            # propagates (suppressing CancelledError around `await task` would swallow that too).
+            await asyncio.wait({self._task})
         upkeep = self._upkeep
         if upkeep is not None and upkeep.is_alive():
             # A short compaction is let finish: an interpreter exiting under a thread inside LanceDB's native
@@ -135,7 +136,8 @@ class Indexer:
         if self._model.ready and not self.ready.is_set():
             # The model just finished; the index opens right after it (a fraction of a second).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.ready.wait(), max(wait, DRAIN_TIMEOUT))
+                async with asyncio.timeout(max(wait, DRAIN_TIMEOUT)):
+                    await self.ready.wait()
         if not self._model.ready or self.vectors is None:
             return None
         # Recall never waits for a backlog: what is not embedded yet is found by keyword (recall wakes this task
@@ -217,8 +219,11 @@ class Indexer:
 
     async def _wait_for_work(self) -> None:
         """Sleep until notified, or until the poll interval passes (rows written by other processes)."""
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that arrives as the event is
+        # set, and this loop would then never stop (stop() waiting on it forever).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self._settings.index_poll_seconds)
+            async with asyncio.timeout(self._settings.index_poll_seconds):
+                await self._wake.wait()
 
     async def _start_upkeep_off_loop(self) -> None:
         """Start upkeep if due, asking the table whether it is on a thread (the question reads table files)."""
