@@ -39,6 +39,7 @@ from agent_memory.models import (
 )
 from agent_memory.operations import Operations
 from agent_memory.recall import pipeline
+from agent_memory.recall.speakers import SpeakerHints
 from agent_memory.store.files import make_private_dir
 from agent_memory.store.protocol import MemoryStore
 from agent_memory.store.rows import Filters
@@ -90,6 +91,7 @@ class MemoryService(Facts, Operations, Browsing, Summaries):
         self._store = store
         self._model = model
         self._indexer = Indexer(settings, store, model)
+        self._speakers = SpeakerHints()  # who speaks in this user's chats, as recalls meet them
         # Sign-in over HTTP: users, OAuth clients and tokens (accounts.py).
         self.accounts = Accounts(store.oauth, settings.data_dir)
         self.session_id = f"session-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
@@ -264,7 +266,7 @@ class MemoryService(Facts, Operations, Browsing, Summaries):
             now=self.clock(),
             mode=mode or self.settings.recall_mode,
         )
-        outcome = await pipeline.run(self._store, self.settings.user, self._indexer, request)
+        outcome = await pipeline.run(self._store, self.settings.user, self._indexer, request, self._speakers)
         status = self.status()
         note = status.message
         if not outcome.semantic and request.mode != "keyword":

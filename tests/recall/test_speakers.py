@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from agent_memory.config import Settings
 from agent_memory.embedding.pooling import Vectors
 from agent_memory.recall import pipeline as recall
+from agent_memory.recall.speakers import SpeakerHints
 from agent_memory.store.rows import Filters, NewRow
 from tests.conftest import open_store
 
@@ -73,3 +75,38 @@ async def test_the_speakers_a_question_names_are_left_out_of_its_vector(
         assert outcome.semantic and len(outcome.hits) == len(CHAT)
     finally:
         await store.close()
+
+
+async def test_speakers_met_before_are_left_out_of_the_first_embedding(settings: Settings) -> None:
+    store = await open_store(settings)
+    try:
+        start = datetime(2024, 5, 8, tzinfo=UTC)
+        await store.insert_many(
+            [
+                NewRow(f"t{n}", "u", "default", "chat", "user", t, f"h{n}", [], {}, start + timedelta(minutes=n), True)
+                for n, t in enumerate(CHAT)
+            ]
+        )
+        vectors, hints = _Recording(), SpeakerHints()
+        ask = partial(recall.Request, filters=Filters(namespace="default"), limit=10, max_tokens=None, now=start)
+        first = await recall.run(store, "u", vectors, ask("What games do Kate and Elise both play?"), hints)
+        # The first time the names are only known once the keyword search ends: embedded again without them.
+        assert vectors.queries == ["What games do Kate and Elise both play?", "What games do and both play?"]
+        vectors.queries.clear()
+        again = await recall.run(store, "u", vectors, ask("What games do Kate and Elise both play?"), hints)
+        assert vectors.queries == ["What games do and both play?"]  # guessed from the last recall: once
+        assert [h.id for h in again.hits] == [h.id for h in first.hits]
+        vectors.queries.clear()
+        # A wrong guess (a name that is no speaker here) is corrected: the text embedded last is the right one.
+        hints.saw(["Games"])
+        await recall.run(store, "u", vectors, ask("What games does Kate play?"), hints)
+        assert vectors.queries == ["What does play?", "What games does play?"]
+    finally:
+        await store.close()
+
+
+def test_speaker_hints_keep_the_newest_names_within_their_size() -> None:
+    hints = SpeakerHints(size=2)
+    hints.saw(["Kate", None, "Elise"])
+    hints.saw(["Kate", "Sam"])
+    assert hints.guess("Did Kate, Elise or Sam go?") == {"Kate", "Sam"}

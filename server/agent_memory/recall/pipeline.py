@@ -23,6 +23,7 @@ from agent_memory.embedding.pooling import Vectors
 from agent_memory.errors import BackendError
 from agent_memory.models import Hit, Memory
 from agent_memory.recall import near, neighbours, score, timeframe
+from agent_memory.recall.speakers import SpeakerHints
 from agent_memory.recall.terms import search_terms
 from agent_memory.store.protocol import MemoryStore
 from agent_memory.store.rows import Filters
@@ -91,7 +92,9 @@ class Candidates:
     unembedded: set[str] = field(default_factory=set)  # keyword candidates the vector index does not hold
 
 
-async def run(store: MemoryStore, user: str, vectors: VectorSearch, request: Request) -> Outcome:
+async def run(
+    store: MemoryStore, user: str, vectors: VectorSearch, request: Request, hints: SpeakerHints | None = None
+) -> Outcome:
     """Return the memories most relevant to a validated query within its filters."""
     frame = timeframe.find(request.text, request.now)
     window = await _window(store, user, request.filters, frame)
@@ -100,8 +103,11 @@ async def run(store: MemoryStore, user: str, vectors: VectorSearch, request: Req
     pool = score.pool_size(request.limit)
     candidates = Candidates()
     search = Searches(store, user, vectors, candidates, pool)
-    # The query embedding (model thread) runs while the store (its own thread) searches by keyword.
-    embedding = asyncio.create_task(_embed(vectors, request, request.text))
+    # The query embedding (model thread) runs while the store (its own thread) searches by keyword, without the
+    # speaker names earlier recalls met (checked below against this one's candidates).
+    guessed = hints.guess(request.text) if hints is not None and request.mode == "hybrid" else set()
+    first = score.without_names(request.text, guessed) if guessed else request.text
+    embedding = asyncio.create_task(_embed(vectors, request, first))
     try:
         if request.mode != "vector":
             await search.keywords(terms, request.filters, window)
@@ -112,10 +118,14 @@ async def run(store: MemoryStore, user: str, vectors: VectorSearch, request: Req
     # without theirs, and the named speaker's turns are lifted in the score instead. A question naming every
     # speaker ("What do Kate and Elise both play?") loses the names too: they say nothing about which turn
     # answers, and only pull its vector towards greetings ("Hey Kate!").
-    names = score.speakers_named(request.text, {speaker(m.content) for m in candidates.found.values()})
-    if names:
+    talking = {speaker(m.content) for m in candidates.found.values()}
+    names = score.speakers_named(request.text, talking)
+    if hints is not None:
+        hints.saw(talking)
+    wanted = score.without_names(request.text, names) if names else request.text
+    if wanted != first:
         embedding.cancel()
-        embedding = asyncio.create_task(_embed(vectors, request, score.without_names(request.text, names)))
+        embedding = asyncio.create_task(_embed(vectors, request, wanted))
     vector = await embedding
     semantic = await search.semantic(vector, request.filters, window)
     unindexed = await search.newest(vector, request.filters) if semantic and vector is not None else 0
