@@ -25,6 +25,8 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
+from agent_memory.config import Settings
+
 # Below this backlog (memories) row by row takes under a minute even at 100k rows (89 rows/s measured there):
 # not worth turning searches into exact scans for it.
 BULK_MIN_ROWS = 5_000
@@ -35,7 +37,7 @@ HNSW_USING = "USING hnsw (embedding vector_cosine_ops)"
 # default suits a shared database server).
 _ROW_BYTES = 1024
 _BUILD_MEMORY_MIN_MB = 64
-BUILD_MEMORY_MB = 1024
+BUILD_MEMORY_MB = Settings.pg_build_memory_mb  # the setting's default, for callers without settings
 _CONNECT_SECONDS = 5
 
 logger = logging.getLogger(__name__)
@@ -98,13 +100,14 @@ def build(conninfo: str, table: str, dim: int, memory_cap_mb: int = BUILD_MEMORY
             _drop_hnsw(conn, table)
         row = conn.execute(sql.SQL("SELECT count(*) FROM {t}").format(t=sql.Identifier(table))).fetchone()
         rows = int(row[0]) if row else 0
+        wanted = build_memory_mb(rows, dim, cap_mb=None)
         megabytes = build_memory_mb(rows, dim, memory_cap_mb)
-        if megabytes < build_memory_mb(rows, dim, cap_mb=None):
+        if megabytes < wanted:
             logger.warning(
                 "the HNSW graph of %d rows wants ~%d MB but AGENT_MEMORY_PG_BUILD_MEMORY_MB is %d: the build spills "
                 "to disk and runs many times slower (docs/deploy.md)",
                 rows,
-                build_memory_mb(rows, dim, cap_mb=None),
+                wanted,
                 memory_cap_mb,
             )
         conn.execute("SELECT set_config('maintenance_work_mem', %s, false)", (f"{megabytes}MB",))
