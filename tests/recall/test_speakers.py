@@ -14,6 +14,7 @@ from agent_memory.config import Settings
 from agent_memory.embedding.pooling import Vectors
 from agent_memory.recall import pipeline as recall
 from agent_memory.recall.speakers import SpeakerHints
+from agent_memory.store.protocol import MemoryStore
 from agent_memory.store.rows import Filters, NewRow
 from tests.conftest import open_store
 
@@ -47,6 +48,21 @@ class _Recording:
         return {}
 
 
+START = datetime(2024, 5, 8, tzinfo=UTC)
+
+
+async def _chat_store(settings: Settings) -> MemoryStore:
+    """Return a store holding CHAT, one turn a minute from START, every turn indexed."""
+    store = await open_store(settings)
+    await store.insert_many(
+        [
+            NewRow(f"t{n}", "u", "default", "chat", "user", t, f"h{n}", [], {}, START + timedelta(minutes=n), True)
+            for n, t in enumerate(CHAT)
+        ]
+    )
+    return store
+
+
 @pytest.mark.parametrize(
     ("query", "embedded"),
     [
@@ -58,17 +74,10 @@ class _Recording:
 async def test_the_speakers_a_question_names_are_left_out_of_its_vector(
     settings: Settings, query: str, embedded: str
 ) -> None:
-    store = await open_store(settings)
+    store = await _chat_store(settings)
     try:
-        start = datetime(2024, 5, 8, tzinfo=UTC)
-        await store.insert_many(
-            [
-                NewRow(f"t{n}", "u", "default", "chat", "user", t, f"h{n}", [], {}, start + timedelta(minutes=n), True)
-                for n, t in enumerate(CHAT)
-            ]
-        )
         vectors = _Recording()
-        request = recall.Request(query, Filters(namespace="default"), 10, None, start + timedelta(days=1))
+        request = recall.Request(query, Filters(namespace="default"), 10, None, START + timedelta(days=1))
         outcome = await recall.run(store, "u", vectors, request)
         # Naming every speaker says nothing about which turn answers; it would only pull towards "Hey Elise!".
         assert vectors.queries[-1] == embedded
@@ -78,17 +87,10 @@ async def test_the_speakers_a_question_names_are_left_out_of_its_vector(
 
 
 async def test_speakers_met_before_are_left_out_of_the_first_embedding(settings: Settings) -> None:
-    store = await open_store(settings)
+    store = await _chat_store(settings)
     try:
-        start = datetime(2024, 5, 8, tzinfo=UTC)
-        await store.insert_many(
-            [
-                NewRow(f"t{n}", "u", "default", "chat", "user", t, f"h{n}", [], {}, start + timedelta(minutes=n), True)
-                for n, t in enumerate(CHAT)
-            ]
-        )
         vectors, hints = _Recording(), SpeakerHints()
-        ask = partial(recall.Request, filters=Filters(namespace="default"), limit=10, max_tokens=None, now=start)
+        ask = partial(recall.Request, filters=Filters(namespace="default"), limit=10, max_tokens=None, now=START)
         first = await recall.run(store, "u", vectors, ask("What games do Kate and Elise both play?"), hints)
         # The first time the names are only known once the keyword search ends: embedded again without them.
         assert vectors.queries == ["What games do Kate and Elise both play?", "What games do and both play?"]
