@@ -157,11 +157,14 @@ async def main() -> None:
     parser.add_argument("--memories", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200, help="steady-state recalls")
     parser.add_argument("--probe-every", type=float, default=0.5, help="seconds between recalls while probing")
+    parser.add_argument("--keep", type=Path, help="store the memories here (a new directory) and keep it afterwards")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / f"live-{time.strftime('%H%M%S')}.json")
     args = parser.parse_args()
     items, queries = texts(args.memories), fresh_questions()
     with tempfile.TemporaryDirectory(prefix="live-", ignore_cleanup_errors=True) as tmp:
-        data_dir = Path(tmp) / "data"
+        data_dir = args.keep or Path(tmp) / "data"
+        if data_dir.exists():
+            raise SystemExit(f"{data_dir} exists: --keep wants a new directory")
         result = await first_session(data_dir, items, queries, args.probe_every)
         second = await next_session(data_dir, queries, args.queries, args.probe_every)
     result = {"memories": args.memories, "mean_chars": round(sum(map(len, items)) / len(items)), **result}

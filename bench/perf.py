@@ -189,6 +189,9 @@ def params(data_dir: Path) -> StdioServerParameters:
     env = {"AGENT_MEMORY_DATA_DIR": str(data_dir), "PATH": os.environ.get("PATH", "")}
     if "PYTHONPATH" in os.environ:  # to time another checkout's code with this venv (a base commit)
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    # Settings and C heap tunables pass through, to compare variants (the data dir stays the bench's).
+    env |= {k: v for k, v in os.environ.items() if k.startswith(("AGENT_MEMORY_", "GLIBC_TUNABLES", "MALLOC_"))}
+    env["AGENT_MEMORY_DATA_DIR"] = str(data_dir)
     return StdioServerParameters(command=BIN, args=["serve"], env=env)
 
 

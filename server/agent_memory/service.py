@@ -74,8 +74,9 @@ __all__ = [
 
 
 def tune_process() -> None:
-    """Tune the C heap for a long-running server (fewer malloc arenas); call once at start-up."""
+    """Tune a long-running server (fewer malloc arenas, numpy's BLAS on one thread); call once at start-up."""
     malloc.cap_arenas()
+    malloc.one_blas_thread()
 
 
 def doctor(settings: Settings, *, check_model: bool = True) -> list[Check]:

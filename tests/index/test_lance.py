@@ -13,6 +13,7 @@ import pytest
 from agent_memory.config import load_settings
 from agent_memory.embedding.half import half_product
 from agent_memory.embedding.host import ModelHost
+from agent_memory.index import exact
 from agent_memory.index.exact import numpy_product
 from agent_memory.index.lance import LanceVectorIndex
 from agent_memory.index.protocol import VectorHit, VectorRow, VectorScope
@@ -175,7 +176,11 @@ def _scanned(tmp_path: Path) -> LanceVectorIndex:
     return LanceVectorIndex(tmp_path, "t", DIM, tuning=IndexTuning(exact_search_rows=0))
 
 
-def test_exact_search_returns_what_lancedb_exact_search_returns(tmp_path: Path) -> None:
+@pytest.mark.parametrize("gather_rows", [0, exact._GATHER_ROWS])  # the float16 product first, or rows scored directly
+def test_exact_search_returns_what_lancedb_exact_search_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gather_rows: int
+) -> None:
+    monkeypatch.setattr(exact, "_GATHER_ROWS", gather_rows)
     index = LanceVectorIndex(tmp_path, "t", DIM, product=half_product)
     index.upsert(_varied_rows(400))
     index.maintain()
@@ -338,3 +343,32 @@ async def test_exact_search_rows_setting_sizes_the_exact_search(tmp_path: Path) 
         assert (await on.index_status()).exact_search
     finally:
         await on.close()
+
+
+@pytest.mark.parametrize("bound", [1 << 20, None])
+def test_lancedb_caches_stay_within_their_bound_over_many_commits(tmp_path: Path, bound: int | None) -> None:
+    # Every upsert is a table version; LanceDB's default caches (GBs) keep each one's metadata.
+    tuning = IndexTuning() if bound is None else IndexTuning(index_cache_bytes=bound, metadata_cache_bytes=bound)
+    index = LanceVectorIndex(tmp_path, "t", DIM, tuning=tuning)
+    for row in _varied_rows(60):
+        index.upsert([row])
+        index.search(row.vector, VectorScope(row.user, None), 3)
+    cached = index.describe().cache_bytes
+    if bound is None:
+        assert cached > 3 << 20  # what the bound is for: the default keeps growing
+    else:
+        assert 0 < cached <= 2 * bound
+
+
+def test_a_new_table_is_searched_in_memory_from_its_first_write(tmp_path: Path) -> None:
+    # No upkeep runs during a long write burst (the indexer is never idle): the exact search must not wait for it.
+    index = LanceVectorIndex(tmp_path, "t", DIM)
+    assert index.describe().exact_search_current
+    for row in _varied_rows(40):
+        index.upsert([row])
+    state = index.describe()
+    assert state.exact_search_current and state.exact_search_rows == state.rows > 40
+    reopened = LanceVectorIndex(tmp_path, "t", DIM)  # the next session: loaded at open, not at the first upkeep
+    assert reopened.describe().exact_search_rows == state.rows
+    never = LanceVectorIndex(tmp_path, "t", DIM, tuning=IndexTuning(exact_search_rows=0))
+    assert not never.describe().exact_search_rows

@@ -11,8 +11,8 @@ import pytest
 
 from agent_memory.config import Settings
 from agent_memory.index.protocol import VectorIndex, VectorRow
-from agent_memory.recall.pipeline import INLINE_PENDING
-from tests.conftest import open_ready
+from agent_memory.recall.searches import INLINE_CHARS, INLINE_PENDING
+from tests.conftest import HashEmbedder, open_ready
 
 pytestmark = [pytest.mark.anyio, pytest.mark.both_backends]
 
@@ -76,6 +76,13 @@ async def test_the_few_newest_memories_are_found_by_meaning_before_they_are_inde
             found = await service.recall("spare key kitchen door", limit=2, mode="vector")
         assert found.hits and found.hits[0].id == fresh.id
         assert found.unindexed == 0 and found.note is None
+        # A long one is left to keyword search: embedding it would cost the recall more than its own searches.
+        long = await service.remember(
+            "The spare key is at the neighbours' house. " + "And more. " * (INLINE_CHARS // 10)
+        )
+        found = await service.recall("spare key kitchen door", limit=2, mode="vector")
+        assert long.id not in {h.id for h in found.hits} and found.unindexed == 1
+        assert found.hits[0].id == fresh.id
     finally:
         stalled.gate.set()
         await service.close()
@@ -98,5 +105,29 @@ async def test_a_fresh_exact_match_is_not_outranked_for_lacking_a_vector(setting
             assert [h.id for h in found.hits] == [fresh.id]
         finally:
             stalled.gate.set()
+    finally:
+        await service.close()
+
+
+class _LaneEmbedder(HashEmbedder):
+    """A HashEmbedder whose queries go beside an indexing slice (the query lane), as the bundled model's do."""
+
+    embeds_concurrently = True
+
+
+async def test_recall_embeds_the_newest_beside_a_busy_model(settings: Settings) -> None:
+    service = await open_ready(settings.with_overrides(model_wait_seconds=0), _LaneEmbedder())
+    model = service._indexer._model
+    try:
+        assert model._lock.acquire(timeout=10)  # an indexing slice holding the model
+        try:
+            fresh = await service.remember("The spare key hangs behind the kitchen door")
+            with anyio.fail_after(5):  # waiting for the model would outlast this
+                # Vector search alone: only the inline embedding of what waits can find it.
+                found = await service.recall("spare key kitchen door", limit=2, mode="vector")
+        finally:
+            model._lock.release()
+        assert found.hits[0].id == fresh.id
+        assert found.unindexed == 0
     finally:
         await service.close()

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 _DEFAULT_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 # Texts embedded per hold of the model lock (see ModelHost.embed), and padded tokens at most when the
 # model counts tokens: long texts go 8 at a time, which bounds the attention activations (peak RSS) and how
-# long a recall's query waits for the lock.
+# long a remember's `similar` or a model off the query lane waits for the lock.
 EMBED_SLICE = 16
 SLICE_TOKENS = 2048
 # Sentences read per hold of the model lock at most (ModelHost.embed_spans): SLICE_TOKENS binds first for any
@@ -77,6 +77,16 @@ def resolve_model(setting: str) -> str:
             if (bundled / "modules.json").exists():
                 return str(bundled)
     return setting
+
+
+@runtime_checkable
+class ConcurrentQueries(Protocol):
+    """An Embedder that may embed a query while another thread embeds documents (ModelHost's query lane)."""
+
+    @property
+    def embeds_concurrently(self) -> bool:
+        """Return whether two threads may call embed at once, as loaded."""
+        ...
 
 
 @runtime_checkable
@@ -181,6 +191,12 @@ class ModelEmbedder:
         """Embed texts in batches, normalised for cosine similarity."""
         assert self._encode is not None, "load() first"
         return self._encode(list(texts))
+
+    @property
+    def embeds_concurrently(self) -> bool:
+        """Return whether two threads may embed at once: on plain torch (its tokenizer is set up once, then read)."""
+        # transformers' and sentence-transformers' tokenizers reconfigure themselves per call, which is not thread-safe.
+        return self.backend == "torch"
 
     @property
     def sums_tokens(self) -> bool:

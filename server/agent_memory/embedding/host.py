@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
+from functools import cache, partial
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -18,6 +23,7 @@ from agent_memory.embedding.embedder import (
     EMBED_SLICE,
     PART_SLICE,
     SLICE_TOKENS,
+    ConcurrentQueries,
     Embedder,
     MeanPooler,
     TokenCounter,
@@ -27,6 +33,12 @@ from agent_memory.embedding.pooling import slices
 from agent_memory.errors import BackendError, ConfigError
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# How much lower the CPU priority of indexing is than the server's (a nice increment): on a busy machine a recall
+# gets the cores first, and indexing the rest.
+BACKGROUND_NICE = 10
 
 
 class ModelState(StrEnum):
@@ -50,6 +62,8 @@ class ModelHost:
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._cache_size = query_cache_size
         self._lock = threading.Lock()
+        # Recalls take turns among themselves on the query lane (see embed_beside), beside any document slice.
+        self._query_lock = threading.Lock()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._waiters_lock = threading.Lock()
 
@@ -113,8 +127,8 @@ class ModelHost:
             return np.zeros((0, self.dim or 0), dtype=np.float32)
         out: Vectors | None = None
         for rows in await self._slices(texts):
-            # The model lock is taken per slice, so a recall's query waits for one slice, not a whole batch.
-            part = await asyncio.to_thread(self._embed_locked, [texts[i] for i in rows])
+            # The model lock is taken per slice, so other documents (and queries off the lane) wait for one slice.
+            part = await self._in_background(self._embed_locked, [texts[i] for i in rows])
             if out is None:
                 out = np.empty((len(texts), part.shape[1]), dtype=np.float32)
             out[rows] = part
@@ -135,7 +149,7 @@ class ModelHost:
         sizes = np.empty((len(parts), 1), dtype=np.float32)
         # All the parts of a batch sorted together: sentences of similar length share a slice, with little padding.
         for rows in await self._slices(parts, PART_SLICE):
-            part_sums, sizes[rows] = await asyncio.to_thread(self._sums_locked, embedder, [parts[i] for i in rows])
+            part_sums, sizes[rows] = await self._in_background(self._sums_locked, embedder, [parts[i] for i in rows])
             if sums is None:
                 sums = np.empty((len(parts), part_sums.shape[1]), dtype=np.float32)
             sums[rows] = part_sums
@@ -146,7 +160,7 @@ class ModelHost:
         order, tokens = list(range(len(texts))), None
         if len(texts) > 1:
             # A slice costs its longest text times its size (padding): slicing texts of similar length wastes little.
-            tokens = await asyncio.to_thread(self._count_locked, texts)
+            tokens = await self._in_background(self._count_locked, texts)
             cost = tokens or [len(t) for t in texts]
             order.sort(key=cost.__getitem__)
         return slices(order, tokens, size if tokens else EMBED_SLICE, SLICE_TOKENS)
@@ -157,9 +171,23 @@ class ModelHost:
         if cached is not None:
             self._cache.move_to_end(text)
             return cached
-        vector: Vectors = (await self.embed([text]))[0]
+        vector: Vectors = (await self.embed_beside([text]))[0]
         self._keep(text, vector)
         return vector
+
+    async def embed_beside(self, texts: Sequence[str]) -> Vectors:
+        """Embed a few texts for a recall beside any indexing slice (the query lane), or after it if the model must.
+
+        A recall does not wait for the indexer's slice (up to 2,048 tokens): the bundled model on plain torch lets
+        two threads embed at once, which slows indexing a little for a query's few milliseconds.
+        """
+        if isinstance(self.embedder, ConcurrentQueries) and self.embedder.embeds_concurrently:
+            return await asyncio.to_thread(self._embed_apart, list(texts))
+        return await self.embed(texts)
+
+    def _embed_apart(self, texts: list[str]) -> Vectors:
+        with self._query_lock, _failures():
+            return np.asarray(self.embedder.embed(texts), dtype=np.float32)
 
     async def embed_query_now(self, text: str) -> Vectors | None:
         """Embed one query only if the model is free this instant (or it is cached); None when it is busy.
@@ -176,6 +204,10 @@ class ModelHost:
         if vector is not None:
             self._keep(text, vector)
         return vector
+
+    async def _in_background(self, work: Callable[..., T], *args: Any) -> T:
+        """Run blocking work on the documents' thread."""
+        return await asyncio.get_running_loop().run_in_executor(_documents(), partial(work, *args))
 
     def _keep(self, text: str, vector: Vectors) -> None:
         self._cache[text] = vector
@@ -204,13 +236,30 @@ class ModelHost:
             return self.embedder.token_counts(texts)
 
     def _embed_locked(self, texts: Sequence[str]) -> Vectors:
-        # One model, two cores: serialise so a bulk batch and a query do not thrash each other.
+        # One model, two cores: document slices take turns, so two batches do not thrash each other.
         with self._lock, _failures():
             return np.asarray(self.embedder.embed(texts), dtype=np.float32)
 
     def _sums_locked(self, embedder: MeanPooler, texts: Sequence[str]) -> tuple[Vectors, Vectors]:
         with self._lock, _failures():
             return embedder.token_sums(texts)
+
+
+@cache
+def _documents() -> ThreadPoolExecutor:
+    """Return the one thread that embeds documents, at a lower CPU priority: queries and requests come first."""
+    return ThreadPoolExecutor(1, thread_name_prefix="agent-memory-embed", initializer=lower_priority)
+
+
+def lower_priority() -> None:
+    """Lower the calling thread's CPU priority by BACKGROUND_NICE (Linux, where the nice value is per thread).
+
+    The threads it starts inherit it, torch's worker threads included.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICE)
 
 
 def _pool_parts(sums: Vectors, sizes: Vectors, spans: Sequence[Sequence[Span]]) -> list[Vectors]:

@@ -1,4 +1,4 @@
-"""glibc heap tuning for the long-running server; a no-op where the C library is not glibc."""
+"""C runtime tuning for the long-running server: the glibc heap (a no-op elsewhere) and numpy's BLAS threads."""
 
 from __future__ import annotations
 
@@ -41,3 +41,14 @@ def trim() -> None:
     if libc is not None:
         with contextlib.suppress(AttributeError):
             libc.malloc_trim(0)
+
+
+def one_blas_thread() -> None:
+    """Run numpy's BLAS on the calling thread only.
+
+    The server's numpy products are small (rescoring a few thousand rows): a second BLAS thread buys nothing, and
+    OpenBLAS's idle threads spin on a core for a while after each product, slowing the torch work beside them.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")

@@ -34,6 +34,9 @@ _CODED = ("user", "namespace", "session_id")
 # Rows rescored in float32 past the limit: the float16 product ranks closely, and rows that close to the cut are
 # few.
 _RESCORE_EXTRA = 32
+# Up to this many candidates (the chosen memories' rows, or a narrow scope) are scored directly in float32; past it
+# one float16 product over the whole table comes first.
+_GATHER_ROWS = 4096
 # Rows converted to float32 at a time by the numpy product, bounding its transient memory.
 _NUMPY_BLOCK = 8192
 
@@ -138,36 +141,42 @@ class ExactSearch:
 
     def search(self, vector: Floats, scope: VectorScope, limit: int) -> list[VectorHit]:
         """Return up to `limit` nearest rows in scope, best first."""
-        n = self._n
-        wanted = {"user": scope.user, "namespace": scope.namespace, "session_id": scope.session_id}
-        mask = self._alive[:n].copy()
-        for name, value in wanted.items():
-            if value is None:
-                continue
-            code = self._codes[name].get(value)
-            if code is None:
-                return []
-            mask &= self._coded[name][:n] == code
-        if scope.since_ts is not None:
-            mask &= self._created[:n] >= scope.since_ts
-        if scope.until_ts is not None:
-            mask &= self._created[:n] <= scope.until_ts
-        if scope.ids is not None:
-            chosen = np.zeros(n, dtype=bool)
-            chosen[[slot for memory in scope.ids for slot in self._slots_of_id.get(memory, ())]] = True
-            mask &= chosen
-        candidates = np.flatnonzero(mask)
+        candidates = self._in_scope(scope)
         if candidates.size == 0 or limit <= 0:
             return []
         query = _unit(np.asarray(vector, dtype=np.float32)[None, :])[0]
         shortlist = limit + _RESCORE_EXTRA
-        if candidates.size > shortlist:
-            # One product over all rows is cheaper than gathering the candidates' rows first.
-            rough = self._product(self._vectors[:n], query.astype(np.float16))[candidates]
+        if candidates.size > max(shortlist, _GATHER_ROWS):
+            # One product over all rows is cheaper than gathering many candidates' rows first.
+            rough = self._product(self._vectors[: self._n], query.astype(np.float16))[candidates]
             candidates = candidates[np.argpartition(-rough, shortlist - 1)[:shortlist]]
         scores = self._vectors[candidates].astype(np.float32) @ query
-        order = np.argsort(-scores, kind="stable")[:limit]
-        return [VectorHit(self._ids[candidates[i]], float(scores[i]), int(self._windows[candidates[i]])) for i in order]
+        best = np.sort(np.argpartition(-scores, limit - 1)[:limit]) if limit < scores.size else np.arange(scores.size)
+        order = best[np.argsort(-scores[best], kind="stable")]
+        ids, windows = self._ids, self._windows
+        return [VectorHit(ids[candidates[i]], float(scores[i]), int(windows[candidates[i]])) for i in order]
+
+    def _in_scope(self, scope: VectorScope) -> np.ndarray[Any, np.dtype[np.int64]]:
+        """Return the slots of the live rows in scope: among every row, or among the chosen memories' rows."""
+        if scope.ids is None:
+            slots = np.arange(self._n)
+        else:
+            # Only the chosen rows are checked: a few thousand, not a mask over the whole table.
+            chosen = [slot for memory in scope.ids for slot in self._slots_of_id.get(memory, ())]
+            slots = np.asarray(sorted(chosen), dtype=np.int64)
+        keep = self._alive[slots]
+        for name, value in (("user", scope.user), ("namespace", scope.namespace), ("session_id", scope.session_id)):
+            if value is None:
+                continue
+            code = self._codes[name].get(value)
+            if code is None:
+                return np.zeros(0, dtype=np.int64)
+            keep &= self._coded[name][slots] == code
+        if scope.since_ts is not None:
+            keep &= self._created[slots] >= scope.since_ts
+        if scope.until_ts is not None:
+            keep &= self._created[slots] <= scope.until_ts
+        return slots[keep]
 
     def _reserve(self, size: int) -> None:
         """Grow the arrays (by a quarter, at least) to hold `size` rows."""

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from agent_memory.config import Settings
 from agent_memory.embedding import chunking
-from agent_memory.embedding.host import ModelHost, ModelState
+from agent_memory.embedding.host import ModelHost, ModelState, lower_priority
 from agent_memory.embedding.pooling import Vectors
 from agent_memory.errors import BackendError
 from agent_memory.index.batches import BatchEmbedder, within_windows
@@ -50,6 +50,8 @@ BATCH_WINDOWS = 512
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 30.0
 STOP_UPKEEP_WAIT_SECONDS = 15.0
+# Freed heap is handed back to the OS at least this often while a burst is being indexed (and when it ends).
+TRIM_EVERY_SECONDS = 5.0
 # How long recall waits for just-written memories to reach the vector index before answering anyway.
 DRAIN_TIMEOUT = 2.0
 
@@ -145,8 +147,8 @@ class Indexer:
         return await self._model.embed_query(text)
 
     async def embed_texts(self, texts: Sequence[str]) -> Vectors:
-        """Embed memories' texts whole, as the index does without their windows (for the few not indexed yet)."""
-        return await self._model.embed([chunking.without_prefix(t) for t in texts])
+        """Embed a few memories' texts whole, as the index does without their windows, beside any indexing slice."""
+        return await self._model.embed_beside([chunking.without_prefix(t) for t in texts])
 
     async def first_vectors(self, ids: Sequence[str]) -> dict[str, Vectors]:
         """Return the index's vector of each memory's first window, for those it holds."""
@@ -175,7 +177,7 @@ class Indexer:
             return
         assert self._model.dim is not None
         delay = RETRY_FIRST_SECONDS
-        trim = False
+        trim, trimmed = False, time.monotonic()
         while True:
             self._wake.clear()
             try:
@@ -196,10 +198,14 @@ class Indexer:
             self._advance()
             if done:
                 trim = True
+                # During a long burst too: torch leaves each batch's activations in the C heap, where they add up.
+                if time.monotonic() - trimmed >= TRIM_EVERY_SECONDS:
+                    trim, trimmed = False, time.monotonic()
+                    await self._model.release_memory()
             else:
                 await self._start_upkeep_off_loop()
                 if trim:  # a burst just ended: give its embedding memory back before sleeping
-                    trim = False
+                    trim, trimmed = False, time.monotonic()
                     await self._model.release_memory()
                 await self._wait_for_work()
 
@@ -318,6 +324,7 @@ async def _bulk_if_behind(vectors: VectorIndex, store: MemoryStore) -> None:
 
 
 def _maintain(vectors: VectorIndex, compact: bool) -> None:
+    lower_priority()  # compaction and index builds yield the cores to recalls
     try:
         vectors.maintain(compact=compact)
     except (OSError, RuntimeError, ValueError, BackendError) as exc:  # LanceDB's; the next idle moment retries

@@ -90,6 +90,7 @@ class LanceVectorIndex:
         self._upkeep = Upkeep(
             self._table, self._exact, tuning, ann_rows=self._table.indexed_vector_rows(), release_memory=self._release
         )
+        self._upkeep.load_exact_if_small()
 
     def upsert(self, rows: Sequence[VectorRow]) -> None:
         """Insert or replace rows by key (idempotent, so a retried batch never duplicates)."""
@@ -178,10 +179,12 @@ class _Table:
         lock_path: Path | None,
         tuning: IndexTuning,
     ) -> None:
+        self._session = lancedb.Session(tuning.index_cache_bytes, tuning.metadata_cache_bytes)  # index, metadata
         self._db = lancedb.connect(
             str(location),
             read_consistency_interval=READ_CONSISTENCY,
             storage_options=dict(storage_options or {}) or None,
+            session=self._session,
         )
         self._dim = dim
         self._lock_path = lock_path
@@ -278,6 +281,11 @@ class _Table:
         with contextlib.suppress(ValueError):  # already gone (deleted by hand, or by another process)
             self._db.drop_table(name)
 
+    @property
+    def cache_bytes(self) -> int:
+        """Return the memory LanceDB's caches hold for this handle."""
+        return int(self._session.size_bytes)
+
     def version(self) -> int:
         """Return the table version this handle reads."""
         return int(self._table.version)
@@ -318,6 +326,12 @@ class _Table:
         )
 
 
+def table_rows(location: Path | str, table_name: str, storage_options: Mapping[str, str] | None = None) -> int:
+    """Count the rows of an existing table without creating anything; raise ValueError when it is missing."""
+    db = lancedb.connect(str(location), storage_options=dict(storage_options or {}) or None)
+    return int(db.open_table(table_name).count_rows())
+
+
 def _where(scope: VectorScope) -> Expr:
     """Return the filter for a scope, built from typed expressions."""
     where: Expr = col("user") == lit(scope.user)
@@ -332,9 +346,3 @@ def _where(scope: VectorScope) -> Expr:
     if scope.ids is not None:
         where = where & col("id").isin(sorted(scope.ids))
     return where
-
-
-def table_rows(location: Path | str, table_name: str, storage_options: Mapping[str, str] | None = None) -> int:
-    """Count the rows of an existing table without creating anything; raise ValueError when it is missing."""
-    db = lancedb.connect(str(location), storage_options=dict(storage_options or {}) or None)
-    return int(db.open_table(table_name).count_rows())

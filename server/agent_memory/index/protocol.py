@@ -66,6 +66,7 @@ class IndexState:
     exact_search_rows: int  # live rows it holds; 0 when none is loaded
     exact_search_capacity: int  # rows it has room for before its arrays grow
     exact_search_bytes: int  # memory its vectors take, room included
+    cache_bytes: int = 0  # memory the index library's own caches hold (LanceDB's; bounded by IndexTuning)
 
 
 class VectorIndex(Protocol):

@@ -43,6 +43,11 @@ class MaintainedTable(Protocol):
         """Count the table's data fragments."""
         ...
 
+    @property
+    def cache_bytes(self) -> int:
+        """Return the memory the library's caches hold."""
+        ...
+
     def add_scalar_indexes(self) -> None:
         """Create the scalar indexes the table lacks."""
         ...
@@ -134,6 +139,7 @@ class Upkeep:
             exact_search_rows=0 if exact is None else exact.rows,
             exact_search_capacity=0 if exact is None else exact.capacity,
             exact_search_bytes=0 if exact is None else exact.vector_bytes,
+            cache_bytes=self._table.cache_bytes,
         )
 
     def _compact(self, rows: int) -> None:
@@ -164,6 +170,15 @@ class Upkeep:
             return False  # it serves on, past its size, until the ANN index being built can take over
         self._exact.drop()
         return False
+
+    def load_exact_if_small(self) -> None:
+        """Load the exact search now if the table fits it, even empty: the owner's writes then keep it current.
+
+        Otherwise it would wait for the first upkeep, which runs when the indexer is idle: never during a long
+        write burst, whose searches would all go to LanceDB's scans of a table in hundreds of fragments.
+        """
+        if self._tuning.exact_search_rows > 0 and self.rows <= self._tuning.exact_search_rows:
+            self._load_exact(self.rows)
 
     def _load_exact(self, rows: int) -> None:
         started = time.monotonic()
