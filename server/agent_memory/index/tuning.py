@@ -22,9 +22,10 @@ class IndexTuning:
     # Up to this many rows, searches go to the exact search in memory (float16: 2 bytes per dimension and row),
     # and no ANN index is built; 0 never loads it.
     exact_search_rows: int = 50_000
-    # LanceDB's caches of index pages and of table metadata. Its defaults (6 GB and 1 GB) let a server that writes
-    # memories one by one grow for hours: every commit is a table version whose metadata stays cached.
-    index_cache_bytes: int = 128 << 20
+    # LanceDB's caches of index pages and of table metadata. Its metadata default (1 GB) let a server that writes
+    # memories one by one grow for hours: every commit is a table version whose metadata stays cached. The index
+    # cache holds the ANN index's partitions: bounded at 128 MB it slowed recall at 100k memories.
+    index_cache_bytes: int = 1 << 30
     metadata_cache_bytes: int = 64 << 20
     # Attempts for a write and for a read: LanceDB commits are optimistic and may lose a race to another process.
     write_attempts: int = 8
