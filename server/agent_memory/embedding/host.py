@@ -128,7 +128,8 @@ class ModelHost:
         out: Vectors | None = None
         for rows in await self._slices(texts):
             # The model lock is taken per slice, so other documents (and queries off the lane) wait for one slice.
-            part = await self._in_background(self._embed_locked, [texts[i] for i in rows])
+            # One model, two cores: document slices take turns, so two batches do not thrash each other.
+            part = await self._in_background(self._embed_under, self._lock, [texts[i] for i in rows])
             if out is None:
                 out = np.empty((len(texts), part.shape[1]), dtype=np.float32)
             out[rows] = part
@@ -182,12 +183,8 @@ class ModelHost:
         two threads embed at once, which slows indexing a little for a query's few milliseconds.
         """
         if isinstance(self.embedder, ConcurrentQueries) and self.embedder.embeds_concurrently:
-            return await asyncio.to_thread(self._embed_apart, list(texts))
+            return await asyncio.to_thread(self._embed_under, self._query_lock, list(texts))
         return await self.embed(texts)
-
-    def _embed_apart(self, texts: list[str]) -> Vectors:
-        with self._query_lock, _failures():
-            return np.asarray(self.embedder.embed(texts), dtype=np.float32)
 
     async def embed_query_now(self, text: str) -> Vectors | None:
         """Embed one query only if the model is free this instant (or it is cached); None when it is busy.
@@ -235,9 +232,9 @@ class ModelHost:
         with self._lock:  # the model's tokenizer is not shared between threads
             return self.embedder.token_counts(texts)
 
-    def _embed_locked(self, texts: Sequence[str]) -> Vectors:
-        # One model, two cores: document slices take turns, so two batches do not thrash each other.
-        with self._lock, _failures():
+    def _embed_under(self, lock: threading.Lock, texts: Sequence[str]) -> Vectors:
+        """Embed texts holding `lock`: the model's (document slices) or the query lane's."""
+        with lock, _failures():
             return np.asarray(self.embedder.embed(texts), dtype=np.float32)
 
     def _sums_locked(self, embedder: MeanPooler, texts: Sequence[str]) -> tuple[Vectors, Vectors]:
