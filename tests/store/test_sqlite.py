@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from agent_memory.store.keyword import in_scope_query
 from agent_memory.store.rows import Filters, NewRow, by_ids_query
 from agent_memory.store.sqlite import SQLiteStore
 
@@ -31,6 +32,24 @@ async def test_lookup_by_ids_uses_the_id_index_not_a_scope_scan(tmp_path: Path, 
         plan = " | ".join(str(row[3]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params))
     # The unique index on id: three probes, whatever the size of the user's scope.
     assert "SEARCH m USING INDEX sqlite_autoindex_memories_1 (id=?)" in plan, plan
+    assert "memories_scope_time" not in plan and "memories_session_time" not in plan, plan
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        Filters(namespace="default"),
+        Filters(namespace="work", session_id="s1", tags=("a",), since_ts=0.0, until_ts=1e10),
+    ],
+)
+async def test_keyword_search_checks_the_scope_of_its_ranked_rows_by_rowid(tmp_path: Path, filters: Filters) -> None:
+    path = tmp_path / "memory.sqlite3"
+    await (await SQLiteStore.open(path)).close()
+    sql, params = in_scope_query("default", list(range(1, 401)), filters)
+    with sqlite3.connect(path) as db:
+        plan = " | ".join(str(row[3]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    # Four hundred rowid probes, whatever the size of the user's scope (its index would scan the whole scope).
+    assert "SEARCH m USING INTEGER PRIMARY KEY (rowid=?)" in plan, plan
     assert "memories_scope_time" not in plan and "memories_session_time" not in plan, plan
 
 

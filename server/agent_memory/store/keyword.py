@@ -44,30 +44,29 @@ async def search(
     head = limit * KEYWORD_HEAD_FACTOR
     best = f"SELECT memories_fts.rowid, memories_fts.rank FROM memories_fts WHERE {{match}} LIMIT {head}"
     rows = await _ranked(db, terms, floor, best, [])
-    chosen = await _in_scope(db, rows, where, params, limit)
+    chosen = await _in_scope(db, rows, user, filters, limit)
     if len(chosen) < limit:
         scoped = (
             "SELECT memories_fts.rowid, memories_fts.rank FROM memories_fts JOIN memories m"
             f" ON m.rowid = memories_fts.rowid WHERE {{match}} AND {where} LIMIT {limit}"
         )
         rows = await _ranked(db, terms, floor, scoped, list(params))
-        chosen = await _in_scope(db, rows, where, params, limit)
+        chosen = await _in_scope(db, rows, user, filters, limit)
     return chosen
 
 
 async def _floor(db: aiosqlite.Connection, terms: Sequence[str]) -> tuple[int, list[str]] | None:
     """Return the lowest rowid among the newest COMMON_ROWS matches of the common terms, and the rare terms."""
-    common = []
-    for term in terms:
-        async with db.execute(_NTH_NEWEST, (fts_match([term]), COMMON_ROWS)) as cur:
-            if await cur.fetchone() is not None:
-                common.append(term)
+    # Every term probed in one statement: a query per term cost more in round trips to the database's thread than
+    # in the probes themselves.
+    probes = ", ".join(f"({_NTH_NEWEST})" for _ in terms)
+    found = await db.execute_fetchall(f"SELECT {probes}", [p for t in terms for p in (fts_match([t]), COMMON_ROWS)])
+    common = [term for term, nth in zip(terms, next(iter(found)), strict=True) if nth is not None]
     if not common:
         return None
-    async with db.execute(_NTH_NEWEST, (fts_match(common), COMMON_ROWS - 1)) as cur:
-        row = await cur.fetchone()
-    assert row is not None  # one common term already has more matches
-    return int(row[0]), [t for t in terms if t not in common]
+    # One common term already has more matches: the row exists.
+    (lowest,) = await db.execute_fetchall(_NTH_NEWEST, (fts_match(common), COMMON_ROWS - 1))
+    return int(lowest[0]), [t for t in terms if t not in common]
 
 
 async def _ranked(
@@ -93,27 +92,31 @@ async def _ranked(
 
 
 async def _rows(db: aiosqlite.Connection, sql: str, params: Sequence[object]) -> list[tuple[int, float]]:
-    async with db.execute(sql, params) as cur:
-        return [(int(r[0]), float(r[1])) for r in await cur.fetchall()]
+    return [(int(r[0]), float(r[1])) for r in await db.execute_fetchall(sql, params)]
+
+
+def in_scope_query(user: str, rowids: Sequence[int], filters: Filters) -> tuple[str, list[object]]:
+    """Return the SELECT of the rowids among `rowids` that pass the filters, and its parameters."""
+    # Looked up by rowid: a few hundred probes, where the scope's index would scan every row of the scope.
+    where, params = filters.sql(user, by_id=True)
+    marks = ",".join("?" * len(rowids))
+    return f"SELECT m.rowid FROM memories m WHERE m.rowid IN ({marks}) AND {where}", [*rowids, *params]
 
 
 async def _in_scope(
-    db: aiosqlite.Connection, ranked: list[tuple[int, float]], where: str, params: Sequence[object], limit: int
+    db: aiosqlite.Connection, ranked: list[tuple[int, float]], user: str, filters: Filters, limit: int
 ) -> list[tuple[Memory, float]]:
     """Return the best `limit` ranked rows that pass the scope, as memories with their score, best first."""
     if not ranked:
         return []
     # The scope is checked on row ids alone and only the rows kept are read whole: reading every ranked row's
     # content to keep a quarter of them cost more than the ranking.
-    marks = ",".join("?" * len(ranked))
-    sql = f"SELECT m.rowid FROM memories m WHERE m.rowid IN ({marks}) AND {where}"
-    async with db.execute(sql, [*(rowid for rowid, _ in ranked), *params]) as cur:
-        passing = {int(r[0]) for r in await cur.fetchall()}
+    sql, params = in_scope_query(user, [rowid for rowid, _ in ranked], filters)
+    passing = {int(r[0]) for r in await db.execute_fetchall(sql, params)}
     kept = dict([pair for pair in ranked if pair[0] in passing][:limit])
     if not kept:
         return []
     sql = f"SELECT {COLUMNS}, m.rowid FROM memories m WHERE m.rowid IN ({','.join('?' * len(kept))})"
-    async with db.execute(sql, list(kept)) as cur:
-        found = [(memory_from_row(r), kept[int(r[WIDTH])]) for r in await cur.fetchall()]
+    found = [(memory_from_row(r), kept[int(r[WIDTH])]) for r in await db.execute_fetchall(sql, list(kept))]
     found.sort(key=lambda pair: pair[1])
     return [(memory, -rank) for memory, rank in found]
