@@ -16,38 +16,32 @@ from agent_memory.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio
 
+# A plain scope, and one with every filter: lookups by id must not scan either.
+SCOPES = [
+    Filters(namespace="default"),
+    Filters(namespace="work", session_id="s1", tags=("a",), since_ts=0.0, until_ts=1e10),
+]
 
-@pytest.mark.parametrize(
-    "filters",
-    [
-        Filters(namespace="default"),
-        Filters(namespace="work", session_id="s1", tags=("a",), since_ts=0.0, until_ts=1e10),
-    ],
-)
-async def test_lookup_by_ids_uses_the_id_index_not_a_scope_scan(tmp_path: Path, filters: Filters) -> None:
+
+async def _plan(tmp_path: Path, sql: str, params: list[object]) -> str:
+    """Return SQLite's query plan for the SQL on a new store's schema, its steps joined by " | "."""
     path = tmp_path / "memory.sqlite3"
     await (await SQLiteStore.open(path)).close()
-    sql, params = by_ids_query("default", ["a", "b", "c"], filters)
     with sqlite3.connect(path) as db:
-        plan = " | ".join(str(row[3]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+        return " | ".join(str(row[3]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+
+
+@pytest.mark.parametrize("filters", SCOPES)
+async def test_lookup_by_ids_uses_the_id_index_not_a_scope_scan(tmp_path: Path, filters: Filters) -> None:
+    plan = await _plan(tmp_path, *by_ids_query("default", ["a", "b", "c"], filters))
     # The unique index on id: three probes, whatever the size of the user's scope.
     assert "SEARCH m USING INDEX sqlite_autoindex_memories_1 (id=?)" in plan, plan
     assert "memories_scope_time" not in plan and "memories_session_time" not in plan, plan
 
 
-@pytest.mark.parametrize(
-    "filters",
-    [
-        Filters(namespace="default"),
-        Filters(namespace="work", session_id="s1", tags=("a",), since_ts=0.0, until_ts=1e10),
-    ],
-)
+@pytest.mark.parametrize("filters", SCOPES)
 async def test_keyword_search_checks_the_scope_of_its_ranked_rows_by_rowid(tmp_path: Path, filters: Filters) -> None:
-    path = tmp_path / "memory.sqlite3"
-    await (await SQLiteStore.open(path)).close()
-    sql, params = in_scope_query("default", list(range(1, 401)), filters)
-    with sqlite3.connect(path) as db:
-        plan = " | ".join(str(row[3]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    plan = await _plan(tmp_path, *in_scope_query("default", list(range(1, 401)), filters))
     # Four hundred rowid probes, whatever the size of the user's scope (its index would scan the whole scope).
     assert "SEARCH m USING INTEGER PRIMARY KEY (rowid=?)" in plan, plan
     assert "memories_scope_time" not in plan and "memories_session_time" not in plan, plan
