@@ -356,10 +356,15 @@ async def all_match(cache: Path, texts: list[str], queries: list[str]) -> dict[s
 
 async def bulk(texts: list[str]) -> dict[str, Any]:
     """Import texts into an empty store in-process: how fast they are acknowledged and indexed."""
+    # The model alone, before and after the import: the process runs faster once torch has met these texts'
+    # shapes, so a floor taken only after the import would be measured warmer than the import ran. The faster
+    # of the two is the floor (the stricter comparison).
+    before = await model_floor(texts)
     with tempfile.TemporaryDirectory() as tmp:
         result = await seed(Path(tmp) / "data", texts)
     result["mean_chars"] = round(statistics.mean(len(t) for t in texts))
-    result["model_floor_per_s"] = await model_floor(texts)
+    result["model_floors_per_s"] = [before, await model_floor(texts)]
+    result["model_floor_per_s"] = max(result["model_floors_per_s"])
     result["of_floor"] = round(result["indexed_per_s"] / result["model_floor_per_s"], 2)
     return result
 

@@ -84,7 +84,7 @@ async def seed(
     if not stored:
         timings |= await _store(settings, memories, text)
     if batch is not None:
-        indexer_module.BATCH_WINDOWS = batch
+        indexer_module.BATCH_CHARS = sys.maxsize  # the rows bound the batch, whatever their length
         indexer_module.Indexer.index_pending.__defaults__ = (batch,)
         timings["index_batch_rows"] = batch
     start = time.perf_counter()

@@ -19,7 +19,7 @@ from agent_memory.embedding.embedder import SLICE_TOKENS, ModelEmbedder, resolve
 from agent_memory.embedding.host import ModelHost
 from agent_memory.embedding.model_files import read_pipeline
 from agent_memory.errors import ConfigError
-from agent_memory.index.batches import within_windows
+from agent_memory.index.batches import read_chars, within_budget
 from agent_memory.store.rows import PendingRow
 from tests.conftest import HashEmbedder
 
@@ -346,10 +346,14 @@ def _row(n: int, words: int) -> PendingRow:
     return PendingRow(f"m{n}", " ".join(f"w{i}" for i in range(words)), "u", "ns", "s", 0.0)
 
 
-def test_an_indexing_batch_is_bounded_in_windows_but_always_makes_progress() -> None:
-    short, long = _row(0, 5), _row(1, 400)  # one window; three windows of 160 words
-    assert within_windows([short, long, long, short], 8) == [short, long, long, short]
-    assert within_windows([short, long, long, short], 7) == [short, long, long]
-    assert within_windows([short, long, long, short], 6) == [short, long]
-    assert within_windows([long, short], 2) == [long]  # a first row over the limit still goes alone
-    assert within_windows([], 2) == []
+def test_an_indexing_batch_is_bounded_in_characters_read_but_always_makes_progress() -> None:
+    short, long = _row(0, 5), _row(1, 400)  # one text; three windows of 160 words
+    cs, cl = read_chars(short.content), read_chars(long.content)
+    assert cs == len(short.content)
+    assert cl > len(long.content)  # the windows overlap: their shared words are read twice
+    rows = [short, long, long, short]
+    assert within_budget(rows, 2 * cs + 2 * cl) == rows
+    assert within_budget(rows, 2 * cs + 2 * cl - 1) == [short, long, long]
+    assert within_budget(rows, cs + 2 * cl - 1) == [short, long]
+    assert within_budget([long, short], 2) == [long]  # a first row over the limit still goes alone
+    assert within_budget([], 2) == []

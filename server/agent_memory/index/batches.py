@@ -74,11 +74,16 @@ class BatchEmbedder:
         return good, embedded
 
 
-def within_windows(rows: list[PendingRow], limit: int) -> list[PendingRow]:
-    """Return the first rows whose windows add up to at most limit (always the first row); the rest wait."""
+def read_chars(content: str) -> int:
+    """Return how many characters the model reads to embed a memory: its text, or each of its windows."""
+    return sum(len(text) for text, _ in chunking.plan(content))
+
+
+def within_budget(rows: list[PendingRow], limit: int) -> list[PendingRow]:
+    """Return the first rows the model reads at most `limit` characters for (always the first row); the rest wait."""
     total = 0
     for n, row in enumerate(rows):
-        total += len(chunking.chunks(row.content))
+        total += read_chars(row.content)
         if total > limit and n > 0:
             return rows[:n]
     return rows

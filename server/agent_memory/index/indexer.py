@@ -32,7 +32,8 @@ from agent_memory.embedding import chunking
 from agent_memory.embedding.host import ModelHost, ModelState, lower_priority
 from agent_memory.embedding.pooling import Vectors
 from agent_memory.errors import BackendError
-from agent_memory.index.batches import BatchEmbedder, within_windows
+from agent_memory.index.batches import BatchEmbedder, within_budget
+from agent_memory.index.writer import BatchWriter
 from agent_memory.store.protocol import VECTOR_TABLE_KEY, MemoryStore
 from agent_memory.store.rows import Filters
 
@@ -41,11 +42,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Rows per indexing batch, and embedded windows at most (a long memory is several): enough texts for
-# ModelHost.embed to slice by length with little padding, one vector-table write per batch, and still a
-# few seconds of work, so progress is marked (and a crash loses) no more than that.
+# Rows per indexing batch, and characters the model reads for them at most (a long memory is read window by window):
+# enough texts for ModelHost.embed to slice by length with little padding, one vector-table write per batch, and
+# still a few seconds of work, so progress is marked (and a crash loses) no more than that. Sentences cost nothing
+# apart: they are summed from their text's pass.
 BATCH = 256
-BATCH_WINDOWS = 512
+BATCH_CHARS = 131_072
 # Backoff after a failed batch: doubles from the first delay up to the cap, so a broken index never spins.
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 30.0
@@ -71,6 +73,7 @@ class Indexer:
         self._store = store
         self._model = model
         self._batches = BatchEmbedder(store, model)
+        self._writer = BatchWriter(store, self._advance)  # writes a batch while the model reads the next
         self.vectors: VectorIndex | None = None
         self.error: str | None = None
         self._wake = asyncio.Event()
@@ -90,6 +93,7 @@ class Indexer:
             # Waits for the task without taking on its CancelledError, while a cancel of this call still
             # propagates (suppressing CancelledError around `await task` would swallow that too).
             await asyncio.wait({self._task})
+        await self._writer.close(STOP_UPKEEP_WAIT_SECONDS)
         upkeep = self._upkeep
         if upkeep is not None and upkeep.is_alive():
             # A short compaction is let finish: an interpreter exiting under a thread inside LanceDB's native
@@ -287,19 +291,21 @@ class Indexer:
         self.vectors = vectors  # only now: a failed check above is retried from the start
 
     async def index_pending(self, batch: int = BATCH) -> int:
-        """Index one batch of pending rows; return how many were indexed."""
+        """Embed one batch of pending rows while the previous batch is written; return how many were embedded.
+
+        A batch is indexed once its write lands: during the next call, or in the call that finds nothing left
+        (which waits for it), so a burst ends with every row written and marked.
+        """
         assert self.vectors is not None
-        rows = within_windows(await self._store.pending(batch), BATCH_WINDOWS)
+        busy = self._writer.busy
+        pending = [r for r in await self._store.pending(batch + len(busy)) if r.id not in busy]
+        rows = within_budget(pending[:batch], BATCH_CHARS)
         if not rows:
+            await self._writer.wait()
             return 0
         rows, batch_rows = await self._batches.embed_or_set_aside(rows)
-        await asyncio.to_thread(self.vectors.upsert, batch_rows)
-        ids = [r.id for r in rows]
-        await self._store.mark_indexed(ids)
-        # A memory forgotten while it was being embedded must not stay in the index as an orphan.
-        gone = sorted(set(ids) - await self._store.existing_ids(ids))
-        if gone:
-            await asyncio.to_thread(self.vectors.delete, gone)
+        await self._writer.wait()
+        self._writer.start(self.vectors, rows, batch_rows)
         return len(rows)
 
     async def forget(self, ids: Sequence[str]) -> None:
