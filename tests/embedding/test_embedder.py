@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ import torch
 
 from agent_memory.config import DEFAULT_MODEL, EmbedLoader, load_settings
 from agent_memory.embedding import pooling as pooling
-from agent_memory.embedding.embedder import SLICE_TOKENS, ModelEmbedder, resolve_model
+from agent_memory.embedding.embedder import ONEDNN_CACHE_CAPACITY, SLICE_TOKENS, ModelEmbedder, resolve_model
 from agent_memory.embedding.host import ModelHost
 from agent_memory.embedding.model_files import read_pipeline
 from agent_memory.errors import ConfigError
@@ -357,3 +358,14 @@ def test_an_indexing_batch_is_bounded_in_characters_read_but_always_makes_progre
     assert within_budget(rows, cs + 2 * cl - 1) == [short, long]
     assert within_budget([long, short], 2) == [long]  # a first row over the limit still goes alone
     assert within_budget([], 2) == []
+
+
+def test_the_model_load_bounds_onednn_kernel_cache_unless_the_user_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # oneDNN reads the variable when torch first runs one of its kernels, after the load: the default cache of a
+    # kernel per input shape grows with texts of every length (bench/live.py's peak RSS).
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    ModelEmbedder(DEFAULT_MODEL).load()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(ONEDNN_CACHE_CAPACITY)
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
+    ModelEmbedder(DEFAULT_MODEL).load()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "64"

@@ -97,3 +97,18 @@ async def test_a_rare_word_outweighs_a_common_word_said_many_times(store: Memory
         assert found[0][0].id == "m301"
     finally:
         await store.close()
+
+
+async def test_the_best_matches_out_of_scope_leave_room_for_those_in_it(store: MemoryStore) -> None:
+    # The strongest matches all sit in another namespace: the scope check goes past them, down the ranking, and
+    # returns only the namespace's own matches, best first.
+    try:
+        await store.insert_many([_row(400 + n, f"zephyr zephyr zephyr {n}", namespace="side") for n in range(6)])
+        await store.insert_many(
+            [_row(500 + n, f"zephyr, said once among many other words, {'more ' * n}") for n in range(4)]
+        )
+        found = await store.keyword_search("u", ["zephyr"], Filters(namespace="default"), 4)
+        assert [m.id for m, _ in found] == [f"m{500 + n}" for n in range(4)]
+        assert all(m.namespace == "default" for m, _ in found)
+    finally:
+        await store.close()

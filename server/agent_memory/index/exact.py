@@ -153,8 +153,12 @@ class ExactSearch:
         scores = self._vectors[candidates].astype(np.float32) @ query
         best = np.sort(np.argpartition(-scores, limit - 1)[:limit]) if limit < scores.size else np.arange(scores.size)
         order = best[np.argsort(-scores[best], kind="stable")]
-        ids, windows = self._ids, self._windows
-        return [VectorHit(ids[candidates[i]], float(scores[i]), int(windows[candidates[i]])) for i in order]
+        # Whole arrays to Python lists at once: indexing numpy scalar by scalar held the GIL for longer than the
+        # search itself.
+        slots = candidates[order]
+        ids = [self._ids[slot] for slot in slots.tolist()]
+        found = zip(ids, scores[order].tolist(), self._windows[slots].tolist(), strict=True)
+        return [VectorHit(i, similarity, windows) for i, similarity, windows in found]
 
     def _in_scope(self, scope: VectorScope) -> np.ndarray[Any, np.dtype[np.int64]]:
         """Return the slots of the live rows in scope: among every row, or among the chosen memories' rows."""

@@ -172,8 +172,7 @@ class Indexer:
             raise BackendError("The vector index is not open.")
         chosen = None if ids is None else frozenset(ids)
         scope = VectorScope(user, filters.namespace, filters.session_id, filters.since_ts, filters.until_ts, chosen)
-        hits = await asyncio.to_thread(vectors.search, vector, scope, limit)
-        return [(hit.id, hit.similarity, hit.windows) for hit in hits]
+        return list(await asyncio.to_thread(vectors.search, vector, scope, limit))  # VectorHits are such tuples
 
     async def _run(self) -> None:
         if not await self._model.wait():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -46,8 +46,7 @@ class VectorScope:
     ids: frozenset[str] | None = None
 
 
-@dataclass(frozen=True)
-class VectorHit:
+class VectorHit(NamedTuple):
     """One row found by a search: its memory, its cosine similarity to the query, and the memory's windows."""
 
     id: str

@@ -107,13 +107,18 @@ async def _in_scope(
     db: aiosqlite.Connection, ranked: list[tuple[int, float]], user: str, filters: Filters, limit: int
 ) -> list[tuple[Memory, float]]:
     """Return the best `limit` ranked rows that pass the scope, as memories with their score, best first."""
-    if not ranked:
-        return []
     # The scope is checked on row ids alone and only the rows kept are read whole: reading every ranked row's
-    # content to keep a quarter of them cost more than the ranking.
-    sql, params = in_scope_query(user, [rowid for rowid, _ in ranked], filters)
-    passing = {int(r[0]) for r in await db.execute_fetchall(sql, params)}
-    kept = dict([pair for pair in ranked if pair[0] in passing][:limit])
+    # content to keep a quarter of them cost more than the ranking. The best rows are checked first: in the
+    # common case (one namespace, nothing replaced) they all pass, and the rest need no lookup at all.
+    passing: list[tuple[int, float]] = []
+    start, size = 0, limit + limit // 4
+    while start < len(ranked) and len(passing) < limit:
+        part = ranked[start : start + size]
+        sql, params = in_scope_query(user, [rowid for rowid, _ in part], filters)
+        ok = {int(r[0]) for r in await db.execute_fetchall(sql, params)}
+        passing += [pair for pair in part if pair[0] in ok]
+        start, size = start + size, len(ranked)  # a narrower scope than it looked: the rest at once
+    kept = dict(passing[:limit])
     if not kept:
         return []
     sql = f"SELECT {COLUMNS}, m.rowid FROM memories m WHERE m.rowid IN ({','.join('?' * len(kept))})"
