@@ -34,7 +34,7 @@ OWNERS = {
     "tokenizers": {"embedding/bert.py"},
     "safetensors": {"embedding/bert.py"},
     "anthropic": {"summary/backends.py"},
-    "lancedb": {"index/lance.py"},
+    "lancedb": {"index/lance.py", "index/lance_table.py"},
     # The Postgres store and the pgvector index (issue 16), imported only when AGENT_MEMORY_DATABASE_URL is set.
     "psycopg": {
         "index/pgvector.py",

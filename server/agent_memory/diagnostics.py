@@ -23,7 +23,7 @@ LOW_DISK_BYTES = 200 * 1024 * 1024
 
 async def stats(settings: Settings, store: MemoryStore) -> Stats:
     """Count memories per user, namespace and role, the index state and the disk use."""
-    from agent_memory.index.lance import table_rows
+    from agent_memory.index.lance_table import table_rows
 
     groups: dict[tuple[str, str], Group] = {}
     for user, namespace, role, total, pending in await store.counts():
@@ -136,7 +136,7 @@ def _model(settings: Settings, checks: list[Check]) -> int | None:
 
 
 def _vectors(settings: Settings, database: dict[str, Any] | None, dim: int | None, checks: list[Check]) -> None:
-    from agent_memory.index.lance import table_rows
+    from agent_memory.index.lance_table import table_rows
 
     name = "vector index"
     if database is None or not database["memories"]:

@@ -13,7 +13,8 @@ import pytest
 from agent_memory.config import Settings
 from agent_memory.embedding.chunking import MAX_CHUNKS, WINDOW_WORDS, chunks, plan, without_prefix
 from agent_memory.index.indexer import table_name
-from agent_memory.index.lance import LanceVectorIndex, table_rows
+from agent_memory.index.lance import LanceVectorIndex
+from agent_memory.index.lance_table import table_rows
 from agent_memory.index.protocol import VectorIndex, VectorRow, VectorScope
 from agent_memory.recall.score import many_draws_bonus
 from agent_memory.service import MemoryService

@@ -16,7 +16,13 @@ import torch
 
 from agent_memory.config import DEFAULT_MODEL, EmbedLoader, load_settings
 from agent_memory.embedding import pooling as pooling
-from agent_memory.embedding.embedder import ONEDNN_CACHE_CAPACITY, SLICE_TOKENS, ModelEmbedder, resolve_model
+from agent_memory.embedding.embedder import (
+    KERNEL_CACHE_CAPACITY,
+    KERNEL_CACHE_VARIABLES,
+    SLICE_TOKENS,
+    ModelEmbedder,
+    resolve_model,
+)
 from agent_memory.embedding.host import ModelHost
 from agent_memory.embedding.model_files import read_pipeline
 from agent_memory.errors import ConfigError
@@ -360,12 +366,12 @@ def test_an_indexing_batch_is_bounded_in_characters_read_but_always_makes_progre
     assert within_budget([], 2) == []
 
 
-def test_the_model_load_bounds_onednn_kernel_cache_unless_the_user_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    # oneDNN reads the variable when torch first runs one of its kernels, after the load: the default cache of a
-    # kernel per input shape grows with texts of every length (bench/live.py's peak RSS).
-    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+def test_the_model_load_bounds_the_kernel_caches_unless_the_user_set_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    # oneDNN and ideep read these when torch first runs one of their kernels, after the load: their default caches
+    # of a kernel per input shape grow with texts of every length (bench/live.py's peak RSS).
+    mine, unset = KERNEL_CACHE_VARIABLES
+    monkeypatch.setenv(mine, "64")
+    monkeypatch.delenv(unset, raising=False)
     ModelEmbedder(DEFAULT_MODEL).load()
-    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(ONEDNN_CACHE_CAPACITY)
-    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
-    ModelEmbedder(DEFAULT_MODEL).load()
-    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "64"
+    assert os.environ[unset] == str(KERNEL_CACHE_CAPACITY)
+    assert os.environ[mine] == "64"

@@ -97,3 +97,14 @@ def test_the_vector_uri_must_be_a_uri() -> None:
     assert options.vector_storage_options == (("aws_endpoint", "http://127.0.0.1:9000"),)
     with pytest.raises(ConfigError):
         load_settings({"AGENT_MEMORY_VECTOR_STORAGE_OPTIONS": "[1, 2]"})
+
+
+def test_only_a_local_table_trusts_that_the_versions_made_under_its_lock_are_its_own(s3: Any, tmp_path: Path) -> None:
+    # Another machine may write to the bucket without the local lock: after a compaction there (several commits),
+    # the exact search is read again rather than followed.
+    from agent_memory.index.lance import LanceVectorIndex
+
+    lock = tmp_path / "vectors.lock"
+    assert not LanceVectorIndex(f"s3://{BUCKET}/vectors", "t", 8, lock_path=lock)._table.sole_writer
+    assert LanceVectorIndex(tmp_path / "vectors", "t", 8, lock_path=lock)._table.sole_writer
+    assert not LanceVectorIndex(tmp_path / "vectors", "t", 8)._table.sole_writer

@@ -29,9 +29,11 @@ _DEFAULT_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 # long a remember's `similar` or a model off the query lane waits for the lock.
 EMBED_SLICE = 16
 SLICE_TOKENS = 2048
-# Kernels oneDNN keeps built, one per input shape: texts of every length make new shapes all the time, and its
-# default cache of them held much memory at the peak of a write burst for no speed gained (docs/performance.md).
-ONEDNN_CACHE_CAPACITY = 8
+# Kernels oneDNN and ideep (torch's layer over it, a cache per thread) keep built, one per input shape: texts of
+# every length make new shapes all the time, and their default caches held much memory at the peak of a write
+# burst for no speed gained (docs/performance.md). The user's own setting of either variable wins.
+KERNEL_CACHE_CAPACITY = 8
+KERNEL_CACHE_VARIABLES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY")
 # Sentences read per hold of the model lock at most (ModelHost.embed_spans): SLICE_TOKENS binds first for any
 # longer than 16 tokens, so the slice costs about what a slice of whole texts does.
 PART_SLICE = 128
@@ -146,8 +148,9 @@ class ModelEmbedder:
         # Progress bars and load reports would only clutter the client's stderr log.
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        # Read when torch first runs a oneDNN kernel, which is after this.
-        os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(ONEDNN_CACHE_CAPACITY))
+        # Read when torch first runs a oneDNN kernel (ideep: in each thread), which is after this.
+        for variable in KERNEL_CACHE_VARIABLES:
+            os.environ.setdefault(variable, str(KERNEL_CACHE_CAPACITY))
         local = self._loader != "sentence-transformers" and Path(target).is_dir()
         pipeline = read_pipeline(Path(target)) if local else None
         if pipeline is not None:

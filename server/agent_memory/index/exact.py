@@ -237,12 +237,15 @@ class VersionedExactSearch:
         self._product = product
         self._exact: ExactSearch | None = None
         self._lock = threading.Lock()
+        # The version the owner's commit in flight starts from: the exact search stands for the table until the
+        # owner follows the commit, rather than leave the searches of that moment to LanceDB's scans.
+        self._committing_from: int | None = None
 
     def current(self) -> ExactSearch | None:
         """Return the exact search if it was loaded from, or followed to, the table's current version."""
+        version = self._table_version()
         with self._lock:
-            exact = self._exact
-        return exact if exact is not None and exact.version == self._table_version() else None
+            return self._exact if self._fresh(version) else None
 
     @contextlib.contextmanager
     def searchable(self) -> Iterator[ExactSearch | None]:
@@ -250,17 +253,38 @@ class VersionedExactSearch:
         version = self._table_version()
         # Under the lock: a write followed onto it mid-search could tear a row being replaced.
         with self._lock:
-            exact = self._exact
-            yield exact if exact is not None and exact.version == version else None
+            yield self._exact if self._fresh(version) else None
 
-    def follow(self, versions: tuple[int, int], change: Callable[[ExactSearch], None]) -> None:
-        """Apply the owner's commit, made between table versions (before, after), if it was current before it."""
+    @contextlib.contextmanager
+    def committing(self) -> Iterator[None]:
+        """Keep the exact search current while the owner commits and then follows its commit (under its write lock)."""
+        version = self._table_version()
+        with self._lock:
+            self._committing_from = version if self._fresh(version) else None
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._committing_from = None
+
+    def _fresh(self, version: int) -> bool:
+        exact = self._exact
+        return exact is not None and (exact.version == version or exact.version == self._committing_from)
+
+    def follow(
+        self, versions: tuple[int, int], change: Callable[[ExactSearch], None], *, only_ours: bool = False
+    ) -> None:
+        """Apply the owner's commit, made between table versions (before, after), if it was current before it.
+
+        `only_ours`: every version in between is the owner's (its commits held the lock every writer takes), so a
+        call that commits several times (compaction) is followed too.
+        """
         before, after = versions
         with self._lock:
             exact = self._exact
             if exact is None or exact.version != before or after == before:
                 return
-            if after == before + 1:
+            if after == before + 1 or only_ours:
                 change(exact)
                 exact.version = after
             else:  # another commit slipped in between: only a reload can tell what it did

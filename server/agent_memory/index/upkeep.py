@@ -1,15 +1,18 @@
 """Upkeep of the vector table, run on a background thread: compaction, scalar indexes, the ANN index, exact search.
 
 Every add makes a table version and a small fragment, so after `compact_every` writes the fragments are
-compacted (no lock: writers never wait for it; a compaction that loses a commit race is retried, then skipped).
+compacted (a compaction that loses a commit race is retried, then skipped). Compaction and the scalar index
+builds hold the owner's write lock, briefly: the exact search follows them, since they move no row, instead of
+being read again from the table (during a write burst, when upkeep runs in the indexer's idle moments, a
+reload would leave every search of the burst to LanceDB's scans).
 Scalar indexes on the id and filter columns speed up merge_insert and prefiltering. Past `ann_min_rows` rows
 and once the exact search in memory no longer holds them (before, a build would only compete with queries for
 the cores), an IVF_PQ index is built, and trained again once the table has grown by
 `ann_retrain_growth`; search re-ranks its candidates with the full vectors, and rows added after the build are
 searched exactly until the next compaction folds them in. Up to `exact_search_rows` rows the exact search in
 memory is loaded whenever it is not current; once the table outgrows it, it serves on until the ANN index is
-built, then is freed. Index builds take no lock:
-LanceDB commits concurrent appends and index builds without conflict, so neither readers nor writers wait.
+built, then is freed. The ANN build takes no lock: LanceDB commits concurrent appends and index builds without
+conflict, so neither readers nor writers wait for it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
 from agent_memory.errors import BackendError
-from agent_memory.index.exact import VersionedExactSearch
+from agent_memory.index.exact import ExactSearch, VersionedExactSearch
 from agent_memory.index.protocol import IndexState
 from agent_memory.index.tuning import IndexTuning
 
@@ -48,11 +51,16 @@ class MaintainedTable(Protocol):
         """Return the memory the library's caches hold."""
         ...
 
-    def add_scalar_indexes(self) -> None:
-        """Create the scalar indexes the table lacks."""
+    @property
+    def sole_writer(self) -> bool:
+        """Return True when no commit changes a row while one of this process's commits holds the lock."""
         ...
 
-    def compact(self) -> None:
+    def add_scalar_indexes(self) -> tuple[int, int]:
+        """Create the scalar indexes the table lacks; return the table versions before and after."""
+        ...
+
+    def compact(self) -> tuple[int, int]:
         """Compact fragments and remove old versions; raise BackendError when it keeps losing commit races."""
         ...
 
@@ -76,9 +84,11 @@ class Upkeep:
         *,
         ann_rows: int,
         release_memory: Callable[[], None],
+        write_lock: threading.Lock,
     ) -> None:
         self._table = table
         self._exact = exact
+        self._write_lock = write_lock
         self._tuning = tuning
         self._release_memory = release_memory
         self._running = threading.Lock()
@@ -116,7 +126,7 @@ class Upkeep:
             if rows == 0:
                 return
             if not self._scalar_ready:
-                self._table.add_scalar_indexes()
+                self._moving_no_row(self._table.add_scalar_indexes)
                 self._scalar_ready = True
             if compact or self._writes >= self._tuning.compact_every:
                 self._writes = 0
@@ -142,9 +152,15 @@ class Upkeep:
             cache_bytes=self._table.cache_bytes,
         )
 
+    def _moving_no_row(self, commit: Callable[[], tuple[int, int]]) -> None:
+        """Run a commit that changes no row under the owner's write lock; the exact search follows it."""
+        with self._write_lock, self._exact.committing():
+            versions = commit()
+            self._exact.follow(versions, _unchanged, only_ours=self._table.sole_writer)
+
     def _compact(self, rows: int) -> None:
         try:
-            self._table.compact()
+            self._moving_no_row(self._table.compact)
         except BackendError as exc:
             logger.info("vector index compaction skipped: %s", exc)
             return
@@ -186,6 +202,10 @@ class Upkeep:
         logger.info("loaded %d vector rows into the exact search in %.1f s", rows, time.monotonic() - started)
         # The table read is gone once loaded: hand its memory back.
         self._release_memory()
+
+
+def _unchanged(exact: ExactSearch) -> None:
+    """Change nothing: the commit moved no row."""
 
 
 def _partitions(rows: int) -> int:
