@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -57,26 +57,13 @@ def test_compaction_beside_a_write_burst_keeps_the_exact_search_current(
     index = LanceVectorIndex(tmp_path, "t", DIM, lock_path=tmp_path / "lock")
     reads = _count_reads(index, monkeypatch)
     rows = _rows(0, 60)
-    done = threading.Event()
-    failed: list[BaseException] = []
-
-    def burst() -> None:
-        try:
-            for row in rows:
-                index.upsert([row])
-        except BaseException as exc:  # reported by the test below
-            failed.append(exc)
-        finally:
-            done.set()
-
-    writer = threading.Thread(target=burst)
-    writer.start()
-    compactions = 0
-    while not done.is_set():
-        index.maintain(compact=True)
-        compactions += 1
-    writer.join(30)
-    assert not failed and not writer.is_alive()
+    with ThreadPoolExecutor(1) as pool:
+        burst = pool.submit(lambda: [index.upsert([row]) for row in rows])
+        compactions = 0
+        while not burst.done():
+            index.maintain(compact=True)
+            compactions += 1
+        burst.result(timeout=30)  # raises what the writer raised
     state = index.describe()
     assert compactions > 1 and state.exact_search_current and state.exact_search_rows == state.rows == 60
     assert not reads, f"the exact search was read again {len(reads)} times during the burst"
