@@ -109,3 +109,24 @@ def test_searches_during_an_own_commit_still_go_to_the_exact_search(
     assert not scans, "a search during the commit went to LanceDB's scan"
     assert index.describe().exact_search_current and _search(index, rows[10].vector)[0] == "m10"
     assert not scans
+
+
+def test_a_stale_exact_search_is_freed_before_its_replacement_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = LanceVectorIndex(tmp_path, "t", DIM, lock_path=tmp_path / "lock")
+    rows = _rows(0, 31)
+    index.upsert(rows[:30])
+    LanceVectorIndex(tmp_path, "t", DIM, lock_path=tmp_path / "lock").upsert(rows[30:])  # another process
+    index.refresh()
+    held: list[ExactSearch | None] = []
+    read_all = index._table.read_all
+
+    def reading() -> Iterable[pa.RecordBatch]:
+        held.append(index._exact._exact)
+        return read_all()
+
+    monkeypatch.setattr(index._table, "read_all", reading)
+    index.maintain()
+    assert held == [None], "the stale exact search was still held while its replacement was read"
+    assert index.describe().exact_search_current and _search(index, rows[30].vector)[0] == "m30"

@@ -293,6 +293,10 @@ class VersionedExactSearch:
     def load(self, read: Callable[[], Iterable[pa.RecordBatch]], rows: int) -> None:
         """Read the table into a new exact search; searches keep going to the table until it is in place."""
         before = self._table_version()
+        with self._lock:
+            if not self._fresh(before):
+                # Never searched again (versions only move on): free it before its replacement is built beside it.
+                self._exact = None
         exact = ExactSearch.from_batches(read(), self._dim, before, rows, self._product)
         if self._table_version() != before:
             return  # the table moved while it was read: the next upkeep tries again
