@@ -15,17 +15,17 @@ from agent_memory.index.tuning import IndexTuning
 from tests.index.test_lance import DIM, _rows, _scanned, _search
 
 
-def _count_reads(index: LanceVectorIndex, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Count the whole-table reads that (re)load the exact search from now on."""
-    reads: list[int] = []
+def _watch_reads(index: LanceVectorIndex, monkeypatch: pytest.MonkeyPatch) -> list[ExactSearch | None]:
+    """Record, for each whole-table read that (re)loads the exact search from now on, the exact search held then."""
+    held: list[ExactSearch | None] = []
     read_all = index._table.read_all
 
-    def counted() -> Iterable[pa.RecordBatch]:
-        reads.append(1)
+    def reading() -> Iterable[pa.RecordBatch]:
+        held.append(index._exact._exact)
         return read_all()
 
-    monkeypatch.setattr(index._table, "read_all", counted)
-    return reads
+    monkeypatch.setattr(index._table, "read_all", reading)
+    return held
 
 
 def test_own_compaction_and_scalar_indexes_keep_the_exact_search_current(
@@ -33,7 +33,7 @@ def test_own_compaction_and_scalar_indexes_keep_the_exact_search_current(
 ) -> None:
     index = LanceVectorIndex(tmp_path, "t", DIM, lock_path=tmp_path / "lock", tuning=IndexTuning(compact_every=20))
     assert index.describe().exact_search_current  # loaded at open, empty
-    reads = _count_reads(index, monkeypatch)
+    reads = _watch_reads(index, monkeypatch)
     rows = _rows(0, 60)
     for row in rows[:40]:
         index.upsert([row])
@@ -55,7 +55,7 @@ def test_compaction_beside_a_write_burst_keeps_the_exact_search_current(
     # Upkeep runs in the indexer's idle moments, so a burst's writes come while it compacts: were the two
     # interleaved, the exact search would drop and every search of the burst would go to LanceDB's scans.
     index = LanceVectorIndex(tmp_path, "t", DIM, lock_path=tmp_path / "lock")
-    reads = _count_reads(index, monkeypatch)
+    reads = _watch_reads(index, monkeypatch)
     rows = _rows(0, 60)
     with ThreadPoolExecutor(1) as pool:
         burst = pool.submit(lambda: [index.upsert([row]) for row in rows])
@@ -119,14 +119,7 @@ def test_a_stale_exact_search_is_freed_before_its_replacement_is_read(
     index.upsert(rows[:30])
     LanceVectorIndex(tmp_path, "t", DIM, lock_path=tmp_path / "lock").upsert(rows[30:])  # another process
     index.refresh()
-    held: list[ExactSearch | None] = []
-    read_all = index._table.read_all
-
-    def reading() -> Iterable[pa.RecordBatch]:
-        held.append(index._exact._exact)
-        return read_all()
-
-    monkeypatch.setattr(index._table, "read_all", reading)
+    held = _watch_reads(index, monkeypatch)
     index.maintain()
     assert held == [None], "the stale exact search was still held while its replacement was read"
     assert index.describe().exact_search_current and _search(index, rows[30].vector)[0] == "m30"

@@ -47,7 +47,7 @@ SCALAR_INDEXES: dict[str, type[Bitmap] | type[BTree]] = {
 
 
 class LanceTable:
-    """One LanceDB table of vector rows: every call retried, every upsert under the cross-process lock."""
+    """One LanceDB table of vector rows: every call retried, every commit under the cross-process lock."""
 
     def __init__(
         self,
